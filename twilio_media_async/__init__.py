@@ -1,0 +1,71 @@
+"""twilio-media-async: a fast, typed asyncio SDK for Twilio Media's MediaRecording resource.
+
+::
+
+    async with MediaClient(account_sid, auth_token) as client:
+        recording = await client.fetch("KV0123456789abcdef0123456789abcdef")
+"""
+
+from ._converter import converter
+from ._version import __version__
+from .client import MediaClient, fetch_recording
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ClientClosedError,
+    ForeignPageUrlError,
+    InvalidParameterError,
+    InvalidSidError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+    TwilioMediaError,
+)
+from .models import (
+    FetchResult,
+    HttpMethod,
+    Links,
+    MediaRecording,
+    Page,
+    RecordingFormat,
+    RecordingOrder,
+    RecordingStatus,
+)
+from .retry import RetryEvent, RetryPolicy
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "FetchResult",
+    "ForeignPageUrlError",
+    "HttpMethod",
+    "InvalidParameterError",
+    "InvalidSidError",
+    "Links",
+    "MediaClient",
+    "MediaRecording",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RecordingFormat",
+    "RecordingOrder",
+    "RecordingStatus",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
+    "ResponseValidationError",
+    "RetryEvent",
+    "RetryPolicy",
+    "ServerError",
+    "TransportError",
+    "TwilioMediaError",
+    "__version__",
+    "converter",
+    "fetch_recording",
+]

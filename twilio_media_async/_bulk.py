@@ -1,0 +1,149 @@
+"""Bounded, lazy, concurrent map for fetch_many, and the AIMD concurrency limiter.
+
+The stream reads its input only as fast as slots free up, keeps at most ``concurrency``
+tasks (and, when ordered, at most ``concurrency`` finished results waiting for a slow head),
+and on any exit (exhausted, break, aclose, cancellation) cancels and awaits every task it
+started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from typing import Any, Final
+
+import attrs
+
+from .models import FetchResult
+
+__all__ = ["AIMDLimiter", "bounded_map"]
+
+_DONE: Final = object()
+
+
+@attrs.define
+class AIMDLimiter:
+    """Additive-increase, multiplicative-decrease limit on requests in flight.
+
+    A 429 halves the limit, at most once per *epoch*: answers to requests that started
+    before the last decrease describe the old limit, so they do not cut it again.  Each
+    success adds ``1 / limit``, i.e. about one slot per full window of successes, up to
+    ``maximum``.
+    """
+
+    maximum: int
+    minimum: int = 1
+    limit: float = attrs.field()
+    epoch: int = 0
+    decreases: int = 0
+
+    @limit.default
+    def _start_at_maximum(self) -> float:
+        return float(self.maximum)
+
+    @property
+    def slots(self) -> int:
+        """How many requests may be in flight now."""
+        return max(self.minimum, int(self.limit))
+
+    def rate_limited(self, epoch: int) -> None:
+        """A request begun in ``epoch`` got a 429."""
+        if epoch == self.epoch:
+            self.limit = max(float(self.minimum), self.limit / 2.0)
+            self.epoch += 1
+            self.decreases += 1
+
+    def succeeded(self) -> None:
+        """A request succeeded: grow back toward the maximum."""
+        if self.limit < self.maximum:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+
+
+def _next_sync(iterator: Iterator[Any]) -> Any:
+    return next(iterator, _DONE)
+
+
+async def bounded_map(
+    items: Iterable[Any] | AsyncIterable[Any],
+    *,
+    run: Callable[[Any], Awaitable[FetchResult]],
+    immediate: Callable[[Any], FetchResult | None],
+    limiter: AIMDLimiter,
+    ordered: bool,
+) -> AsyncIterator[FetchResult]:
+    """Yield ``run(item)`` for every item, at most ``limiter.slots`` at a time.
+
+    ``immediate(item)`` may return a result without running anything (an invalid sid);
+    ``run`` must turn every failure into a result and never raise, except on cancellation.
+    """
+    if isinstance(items, AsyncIterable):
+        source: AsyncIterator[Any] | None = aiter(items)
+        sync_source = None
+    else:
+        source = None
+        sync_source = iter(items)
+    finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
+    running: set[asyncio.Task[FetchResult]] = set()
+    # In order mode, every result in input order: a FetchResult or the task that will make it.
+    window: deque[FetchResult | asyncio.Task[FetchResult]] = deque()
+    window_cap = limiter.maximum
+    exhausted = False
+
+    def on_done(task: asyncio.Task[FetchResult]) -> None:
+        running.discard(task)
+        finished.put_nowait(task)
+
+    try:
+        while True:
+            # Fill free slots from the input, lazily.
+            while not exhausted and len(running) < limiter.slots:
+                if ordered and len(window) >= window_cap:
+                    break  # a slow head: stop reading input rather than buffer without bound
+                if sync_source is not None:
+                    item = _next_sync(sync_source)
+                else:
+                    assert source is not None
+                    item = await anext(source, _DONE)
+                if item is _DONE:
+                    exhausted = True
+                    break
+                result = immediate(item)
+                if result is not None:
+                    if ordered:
+                        window.append(result)
+                    else:
+                        yield result
+                    continue
+                task = asyncio.ensure_future(run(item))
+                running.add(task)
+                task.add_done_callback(on_done)
+                if ordered:
+                    window.append(task)
+
+            if ordered:
+                while window and (isinstance(window[0], FetchResult) or window[0].done()):
+                    head = window.popleft()
+                    yield head if isinstance(head, FetchResult) else head.result()
+                if exhausted and not window:
+                    return
+            elif exhausted and not running and finished.empty():
+                return
+
+            done = await finished.get()
+            if not ordered:
+                yield done.result()
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        if source is not None and hasattr(source, "aclose"):
+            await source.aclose()

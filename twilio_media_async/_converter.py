@@ -1,0 +1,207 @@
+"""The cattrs converter: JSON bytes in, frozen MediaRecording out, and back.
+
+Structuring is strict where being lenient would hide a broken server (a bool where an
+integer belongs, ``"abc"`` for a duration) and lenient where Twilio really varies (integer
+strings, ``size`` or ``media_size``, ISO 8601 or RFC 2822 dates, enum values added after
+this release, extra keys).  Every failure is a ResponseValidationError naming the field path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, TypeVar
+
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn
+from cattrs.preconf.orjson import make_converter
+
+from .errors import ResponseValidationError
+from .models import HttpMethod, Links, MediaRecording, RecordingFormat, RecordingStatus
+
+__all__ = ["converter", "loads_json", "structure_recording", "unstructure_recording"]
+
+_E = TypeVar("_E", RecordingStatus, RecordingFormat, HttpMethod)
+_T = TypeVar("_T")
+
+# An integer string: optional sign, digits, nothing else (no spaces, no "1_000").
+_INT_STRING: Final = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if type(value) is str:
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_int(value: Any, _: type) -> int:
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    if kind is str and _INT_STRING.match(value):
+        return int(value)
+    if kind is float and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {kind.__name__} {value!r:.40}")
+
+
+def _structure_datetime(value: Any, _: type) -> datetime:
+    if type(value) is not str:
+        raise TypeError(f"expected a date-time string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:  # RFC 2822, as older Twilio APIs send: "Thu, 04 May 2023 09:42:00 +0000"
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"not an ISO 8601 or RFC 2822 date-time: {value!r:.60}") from None
+    tz = parsed.tzinfo
+    if tz is None:
+        return parsed.replace(tzinfo=UTC)  # Twilio documents its times as GMT
+    if tz is not UTC:
+        return parsed.astimezone(UTC)
+    return parsed
+
+
+def _optional(hook: Callable[[Any, type], _T]) -> Callable[[Any, type], _T | None]:
+    # Registered for ``X | None`` directly: one call per field instead of cattrs' union
+    # dispatch followed by the hook for X.
+    def structure(value: Any, type_: type) -> _T | None:
+        return None if value is None else hook(value, type_)
+
+    return structure
+
+
+def _enum_hook(enum_type: type[_E]) -> Callable[[Any, type], _E]:
+    def structure(value: Any, _: type) -> _E:
+        if type(value) is str:
+            return enum_type(value)
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+
+    return structure
+
+
+def _structure_links(value: Any, _: type) -> Links:
+    if type(value) is not dict:
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    for key, url in value.items():
+        if type(url) is not str:
+            raise TypeError(f"expected a string URL for {key!r}, got {type(url).__name__}")
+    return Links._adopt(dict(value))  # a copy: the caller may still hold and mutate value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def unstructure_recording(rec: MediaRecording) -> dict[str, Any]:
+    """Turn a MediaRecording back into Twilio's JSON shape.
+
+    ``size`` is written under both names the API has used, ``size`` (the documented fetch
+    payload) and ``media_size`` (the OpenAPI spec), so the output reads as either shape.
+    """
+    return {
+        "account_sid": rec.account_sid,
+        "bitrate": rec.bitrate,
+        "date_created": _iso(rec.date_created),
+        "date_updated": _iso(rec.date_updated),
+        "duration": rec.duration,
+        "format": None if rec.format is None else rec.format.value,
+        "links": None if rec.links is None else rec.links.to_dict(),
+        "processor_sid": rec.processor_sid,
+        "resolution": rec.resolution,
+        "sid": rec.sid,
+        "size": rec.size,
+        "media_size": rec.size,
+        "source_sid": rec.source_sid,
+        "status": None if rec.status is None else rec.status.value,
+        "status_callback": rec.status_callback,
+        "status_callback_method": (
+            None if rec.status_callback_method is None else rec.status_callback_method.value
+        ),
+        "url": rec.url,
+    }
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = make_converter(detailed_validation=True, forbid_extra_keys=False)
+    hooks: list[tuple[Any, Callable[[Any, type], Any]]] = [
+        (str, _structure_str),
+        (int, _structure_int),
+        (datetime, _structure_datetime),
+        (Links, _structure_links),
+    ]
+    hooks += [(enum, _enum_hook(enum)) for enum in (RecordingStatus, RecordingFormat, HttpMethod)]
+    for type_, hook in hooks:
+        conv.register_structure_hook(type_, hook)
+        conv.register_structure_hook(type_ | None, _optional(hook))
+
+    generated = make_dict_structure_fn(MediaRecording, conv)
+
+    def structure(value: Any, _: type) -> MediaRecording:
+        if type(value) is not dict:
+            kind = "null" if value is None else type(value).__name__
+            raise ResponseValidationError(
+                "response is not a MediaRecording", errors=[f"$: expected an object, got {kind}"]
+            )
+        size_key = "size"
+        if value.get("size") is None and value.get("media_size") is not None:
+            value = {**value, "size": value["media_size"]}
+            size_key = "media_size"
+        try:
+            return generated(value, MediaRecording)
+        except cattrs.BaseValidationError as exc:
+            raise ResponseValidationError(
+                "response is not a valid MediaRecording",
+                errors=_field_errors(exc, size_key),
+            ) from exc
+
+    conv.register_structure_hook(MediaRecording, structure)
+    conv.register_unstructure_hook(MediaRecording, unstructure_recording)
+    conv.register_unstructure_hook(Links, lambda links: links.to_dict())
+    return conv
+
+
+def _describe(exc: BaseException, _type: Any) -> str:
+    # Our hooks raise messages that already say what was expected and what came.
+    return str(exc) if isinstance(exc, TypeError | ValueError) else repr(exc)
+
+
+def _field_errors(exc: cattrs.BaseValidationError, size_key: str) -> list[str]:
+    messages = []
+    for line in cattrs.transform_error(exc, path="$", format_exception=_describe):
+        detail, _, path = line.rpartition(" @ ")
+        messages.append(f"{path}: {detail}")
+    # A bad ``size`` that came from ``media_size`` is reported under the key the server sent.
+    return [m.replace("$.size:", f"$.{size_key}:", 1) for m in messages]
+
+
+converter: Final[cattrs.Converter] = _make_converter()
+"""The public cattrs converter: ``converter.structure(data, MediaRecording)`` and back."""
+
+_structure: Final = converter.get_structure_hook(MediaRecording)
+
+
+def loads_json(body: bytes) -> Any:
+    """Parse JSON bytes with orjson; a body that is not JSON is a ResponseValidationError."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ResponseValidationError(
+            "response is not valid JSON", errors=[f"$: {exc}"], body=body
+        ) from None
+
+
+def structure_recording(data: Any, body: bytes | None = None) -> MediaRecording:
+    """Structure one decoded JSON object; errors carry an excerpt of ``body``."""
+    try:
+        return _structure(data, MediaRecording)  # type: ignore[no-any-return]
+    except ResponseValidationError as exc:
+        if body is not None and not exc.body:
+            raise ResponseValidationError(
+                "response is not a valid MediaRecording", errors=exc.errors, body=body
+            ) from None
+        raise

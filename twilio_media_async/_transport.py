@@ -1,0 +1,293 @@
+"""The aiohttp session wrapper: one session, auth, headers, timeouts and a body cap.
+
+Everything that can be computed once is computed once (the Authorization header, the
+default headers, the timeout object, the base URL), because a bulk run sends hundreds of
+thousands of requests through here.  The transport knows HTTP and nothing of retries or of
+the MediaRecording shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import platform
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import aiohttp
+from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
+from yarl import URL
+
+from ._version import __version__
+from .errors import (
+    ClientClosedError,
+    InvalidParameterError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+    ResponseValidationError,
+    TransportError,
+    api_error_from_response,
+)
+from .retry import parse_retry_after
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "DEFAULT_TIMEOUT", "Transport", "build_base_url"]
+
+DEFAULT_BASE_URL: Final = "https://media.twilio.com"
+DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
+# Per attempt.  A fetch answers in well under a second; 10 s leaves room for a slow edge
+# without letting a stuck connection hold a bulk run's slot for long.
+DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=10.0, connect=5.0, sock_read=10.0)
+# Error bodies are only excerpted, so a small cap is plenty.
+_ERROR_BODY_CAP: Final = 64 * 1024
+_HOST_PART: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+
+USER_AGENT: Final = (
+    f"twilio-media-async/{__version__} Python/{platform.python_version()} "
+    f"aiohttp/{aiohttp.__version__}"
+)
+
+
+def build_base_url(region: str | None = None, edge: str | None = None) -> str:
+    """The API origin for a region and edge, built the way Twilio's SDKs build it.
+
+    ``media.twilio.com`` by default, ``media.{region}.twilio.com`` with a region, and
+    ``media.{edge}.{region}.twilio.com`` with an edge (region ``us1`` when only an edge
+    is set).
+    """
+    for name, part in (("region", region), ("edge", edge)):
+        if part is not None and not (isinstance(part, str) and _HOST_PART.match(part)):
+            raise InvalidParameterError(f"invalid {name} {part!r}: expected a DNS label")
+    if edge and not region:
+        region = "us1"
+    host = ".".join(p for p in ("media", edge, region, "twilio.com") if p)
+    return f"https://{host}"
+
+
+def basic_auth_header(username: str, password: str) -> str:
+    """The value of an ``Authorization: Basic`` header (set once, not per request)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def as_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
+    """A ClientTimeout from seconds (the whole attempt) or a ClientTimeout as given."""
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(timeout, aiohttp.ClientTimeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidParameterError(f"timeout must be a positive number, got {timeout!r}")
+    seconds = float(timeout)
+    return aiohttp.ClientTimeout(total=seconds, connect=min(5.0, seconds), sock_read=seconds)
+
+
+class Transport:
+    """Sends one HTTP request and returns the body of a 2xx answer, or raises.
+
+    A non-2xx answer raises the matching ApiError subclass; a failure to get a complete
+    answer raises TransportError (RequestTimeoutError for timeouts).  An owned session is
+    created inside the running loop on first use and closed by ``aclose()``; a borrowed one
+    is used as is and never closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        authorization: str,
+        timeout: aiohttp.ClientTimeout,
+        session: aiohttp.ClientSession | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        connection_limit: int = 100,
+    ) -> None:
+        self.base_url = URL(base_url.rstrip("/"))
+        if not self.base_url.is_absolute() or self.base_url.scheme not in ("http", "https"):
+            raise InvalidParameterError(f"base_url must be an absolute http(s) URL: {base_url!r}")
+        self.origin = self.base_url.origin()
+        self.timeout = timeout
+        self.max_body_size = max_body_size
+        self.connection_limit = connection_limit
+        self._headers: Final = {
+            "Authorization": authorization,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True after ``aclose()``."""
+        return self._closed
+
+    @property
+    def connection_cap(self) -> int:
+        """How many requests the connection pool lets run at once (0: no cap)."""
+        if self._session is not None and not self._owns_session:
+            connector = self._session.connector
+            if connector is not None:
+                limits = [n for n in (connector.limit, connector.limit_per_host) if n]
+                return min(limits) if limits else 0
+        return self.connection_limit
+
+    def url(self, path: str) -> URL:
+        """An absolute URL under the base URL, from an already-safe, already-encoded path."""
+        return URL(f"{self.base_url}{path}", encoded=True)
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new MediaClient")
+        # Created here, inside the running loop, never in __init__ (which may run outside).
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.connection_limit, limit_per_host=self.connection_limit
+            ),
+            headers=self._headers,
+            timeout=self.timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),  # an API client has no use for cookies
+            raise_for_status=False,
+        )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        attempt_timeout: float | None = None,
+        on_send: Callable[[], None] | None = None,
+    ) -> bytes:
+        """Send one request; return the body of a 2xx response.
+
+        ``on_send`` is called each time the request goes out on a connection, which is more
+        than once when aiohttp silently resends an idempotent request after a dropped
+        keep-alive connection.
+        """
+        session = self._session
+        if session is None or self._closed:
+            session = self._open()
+        kwargs: dict[str, Any] = {"allow_redirects": False}
+        if not self._owns_session:
+            kwargs["headers"] = self._headers
+            kwargs["timeout"] = self.timeout
+        if attempt_timeout is not None:
+            kwargs["timeout"] = _clipped(self.timeout, attempt_timeout)
+        if params:
+            kwargs["params"] = params
+        if on_send is not None:
+            kwargs["middlewares"] = (*_session_middlewares(session), _counting(on_send))
+        try:
+            async with session.request(method, url, **kwargs) as resp:
+                status = resp.status
+                if 200 <= status < 300:
+                    body = await self._read(resp, self.max_body_size, method, url)
+                    content_type = resp.headers.get("Content-Type", "json")
+                    if body and "json" not in content_type:
+                        # A proxy's HTML page with a 200 is not a recording; say so plainly.
+                        raise ResponseValidationError(
+                            f"expected a JSON response, got Content-Type {content_type!r}",
+                            errors=[f"$: content type {content_type!r}"],
+                            body=body,
+                        )
+                    return body
+                body = await self._read(resp, _ERROR_BODY_CAP, method, url, truncate=True)
+                headers = resp.headers
+                raise api_error_from_response(
+                    status,
+                    body,
+                    reason=resp.reason or "",
+                    request_id=headers.get("Twilio-Request-Id"),
+                    retry_after=parse_retry_after(headers.get("Retry-After")),
+                    method=method,
+                    url=str(url),
+                )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeoutError(
+                f"{method} {url} timed out", method=method, url=str(url)
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise TransportError(
+                f"{method} {url}: the response was cut off ({_reason(exc)})",
+                method=method,
+                url=str(url),
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{method} {url} failed: {_reason(exc)}", method=method, url=str(url)
+            ) from exc
+        except OSError as exc:
+            raise TransportError(
+                f"{method} {url} failed: {exc.strerror or exc!r}", method=method, url=str(url)
+            ) from exc
+
+    async def _read(
+        self,
+        resp: aiohttp.ClientResponse,
+        cap: int,
+        method: str,
+        url: URL,
+        *,
+        truncate: bool = False,
+    ) -> bytes:
+        length = resp.content_length
+        if length is not None and length <= cap:
+            return await resp.read()
+        if length is not None and not truncate:
+            raise ResponseTooLargeError(
+                f"{method} {url}: the response declares {length} bytes, over the "
+                f"{cap}-byte cap (max_body_size)"
+            )
+        # No length (chunked), or an error body we only want the start of: read up to the
+        # cap and stop, never buffering more than cap + one chunk.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                if truncate:
+                    break
+                raise ResponseTooLargeError(
+                    f"{method} {url}: the response passed the {cap}-byte cap (max_body_size)"
+                )
+        return b"".join(chunks)[:cap]
+
+    async def aclose(self) -> None:
+        """Close an owned session (idempotent); a borrowed session is left open."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+
+def _session_middlewares(session: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
+    # Per-request middlewares replace the session's; keep a borrowed session's own ones.
+    return tuple(getattr(session, "_middlewares", ()) or ())
+
+
+def _counting(on_send: Callable[[], None]) -> ClientMiddlewareType:
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        on_send()
+        return await handler(request)
+
+    return middleware
+
+
+def _clipped(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
+    total = seconds if base.total is None else min(base.total, seconds)
+    return aiohttp.ClientTimeout(
+        total=total,
+        connect=None if base.connect is None else min(base.connect, total),
+        sock_read=None if base.sock_read is None else min(base.sock_read, total),
+        sock_connect=None if base.sock_connect is None else min(base.sock_connect, total),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    # aiohttp's messages can be empty (ServerDisconnectedError()); say what it was.
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

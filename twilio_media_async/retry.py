@@ -1,0 +1,294 @@
+"""Retry policy: which failures are retried, how long to wait, and when to give up.
+
+The decisions are pure functions (``parse_retry_after``, ``backoff_wait``, ``RetryBudget``)
+so they can be tested without I/O.  ``RetryPolicy.retrying`` maps them onto tenacity's
+``AsyncRetrying``, which the client enters only after a first attempt failed with a
+retryable error: the happy path never pays for the retry machinery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
+
+from .errors import RateLimitError, RequestTimeoutError, TwilioMediaError
+
+if TYPE_CHECKING:
+    from .errors import ApiError
+
+__all__ = [
+    "RetryBudget",
+    "RetryEvent",
+    "RetryPolicy",
+    "backoff_wait",
+    "is_retryable",
+    "parse_retry_after",
+]
+
+_log = logging.getLogger("twilio_media_async")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True only for our errors that another attempt could fix.
+
+    Matching ``Exception`` subclasses only matters: tenacity sees ``BaseException``, and
+    retrying ``CancelledError`` would turn a cancellation into a retry storm.
+    """
+    return isinstance(exc, TwilioMediaError) and exc.retryable
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    Returns None when the header is absent or unreadable (then backoff applies), and never
+    a negative number (a date in the past means "now").
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_wait(attempt: int, *, initial: float, cap: float, jitter: float) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, initial * 2**(n-1))].
+
+    ``attempt`` is the number of the attempt that just failed (1-based); ``jitter`` is a
+    draw from [0, 1).
+    """
+    exponent = min(attempt - 1, 62)  # 2**62 * anything positive already passes any cap
+    return jitter * min(cap, initial * (2.0**exponent))
+
+
+@attrs.define
+class RetryBudget:
+    """A token bucket shared by one client, after botocore's standard retry mode.
+
+    Each retry spends one token; each success puts ``refill`` back, up to ``capacity``.
+    When the bucket is empty a retryable failure is raised at once, so an outage costs
+    about one request per call plus ``capacity``, not ``max_attempts`` per call.
+    """
+
+    capacity: float
+    refill: float
+    tokens: float = attrs.field()
+
+    @tokens.default
+    def _full(self) -> float:
+        return self.capacity
+
+    def can_retry(self) -> bool:
+        """Whether a token is available (the decision is separate from spending it)."""
+        return self.tokens >= 1.0
+
+    def spend(self) -> None:
+        """Take one token for a retry that is about to happen."""
+        self.tokens = max(0.0, self.tokens - 1.0)
+
+    def record_success(self) -> None:
+        """Return ``refill`` tokens after a successful request."""
+        if self.tokens < self.capacity:
+            self.tokens = min(self.capacity, self.tokens + self.refill)
+
+
+@attrs.frozen(kw_only=True)
+class RetryEvent:
+    """What ``on_retry`` hooks receive before each wait: no credentials in here."""
+
+    attempt: int
+    """The number of the attempt that failed (1-based)."""
+    wait: float
+    """Seconds until the next attempt."""
+    error: TwilioMediaError
+    method: str
+    url: str
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0 or math.isnan(value):
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How the client retries: a frozen description, mapped onto tenacity.
+
+    Retried: 429, 500, 502, 503 and 504, connection errors and timeouts; nothing else.
+    The wait is ``Retry-After`` when the server sent one, otherwise exponential backoff
+    with full jitter.  ``deadline`` spans all attempts of one call.  ``RetryPolicy(
+    max_attempts=1)`` turns retries off; ``RetryPolicy.no_wait()`` keeps every decision but
+    never sleeps, for tests.
+    """
+
+    max_attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    initial_wait: float = attrs.field(default=0.5, validator=_positive)
+    max_wait: float = attrs.field(default=8.0, validator=_positive)
+    deadline: float = attrs.field(default=30.0, validator=_positive)
+    max_retry_after: float = attrs.field(default=60.0, validator=_positive)
+    budget: float | None = 100.0
+    """Retries the whole client may spend before successes refill it; None: unlimited."""
+    budget_refill: float = attrs.field(default=0.5, validator=_positive)
+    """Tokens one success puts back into the budget."""
+    on_retry: Callable[[RetryEvent], object] | None = attrs.field(default=None, eq=False)
+    sleep: Callable[[float], Awaitable[None]] = attrs.field(
+        default=asyncio.sleep, eq=False, repr=False
+    )
+    jitter: Callable[[], float] = attrs.field(default=random.random, eq=False, repr=False)
+
+    @classmethod
+    def no_wait(cls, **kwargs: Any) -> RetryPolicy:
+        """The same decisions without sleeping: for tests, ours and yours."""
+        return cls(sleep=_no_sleep, **kwargs)
+
+    @property
+    def enabled(self) -> bool:
+        """False when ``max_attempts`` is 1."""
+        return self.max_attempts > 1
+
+    def new_budget(self) -> RetryBudget | None:
+        """A fresh token bucket for one client, or None when the budget is unlimited."""
+        if self.budget is None:
+            return None
+        return RetryBudget(capacity=self.budget, refill=self.budget_refill)
+
+    def wait_for(self, attempt: int, error: BaseException) -> float:
+        """Seconds to wait after ``attempt`` failed with ``error``."""
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            return error.retry_after
+        return backoff_wait(
+            attempt, initial=self.initial_wait, cap=self.max_wait, jitter=self.jitter()
+        )
+
+    def retrying(
+        self,
+        *,
+        method: str,
+        url: str,
+        started: float,
+        budget: RetryBudget | None,
+    ) -> AsyncRetrying:
+        """A tenacity ``AsyncRetrying`` for one call whose first attempt began at ``started``
+        (``time.monotonic()``) and has already failed.  Attempt numbers count that first one.
+        """
+        elapsed = time.monotonic() - started
+        stop: stop_base = (
+            stop_after_attempt(self.max_attempts)
+            | stop_before_delay(max(0.0, self.deadline - elapsed))
+            | _StopIfRetryAfterTooLong(self.max_retry_after)
+        )
+        if budget is not None:
+            stop = stop | _StopIfBudgetEmpty(budget)
+
+        def wait(state: RetryCallState) -> float:
+            return self.wait_for(state.attempt_number, _error_of(state))
+
+        def before_sleep(state: RetryCallState) -> None:
+            if budget is not None:
+                budget.spend()
+            wait_s = state.upcoming_sleep
+            error = _error_of(state)
+            event = RetryEvent(
+                attempt=state.attempt_number, wait=wait_s, error=error, method=method, url=url
+            )
+            _log.warning(
+                "retrying %s %s in %.3fs after attempt %d of %d failed: %s",
+                method,
+                url,
+                wait_s,
+                state.attempt_number,
+                self.max_attempts,
+                _summary(error),
+            )
+            if self.on_retry is not None:
+                try:
+                    self.on_retry(event)
+                except Exception:  # a broken hook must not break the retry loop
+                    _log.exception("on_retry hook failed")
+
+        return AsyncRetrying(
+            sleep=self.sleep,
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception(is_retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def attempt_timeout(self, started: float, per_attempt: float | None) -> float | None:
+        """The timeout for a retry: the per-attempt timeout, clipped to the deadline's rest."""
+        left = self.deadline - (time.monotonic() - started)
+        if per_attempt is None:
+            return max(left, 0.001)
+        return max(min(per_attempt, left), 0.001)
+
+
+def _error_of(state: RetryCallState) -> TwilioMediaError:
+    assert state.outcome is not None
+    error = state.outcome.exception()
+    assert isinstance(error, TwilioMediaError)
+    return error
+
+
+def _summary(error: TwilioMediaError) -> str:
+    if isinstance(error, RequestTimeoutError):
+        return "timeout"
+    status: ApiError | None = error if hasattr(error, "status") else None  # type: ignore[assignment]
+    if status is not None:
+        code = f" code {status.code}" if status.code is not None else ""
+        return f"{type(error).__name__} (HTTP {status.status}{code})"
+    return f"{type(error).__name__}: {error.message}"
+
+
+class _StopIfRetryAfterTooLong(stop_base):
+    """Stop when the server asks for a longer wait than the policy will wait out."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        return (
+            isinstance(error, RateLimitError)
+            and error.retry_after is not None
+            and error.retry_after > self.cap
+        )
+
+
+class _StopIfBudgetEmpty(stop_base):
+    def __init__(self, budget: RetryBudget) -> None:
+        self.budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return not self.budget.can_retry()
+
+
+NO_RETRY: Final = RetryPolicy(max_attempts=1)
