@@ -1,0 +1,1 @@
+"""Benchmarks of twilio-media-async against raw aiohttp and twilio-python (``nox -s bench``)."""

@@ -1,0 +1,141 @@
+"""One benchmark run of one variant, in a fresh process, printed as JSON.
+
+``python -m bench.client VARIANT URL N CONCURRENCY [CPU]`` where VARIANT is one of:
+
+- ``raw``: raw aiohttp, ``session.get`` and ``read`` under a semaphore (no parsing);
+- ``sdk_many``: ``MediaClient.fetch_many`` with full parsing and the default retry policy;
+- ``sdk_gather``: ``MediaClient.fetch`` in a hand-written gather with a semaphore;
+- ``twilio``: twilio-python's ``media_recording(sid).fetch_async()``.
+
+Wall time, client CPU time and peak RSS cover the fetching only, not interpreter start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator
+
+import orjson
+
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+AUTH_TOKEN = "bench-token"
+
+
+def sids(n: int) -> Iterator[str]:
+    """Deterministic, valid sids, generated lazily."""
+    return (f"KV{i:032x}" for i in range(n))
+
+
+async def raw(url: str, n: int, concurrency: int) -> int:
+    import aiohttp
+
+    from twilio_media_async._transport import basic_auth_header
+
+    ok = 0
+    headers = {"Authorization": basic_auth_header(ACCOUNT_SID, AUTH_TOKEN)}
+    semaphore = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def one(sid: str) -> None:
+            nonlocal ok
+            async with semaphore, session.get(f"{url}/v1/MediaRecordings/{sid}") as resp:
+                await resp.read()
+                ok += resp.status == 200
+
+        await asyncio.gather(*(one(sid) for sid in sids(n)))
+    return ok
+
+
+async def sdk_many(url: str, n: int, concurrency: int) -> int:
+    from twilio_media_async import MediaClient
+
+    ok = 0
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=url) as client:
+        async for result in client.fetch_many(sids(n), concurrency=concurrency):
+            ok += result.ok
+    return ok
+
+
+async def sdk_gather(url: str, n: int, concurrency: int) -> int:
+    from twilio_media_async import MediaClient
+
+    ok = 0
+    semaphore = asyncio.Semaphore(concurrency)
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=url) as client:
+
+        async def one(sid: str) -> None:
+            nonlocal ok
+            async with semaphore:
+                await client.fetch(sid)
+                ok += 1
+
+        await asyncio.gather(*(one(sid) for sid in sids(n)))
+    return ok
+
+
+async def twilio(url: str, n: int, concurrency: int) -> int:
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    ok = 0
+    http_client = AsyncTwilioHttpClient()  # inside the running loop, as it must be
+    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http_client)
+    client.media.base_url = url
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(sid: str) -> None:
+        nonlocal ok
+        async with semaphore:
+            await client.media.v1.media_recording(sid).fetch_async()
+            ok += 1
+
+    try:
+        await asyncio.gather(*(one(sid) for sid in sids(n)))
+    finally:
+        await http_client.close()
+    return ok
+
+
+def _import_outside_the_timing(variant: str) -> None:
+    """Interpreter start and imports are not what is measured."""
+    import aiohttp  # noqa: F401
+
+    if variant == "twilio":
+        import twilio.http.async_http_client
+        import twilio.rest  # noqa: F401
+    else:
+        import twilio_media_async  # noqa: F401
+
+
+VARIANTS = {"raw": raw, "sdk_many": sdk_many, "sdk_gather": sdk_gather, "twilio": twilio}
+
+
+def main() -> None:
+    variant, url, n, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    if len(sys.argv) > 5 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(sys.argv[5])})
+    import warnings
+
+    warnings.simplefilter("ignore")  # twilio-python uses aiohttp's deprecated BasicAuth
+    _import_outside_the_timing(variant)
+    gc.collect()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    ok = asyncio.run(VARIANTS[variant](url, n, concurrency))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        orjson.dumps(
+            {"variant": variant, "n": n, "ok": ok, "wall": wall, "cpu": cpu,
+             "rss_kib": rss, "rss_before_kib": rss_before}
+        ).decode()
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Run the benchmark: every variant against one local server, alternated, median of rounds.
+
+``python -m bench.run [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...]
+[--memory-n 200000] [--markdown FILE]``
+
+The server runs in its own process pinned to one core and the clients, each round in a
+fresh process, to the other (where the machine has two).  Ratios are against raw aiohttp
+from the same run, so they hold across machines better than absolute numbers do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+LABELS = {
+    "raw": "(a) raw aiohttp: get + read",
+    "sdk_many": "(b) SDK fetch_many (parsing, retries on)",
+    "sdk_gather": "(c) SDK fetch in gather + semaphore",
+    "twilio": "(d) twilio-python 9.0.2 fetch_async",
+}
+
+
+def _cores() -> tuple[str | None, str | None]:
+    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2:
+        first, second = sorted(os.sched_getaffinity(0))[:2]
+        return str(second), str(first)  # server, client
+    return None, None
+
+
+def _server_cpu(url: str) -> float:
+    with urllib.request.urlopen(f"{url}/__stats") as resp:
+        return float(orjson.loads(resp.read())["cpu"])
+
+
+def _run_client(variant: str, url: str, n: int, concurrency: int, cpu: str | None) -> Any:
+    args = [sys.executable, "-m", "bench.client", variant, url, str(n), str(concurrency)]
+    if cpu is not None:
+        args.append(cpu)
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=900)
+    return orjson.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--variants", nargs="+", default=list(LABELS), choices=list(LABELS))
+    parser.add_argument("--memory-n", type=int, default=200_000, help="0 skips the memory run")
+    parser.add_argument("--markdown", type=Path, help="also write the report here")
+    args = parser.parse_args()
+
+    server_cpu_core, client_cpu_core = _cores()
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = os.path.join(tmp, "port")
+        cmd = [sys.executable, "-m", "bench.server", port_file]
+        if server_cpu_core is not None:
+            cmd.append(server_cpu_core)
+        server = subprocess.Popen(cmd)
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(port_file):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the benchmark server did not start")
+                time.sleep(0.05)
+            url = f"http://127.0.0.1:{Path(port_file).read_text()}"
+            report = _measure(args, url, client_cpu_core)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(report)
+    if args.markdown:
+        args.markdown.write_text(report)
+
+
+def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str:
+    results: dict[str, list[Any]] = {v: [] for v in args.variants}
+    server_cpu: dict[str, list[float]] = {v: [] for v in args.variants}
+    _run_client(args.variants[0], url, min(args.n, 2000), args.concurrency, client_core)  # warm
+    for round_no in range(args.rounds):
+        order = args.variants if round_no % 2 == 0 else list(reversed(args.variants))
+        for variant in order:
+            before = _server_cpu(url)
+            result = _run_client(variant, url, args.n, args.concurrency, client_core)
+            server_cpu[variant].append(_server_cpu(url) - before)
+            if result["ok"] != args.n:
+                raise SystemExit(f"{variant}: only {result['ok']} of {args.n} succeeded")
+            results[variant].append(result)
+            print(
+                f"round {round_no + 1} {variant:<10} {args.n / result['wall']:>9.0f} req/s "
+                f"{result['cpu'] / args.n * 1e6:>6.1f} us CPU/req",
+                file=sys.stderr,
+            )
+
+    def med(variant: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[variant])
+
+    rows = []
+    base = args.variants[0] if "raw" not in args.variants else "raw"
+    base_rps = args.n / med(base, "wall")
+    base_cpu = med(base, "cpu") / args.n * 1e6
+    base_rss = med(base, "rss_kib") / 1024
+    for variant in args.variants:
+        rps = args.n / med(variant, "wall")
+        cpu_us = med(variant, "cpu") / args.n * 1e6
+        rss = med(variant, "rss_kib") / 1024
+        srv = statistics.median(server_cpu[variant]) / med(variant, "wall") * 100
+        rows.append(
+            f"| {LABELS[variant]} | {rps:,.0f} | {rps / base_rps:.2f}x | {cpu_us:.1f} | "
+            f"{cpu_us / base_cpu:.2f}x | {rss:.1f} | {rss / base_rss:.2f}x | {srv:.0f} % |"
+        )
+    lines = [
+        f"N = {args.n:,} fetches per run, concurrency {args.concurrency}, median of "
+        f"{args.rounds} rounds, variants alternated; Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores; client and server pinned to different cores: "
+        f"{client_core is not None}.",
+        "",
+        "| variant | req/s | vs (a) | client CPU µs/req | vs (a) | peak RSS MiB | vs (a) "
+        "| server CPU busy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+    if "twilio" in args.variants and "sdk_many" in args.variants:
+        ratio = med("twilio", "wall") / med("sdk_many", "wall")
+        lines += ["", f"(b) against (d): {ratio:.2f}x the throughput of twilio-python."]
+    if args.memory_n:
+        small = _run_client("sdk_many", url, args.n, args.concurrency, client_core)
+        large = _run_client("sdk_many", url, args.memory_n, args.concurrency, client_core)
+        delta = (large["rss_kib"] - small["rss_kib"]) / 1024
+        lines += [
+            "",
+            f"Memory: fetch_many over {args.memory_n:,} sids from a generator peaked at "
+            f"{large['rss_kib'] / 1024:.1f} MiB RSS, against {small['rss_kib'] / 1024:.1f} MiB "
+            f"over {args.n:,} sids: {delta:+.1f} MiB.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
