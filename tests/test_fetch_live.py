@@ -1,0 +1,152 @@
+"""fetch against FakeMediaServer over real HTTP on loopback: errors, faults and pooling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from twilio_media_async import (
+    AuthenticationError,
+    MediaClient,
+    MediaRecording,
+    NotFoundError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseValidationError,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+)
+from twilio_media_async.testing import FakeMediaServer, Fault
+
+from .conftest import API_KEY, API_SECRET, as_served
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+UNKNOWN = "KV" + "f" * 32
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeMediaServer]:
+    async with FakeMediaServer(generate=20, seed=3, api_keys={API_KEY: API_SECRET}) as srv:
+        yield srv
+
+
+def client_for(server: FakeMediaServer, **kwargs: object) -> MediaClient:
+    return MediaClient(**{**server.client_kwargs(), "retry": NO_RETRY, **kwargs})  # type: ignore[arg-type]
+
+
+async def test_fetch_returns_the_stored_recording(server: FakeMediaServer) -> None:
+    sid = server.sids[0]
+    async with client_for(server) as client:
+        rec = await client.fetch(sid)
+    assert isinstance(rec, MediaRecording)
+    assert rec == as_served(server, sid)
+    (request,) = server.requests
+    assert (request.method, request.path, request.sid) == ("GET", f"/v1/MediaRecordings/{sid}", sid)
+    assert request.auth_user == server.account_sid
+
+
+@pytest.mark.parametrize("shape", ["spec", "seed"])
+async def test_both_payload_shapes(shape: str) -> None:
+    async with FakeMediaServer(generate=3, payload_shape=shape) as srv:  # type: ignore[arg-type]
+        async with client_for(srv) as client:
+            for sid in srv.sids:
+                rec = await client.fetch(sid)
+                assert rec.size == as_served(srv, sid).size
+                assert rec.size is not None
+
+
+async def test_api_key_auth(server: FakeMediaServer) -> None:
+    kwargs = server.client_kwargs()
+    async with MediaClient(
+        kwargs["account_sid"],
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        base_url=server.url,
+        retry=NO_RETRY,
+    ) as client:
+        await client.fetch(server.sids[0])
+    assert server.requests[0].auth_user == API_KEY
+
+
+async def test_404(server: FakeMediaServer) -> None:
+    async with client_for(server) as client:
+        with pytest.raises(NotFoundError) as info:
+            await client.fetch(UNKNOWN)
+    assert info.value.code == 20404
+    assert info.value.request_id is not None
+    assert info.value.request_id.startswith("RQ")
+
+
+async def test_401_with_a_wrong_token(server: FakeMediaServer) -> None:
+    async with client_for(server, auth_token="wrong") as client:
+        with pytest.raises(AuthenticationError) as info:
+            await client.fetch(server.sids[0])
+    assert info.value.code == 20003
+    assert server.request_count == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "check"),
+    [
+        (Fault.rate_limited(retry_after=3), RateLimitError, lambda e: e.retry_after == 3),
+        (Fault.rate_limited(), RateLimitError, lambda e: e.retry_after is None),
+        (Fault.server_error(500), ServerError, lambda e: e.status == 500),
+        (Fault.server_error(502, html=True), ServerError, lambda e: "502" in str(e)),
+        (Fault.server_error(503), ServerError, lambda e: e.code is not None),
+        (Fault.server_error(504), ServerError, lambda e: e.status == 504),
+        (Fault.reset(), TransportError, lambda e: e.retryable),
+        (Fault.truncated(), TransportError, lambda e: "cut off" in str(e)),
+        (Fault.wrong_content_type(), ResponseValidationError, lambda e: "Content-Type" in str(e)),
+        (Fault.invalid_json(), ResponseValidationError, lambda e: "JSON" in str(e)),
+    ],
+)
+async def test_each_fault_gives_its_typed_error(
+    server: FakeMediaServer, fault: Fault, error: type[Exception], check: object
+) -> None:
+    sid = server.sids[0]
+    # aiohttp silently resends an idempotent request once when the connection drops, so a
+    # reset reaches the caller only when it happens twice in a row.
+    server.script(sid, [fault, fault] if fault.kind == "reset" else [fault])
+    async with client_for(server) as client:
+        with pytest.raises(error) as info:
+            await client.fetch(sid)
+        assert check(info.value)  # type: ignore[operator]
+        assert info.value.attempts == 1  # type: ignore[attr-defined]
+        assert await client.fetch(sid) == as_served(server, sid)  # the script is used up
+
+
+async def test_slow_body_is_a_timeout(server: FakeMediaServer) -> None:
+    sid = server.sids[0]
+    server.script(sid, [Fault.slow_body(2.0)])
+    async with client_for(server, timeout=0.3) as client:
+        with pytest.raises(RequestTimeoutError) as info:
+            await client.fetch(sid)
+    assert isinstance(info.value, TimeoutError)
+
+
+async def test_latency_past_the_timeout(server: FakeMediaServer) -> None:
+    sid = server.sids[0]
+    server.script(sid, [Fault.latency(2.0)])
+    async with client_for(server, timeout=aiohttp.ClientTimeout(total=0.3)) as client:
+        with pytest.raises(RequestTimeoutError):
+            await client.fetch(sid)
+
+
+async def test_one_connection_for_100_sequential_fetches(server: FakeMediaServer) -> None:
+    async with client_for(server) as client:
+        for i in range(100):
+            await client.fetch(server.sids[i % len(server.sids)])
+    assert server.request_count == 100
+    assert server.connections == 1
+
+
+async def test_unreachable_host_is_a_transport_error() -> None:
+    async with FakeMediaServer() as srv:
+        kwargs = srv.client_kwargs()
+    async with MediaClient(**{**kwargs, "retry": NO_RETRY}) as client:  # the port is closed now
+        with pytest.raises(TransportError) as info:
+            await client.fetch(UNKNOWN)
+    assert info.value.attempts == 1
