@@ -27,26 +27,34 @@ from .models import FetchResult
 __all__ = ["AIMDLimiter", "bounded_map"]
 
 _DONE: Final = object()
+_SLOW_START: Final = 8
 
 
 @attrs.define
 class AIMDLimiter:
     """Additive-increase, multiplicative-decrease limit on requests in flight.
 
-    A 429 halves the limit, at most once per *epoch*: answers to requests that started
-    before the last decrease describe the old limit, so they do not cut it again.  Each
-    success adds ``1 / limit``, i.e. about one slot per full window of successes, up to
+    It starts small and doubles per window of successes (slow start), so a run against an
+    account already near its concurrency limit does not open with a burst of 429s.  A 429
+    halves the limit and ends slow start, at most once per *epoch*: answers to requests
+    that began before the last decrease describe the old limit, so they do not cut it
+    again.  After that each success adds ``1 / limit``, about one slot per window, up to
     ``maximum``.
     """
 
     maximum: int
     minimum: int = 1
     limit: float = attrs.field()
+    threshold: float = attrs.field()
     epoch: int = 0
     decreases: int = 0
 
     @limit.default
-    def _start_at_maximum(self) -> float:
+    def _start_small(self) -> float:
+        return float(min(self.maximum, _SLOW_START))
+
+    @threshold.default
+    def _slow_start_up_to_the_maximum(self) -> float:
         return float(self.maximum)
 
     @property
@@ -58,13 +66,15 @@ class AIMDLimiter:
         """A request begun in ``epoch`` got a 429."""
         if epoch == self.epoch:
             self.limit = max(float(self.minimum), self.limit / 2.0)
+            self.threshold = self.limit
             self.epoch += 1
             self.decreases += 1
 
     def succeeded(self) -> None:
         """A request succeeded: grow back toward the maximum."""
         if self.limit < self.maximum:
-            self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+            step = 1.0 if self.limit < self.threshold else 1.0 / self.limit
+            self.limit = min(float(self.maximum), self.limit + step)
 
 
 def _next_sync(iterator: Iterator[Any]) -> Any:
@@ -94,7 +104,7 @@ async def bounded_map(
     running: set[asyncio.Task[FetchResult]] = set()
     # In order mode, every result in input order: a FetchResult or the task that will make it.
     window: deque[FetchResult | asyncio.Task[FetchResult]] = deque()
-    window_cap = limiter.maximum
+    window_cap = limiter.maximum  # in order mode: finished results held for a slow head
     exhausted = False
 
     def on_done(task: asyncio.Task[FetchResult]) -> None:
@@ -103,8 +113,10 @@ async def bounded_map(
 
     try:
         while True:
-            # Fill free slots from the input, lazily.
-            while not exhausted and len(running) < limiter.slots:
+            # Fill free slots from the input, lazily.  A finished result not yet taken by
+            # the consumer still holds its slot: a slow consumer slows the reading down
+            # instead of letting finished results pile up.
+            while not exhausted and len(running) + finished.qsize() < limiter.slots:
                 if ordered and len(window) >= window_cap:
                     break  # a slow head: stop reading input rather than buffer without bound
                 if sync_source is not None:
@@ -132,10 +144,12 @@ async def bounded_map(
                 while window and (isinstance(window[0], FetchResult) or window[0].done()):
                     head = window.popleft()
                     yield head if isinstance(head, FetchResult) else head.result()
-                if exhausted and not window:
+            if not running and finished.empty():
+                # Nothing to wait for.  In order mode the window is empty here too: with
+                # nothing running, every entry left in it was ready and has been yielded.
+                if exhausted:
                     return
-            elif exhausted and not running and finished.empty():
-                return
+                continue  # the flush made room: read more input
 
             done = await finished.get()
             if not ordered:
