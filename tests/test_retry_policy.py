@@ -239,3 +239,8 @@ def test_attempt_timeout_is_clipped_to_the_deadline() -> None:
     assert policy.attempt_timeout(time.monotonic(), 10) == pytest.approx(10, abs=0.01)
     assert policy.attempt_timeout(time.monotonic() - 25, 10) == pytest.approx(5, abs=0.01)
     assert policy.attempt_timeout(time.monotonic() - 40, 10) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize("header", ["1_0", "\u0663", "1e3", "0x10", "+5"])
+def test_retry_after_is_strict_about_delta_seconds(header: str) -> None:
+    assert parse_retry_after(header, now=NOW) is None

@@ -179,3 +179,8 @@ def test_odd_json_error_bodies(body: bytes) -> None:
     assert isinstance(error, ServerError)
     assert error.code is None
     assert error.message
+
+
+def test_non_ascii_digit_codes_do_not_crash() -> None:
+    error = api_error_from_response(500, '{"code": "\u00b2", "message": "x"}'.encode())
+    assert error.code is None

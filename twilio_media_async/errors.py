@@ -263,7 +263,7 @@ _CLASS_BY_STATUS: Final[Mapping[int, type[ApiError]]] = {
 def _as_int(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²"
         return int(value)
     return None
 

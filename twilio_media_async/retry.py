@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger("twilio_media_async")
+# RFC 9110 delta-seconds is 1*DIGIT; a fraction is tolerated.  float() alone would also
+# take "1_0", "inf" or non-ASCII digits.
+_DELTA_SECONDS: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -59,9 +63,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     value = value.strip()
     if not value:
         return None
-    try:
+    if _DELTA_SECONDS.match(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -69,8 +73,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
     return max(0.0, seconds)
 
 

@@ -1,0 +1,225 @@
+"""Faults the fake server can inject, and the Twilio-shaped error bodies it answers with.
+
+A :class:`Fault` is a frozen description; the server decides when to apply one (a script,
+the ``script_next`` queue or the seeded random draw) and how (``_server.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Final, Literal
+
+import attrs
+import orjson
+
+__all__ = ["DEFAULT_FAULT_KINDS", "Fault", "FaultKind", "error_body", "html_page"]
+
+FaultKind = Literal[
+    "rate_limited",
+    "server_error",
+    "status",
+    "reset",
+    "truncated",
+    "latency",
+    "slow_body",
+    "wrong_content_type",
+    "invalid_json",
+]
+"""The names a fault is recorded under (``RecordedRequest.fault``)."""
+
+# Twilio's REST error codes for plain HTTP conditions.  Statuses not listed get 20000 + status
+# (20404, 20429, 20500, 20503 and so on, which is what Twilio uses for those).
+_TWILIO_CODES: Final = {400: 20001, 401: 20003, 405: 20004}
+
+
+def twilio_code_for(status: int) -> int:
+    """Twilio's error code for an HTTP status (20003 for 401, 20000 + status for most)."""
+    return _TWILIO_CODES.get(status, 20000 + status)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def error_body(status: int, code: int, message: str) -> bytes:
+    """Twilio's error JSON: ``{"code", "message", "more_info", "status"}`` as bytes."""
+    return orjson.dumps(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+    )
+
+
+def html_page(status: int) -> bytes:
+    """The kind of HTML error page a proxy or load balancer in front of the API sends."""
+    title = f"{status} {_reason(status)}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
+
+
+def _retry_after_header(value: float | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"retry_after must be a finite number >= 0, got {value!r}")
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _seconds(value: float) -> float:
+    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"seconds must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """One injected failure.  Build it with the factory classmethods, not directly.
+
+    ``applied`` (for ``reset``, ``server_error`` and ``status``) makes the server carry the
+    request out before failing it, so a DELETE really deletes: the ambiguous failure that
+    a client must treat as "maybe done".  The other error faults leave the store untouched;
+    the body faults (``truncated``, ``slow_body``, ``wrong_content_type``, ``invalid_json``)
+    and ``latency`` always carry the request out and only spoil the answer.
+    """
+
+    kind: FaultKind
+    """What happens; also the name recorded in ``RecordedRequest.fault``."""
+    http_status: int | None = None
+    """The status answered, for the status-based kinds."""
+    twilio_code: int | None = None
+    """The ``code`` in the error JSON."""
+    message: str | None = None
+    """The ``message`` in the error JSON."""
+    retry_after: str | None = None
+    """The ``Retry-After`` header value, sent verbatim."""
+    html: bool = False
+    """Answer with a proxy's HTML page instead of Twilio's JSON."""
+    seconds: float = 0.0
+    """The delay of ``latency`` and the stall of ``slow_body``."""
+    applied: bool = False
+    """Carry the request out (a DELETE deletes) before failing it."""
+
+    @property
+    def name(self) -> str:
+        """The name recorded for this fault (the same as ``kind``)."""
+        return self.kind
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
+        """429 with Twilio's 20429 JSON; a number becomes ``Retry-After: <seconds>``, a str
+        (an HTTP-date, or anything odd) is sent verbatim, None sends no header."""
+        return cls(
+            kind="rate_limited",
+            http_status=429,
+            twilio_code=20429,
+            message="Too Many Requests",
+            retry_after=_retry_after_header(retry_after),
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 503, *, html: bool = False, applied: bool = False) -> Fault:
+        """A 5xx with Twilio's error JSON, or a proxy's HTML page (``text/html``)."""
+        if isinstance(status, bool) or not isinstance(status, int) or not 500 <= status <= 599:
+            raise ValueError(f"server_error needs a 5xx status, got {status!r}")
+        return cls(
+            kind="server_error",
+            http_status=status,
+            twilio_code=twilio_code_for(status),
+            message=_reason(status),
+            html=html,
+            applied=applied,
+        )
+
+    @classmethod
+    def status(
+        cls,
+        code: int,
+        *,
+        code_twilio: int | None = None,
+        message: str | None = None,
+        html: bool = False,
+        applied: bool = False,
+    ) -> Fault:
+        """Any HTTP status (400, 401, 403, ...) with Twilio's error JSON.
+
+        ``code_twilio`` defaults to Twilio's code for the status (20001 for 400, 20003 for
+        401, 20000 + status otherwise); ``message`` defaults to the reason phrase.
+        """
+        if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599:
+            raise ValueError(f"status needs a 4xx or 5xx status, got {code!r}")
+        return cls(
+            kind="status",
+            http_status=code,
+            twilio_code=twilio_code_for(code) if code_twilio is None else code_twilio,
+            message=_reason(code) if message is None else message,
+            html=html,
+            applied=applied,
+        )
+
+    @classmethod
+    def reset(cls, *, applied: bool = False) -> Fault:
+        """Close the connection before any byte of the answer.
+
+        The client sees ``ServerDisconnectedError`` (or ``ClientOSError``).  Beware that
+        aiohttp resends an idempotent request (GET, DELETE) once by itself after such a
+        disconnect: a single reset is invisible to the caller and costs two server
+        requests; script two in a row to make one surface.
+        """
+        return cls(kind="reset", applied=applied)
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """Announce the full body's Content-Length, send half of it, then close the
+        connection: the client sees ``ClientPayloadError``."""
+        return cls(kind="truncated")
+
+    @classmethod
+    def latency(cls, seconds: float) -> Fault:
+        """Wait ``seconds``, then answer normally."""
+        return cls(kind="latency", seconds=_seconds(seconds))
+
+    @classmethod
+    def slow_body(cls, seconds: float) -> Fault:
+        """Send the headers and the first half of the body, stall ``seconds``, then send
+        the rest: trips a client's ``sock_read`` timeout."""
+        return cls(kind="slow_body", seconds=_seconds(seconds))
+
+    @classmethod
+    def wrong_content_type(cls) -> Fault:
+        """Answer normally (a valid JSON body) but with ``Content-Type: text/html``."""
+        return cls(kind="wrong_content_type")
+
+    @classmethod
+    def invalid_json(cls) -> Fault:
+        """Answer ``application/json`` with a body that is not JSON (the first half of the
+        real one)."""
+        return cls(kind="invalid_json")
+
+
+def _default_kinds() -> tuple[Fault, ...]:
+    makers: list[Callable[[], Fault]] = [
+        Fault.rate_limited,
+        lambda: Fault.rate_limited(retry_after=1),
+        lambda: Fault.server_error(500),
+        lambda: Fault.server_error(502, html=True),
+        lambda: Fault.server_error(503),
+        lambda: Fault.server_error(504),
+        Fault.reset,
+    ]
+    return tuple(make() for make in makers)
+
+
+DEFAULT_FAULT_KINDS: Final[tuple[Fault, ...]] = _default_kinds()
+"""What random faults are drawn from by default: 429 with and without Retry-After, 500, an
+HTML 502 from a proxy, 503, 504 and a connection reset, with equal odds."""

@@ -1,0 +1,645 @@
+"""FakeMediaServer: a real aiohttp server that behaves like Twilio's MediaRecording API.
+
+One catch-all handler routes by hand, so every request goes through the same pipeline:
+
+    count it -> concurrency cap (429 20429, consumes nothing) -> latency -> auth (401 20003)
+    -> pick a fault: the sid's script, else the ``script_next`` queue, else the seeded draw
+    -> answer (fetch, delete, list or 404), spoiled by the fault if there is one
+
+The happy path is a dict lookup and a ready-made body: bulk tests push tens of thousands of
+requests through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import os
+import random
+import re
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final, Self, TypedDict
+
+import attrs
+from aiohttp import web
+
+from twilio_media_async._sids import ACCOUNT_SID
+from twilio_media_async.models import MediaRecording
+
+from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
+from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page
+from ._store import LIST_PATH, ListError, PayloadShape, Store
+
+__all__ = ["ClientKwargs", "FakeMediaServer", "RecordedRequest"]
+
+_JSON: Final = "application/json; charset=utf-8"
+_HTML: Final = "text/html; charset=utf-8"
+_ITEM_PREFIX: Final = LIST_PATH + "/"
+_AUTH_FAILED: Final = error_body(401, 20003, "Authenticate")
+_AUTH_CHALLENGE: Final = 'Basic realm="Twilio API"'
+_CONCURRENCY_BODY: Final = error_body(429, 20429, "Too Many Requests")
+_WILDCARD_HOSTS: Final = frozenset({"", "0.0.0.0", "::"})
+_SID_LIKE: Final = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}\Z")
+# A backstop only: close() wakes every handler that is sleeping on purpose.
+_SHUTDOWN_TIMEOUT: Final = 2.0
+
+
+class ClientKwargs(TypedDict):
+    """What ``FakeMediaServer.client_kwargs()`` returns: ``MediaClient(**kwargs)`` type-checks."""
+
+    account_sid: str
+    auth_token: str
+    base_url: str
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One request the server saw.  Never holds a password, token or secret.
+
+    ``auth_user`` is the Basic username when it looks like a sid (an account sid or API
+    key), else None.  ``status`` is None for a reset connection (and while in flight);
+    ``fault`` names the fault applied (``"rate_limited"``, ``"reset"``, ...,
+    ``"concurrency_limit"`` for the cap), or None.  Times are ``time.monotonic()``.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str] = attrs.field(factory=dict, hash=False)
+    auth_user: str | None = None
+    sid: str | None = None
+    status: int | None = None
+    started: float = 0.0
+    finished: float | None = None
+    fault: str | None = None
+
+
+def _request_id() -> str:
+    return "RQ" + os.urandom(16).hex()
+
+
+def _basic_header(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def _decode_basic(header: str) -> tuple[str, str] | None:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    return (username, password) if colon else None
+
+
+def _latency_range(latency: float | tuple[float, float]) -> tuple[float, float]:
+    low, high = latency if isinstance(latency, tuple) else (latency, latency)
+    if not (0 <= low <= high):
+        raise ValueError(f"latency must be >= 0 seconds, or a (low, high) range: {latency!r}")
+    return float(low), float(high)
+
+
+class FakeMediaServer:
+    """A local stand-in for ``https://media.twilio.com``'s MediaRecording API.
+
+    ::
+
+        async with FakeMediaServer(generate=100, seed=1) as server:
+            async with MediaClient(**server.client_kwargs()) as client:
+                recording = await client.fetch(server.sids[0])
+
+    It serves ``GET`` and ``DELETE /v1/MediaRecordings/{Sid}`` and ``GET
+    /v1/MediaRecordings`` (filters, ordering, paging with page tokens) with Twilio's
+    headers and error JSON, checks HTTP Basic auth, and injects faults: scripted per sid
+    (``script``), scripted for the next requests (``script_next``), or drawn at random
+    (``fault_rate``, seeded).  ``concurrency_limit`` answers 429 (code 20429) to requests
+    beyond that many in flight.  ``requests``, ``attempts``, ``max_in_flight`` and
+    ``connections`` show what the client did.
+
+    ``record_requests=False`` keeps the counters but not the ``requests`` list, for very
+    long runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = DEFAULT_AUTH_TOKEN,
+        api_keys: Mapping[str, str] | None = None,
+        recordings: Iterable[MediaRecording | Mapping[str, Any]] = (),
+        generate: int = 0,
+        seed: int = 0,
+        fault_rate: float = 0.0,
+        fault_kinds: Sequence[Fault] | None = None,
+        concurrency_limit: int | None = None,
+        latency: float | tuple[float, float] = 0.0,
+        payload_shape: PayloadShape = "spec",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record_requests: bool = True,
+    ) -> None:
+        if not isinstance(account_sid, str) or not ACCOUNT_SID.match(account_sid):
+            raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
+        if not isinstance(auth_token, str) or not auth_token:
+            raise ValueError("auth_token must be a non-empty str")
+        if not 0.0 <= fault_rate <= 1.0:
+            raise ValueError(f"fault_rate must be from 0 to 1, got {fault_rate!r}")
+        kinds = tuple(DEFAULT_FAULT_KINDS if fault_kinds is None else fault_kinds)
+        if fault_rate > 0 and not kinds:
+            raise ValueError("fault_kinds is empty but fault_rate is above 0")
+        if not all(isinstance(kind, Fault) for kind in kinds):
+            raise TypeError("fault_kinds must hold Fault instances")
+        if concurrency_limit is not None and (
+            isinstance(concurrency_limit, bool)
+            or not isinstance(concurrency_limit, int)
+            or concurrency_limit < 1
+        ):
+            raise ValueError(f"concurrency_limit must be an int >= 1, got {concurrency_limit!r}")
+
+        self.account_sid: Final = account_sid
+        """The account sid accepted as the Basic username (with ``auth_token``)."""
+        self.auth_token: Final = auth_token
+        """The auth token accepted (a fake one: it is meant to be printed and shared)."""
+        self.host: Final = host
+        """The address listened on."""
+        self.fault_rate: Final = fault_rate
+        """The probability that a request gets a random fault."""
+        self.fault_kinds: Final = kinds
+        """The faults random ones are drawn from, with equal odds."""
+        self.concurrency_limit: Final = concurrency_limit
+        """Requests beyond this many in flight get 429 (code 20429); None: no cap."""
+        self.record_requests: Final = record_requests
+        """Whether ``requests`` keeps a RecordedRequest per request."""
+        self._port = port
+        self._latency = _latency_range(latency)
+
+        # Authorization header value -> username, computed once: the check is a dict lookup.
+        credentials = {account_sid: auth_token, **dict(api_keys or {})}
+        self._accepted: dict[str, str] = {}
+        self._secrets: dict[str, str] = {}
+        for username, secret in credentials.items():
+            if not (isinstance(username, str) and isinstance(secret, str) and username and secret):
+                raise ValueError("api_keys must map non-empty str keys to non-empty str secrets")
+            self._accepted[_basic_header(username, secret)] = username
+            self._secrets[username] = secret
+
+        self._store = Store(payload_shape)
+        for item in recordings:
+            self._store.add(item)
+        if generate:
+            for recording in make_recordings(generate, seed=seed, account_sid=account_sid):
+                self._store.add(recording)
+
+        self._fault_rng = random.Random(f"twilio-media-async:faults:{seed}")
+        self._latency_rng = random.Random(f"twilio-media-async:latency:{seed}")
+        self._scripts: dict[str, deque[Fault | None]] = {}
+        self._next: deque[Fault | None] = deque()
+
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._closing = asyncio.Event()
+        self._in_flight = 0
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self._requests: list[RecordedRequest] = []
+        self._attempts: dict[str, int] = {}
+        self._request_count = 0
+        self._max_in_flight = self._in_flight
+        self._seen_transports: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._seen_peers: set[Any] = set()
+        self._connections = 0
+
+    def __repr__(self) -> str:
+        state = self._url or "not running"
+        return (
+            f"FakeMediaServer(url={state!r}, account_sid={self.account_sid!r}, "
+            f"recordings={len(self._store)}, requests={self._request_count})"
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening on ``host:port`` (port 0 picks a free one)."""
+        if self._runner is not None:
+            raise RuntimeError("the server is already running")
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+            # A client that hangs up (a timeout, a cancelled task) ends its handler at once,
+            # as it would end the work on a real server: in_flight drops, and the record
+            # shows when the client gave up.
+            handler_cancellation=True,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self._url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop the server and drop every connection.  Idempotent.
+
+        Handlers sleeping on purpose (latency, slow_body) are woken and their connections
+        aborted, so closing never waits for them.
+        """
+        runner, self._runner = self._runner, None
+        self._url = None
+        if runner is None:
+            return
+        self._closing.set()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``close()``."""
+        return self._runner is not None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (no trailing slash): pass it to MediaClient as ``base_url``."""
+        if self._url is None:
+            raise RuntimeError("the server is not running: use `async with` or start()")
+        return self._url
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one when 0 was asked for)."""
+        return int(self.url.rpartition(":")[2])
+
+    def client_kwargs(self) -> ClientKwargs:
+        """Keyword arguments for a MediaClient talking to this server."""
+        return {
+            "account_sid": self.account_sid,
+            "auth_token": self.auth_token,
+            "base_url": self.url,
+        }
+
+    # -- the store ----------------------------------------------------------------------
+
+    def add(self, recording: MediaRecording | Mapping[str, Any]) -> MediaRecording:
+        """Add a recording (a MediaRecording, or a dict in Twilio's JSON shape); a sid that
+        is already there is replaced in place.
+
+        Returns the MediaRecording as stored, which is exactly what a client reads back:
+        with ``payload_shape="spec"`` its ``bitrate`` is None, because that shape has none.
+        """
+        return self._store.add(recording)
+
+    @property
+    def sids(self) -> list[str]:
+        """The sids of the recordings held, in insertion order."""
+        return self._store.sids()
+
+    @property
+    def recordings(self) -> Mapping[str, MediaRecording]:
+        """A live, read-only mapping of sid to MediaRecording (deleted ones are gone), each
+        equal to what a client fetching it gets."""
+        return self._store.recordings()
+
+    @property
+    def payload_shape(self) -> PayloadShape:
+        """``"spec"`` (``media_size``, no ``bitrate``) or ``"seed"`` (``size``, ``bitrate``)."""
+        return self._store.payload_shape
+
+    # -- faults -------------------------------------------------------------------------
+
+    def script(self, sid: str, faults: Iterable[Fault | None]) -> None:
+        """The next requests for ``sid`` (fetch or delete) take these faults in order;
+        None answers normally.  Calling it again appends."""
+        self._scripts.setdefault(sid, deque()).extend(_checked(faults))
+
+    def script_next(self, faults: Iterable[Fault | None]) -> None:
+        """The next requests of any kind (list included) take these faults in order, after
+        any per-sid script has had its turn.  Calling it again appends."""
+        self._next.extend(_checked(faults))
+
+    def _pick_fault(self, sid: str | None) -> Fault | None:
+        if sid is not None:
+            script = self._scripts.get(sid)
+            if script:
+                fault = script.popleft()
+                if not script:
+                    del self._scripts[sid]
+                return fault
+        if self._next:
+            return self._next.popleft()
+        if self.fault_rate and self._fault_rng.random() < self.fault_rate:
+            return self._fault_rng.choice(self.fault_kinds)
+        return None
+
+    # -- observability ------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request seen since the start (or ``reset_stats``), in arrival order."""
+        return list(self._requests)
+
+    def attempts(self, sid: str) -> int:
+        """How many requests targeted ``sid`` (its fetch or delete URL)."""
+        return self._attempts.get(sid, 0)
+
+    @property
+    def request_count(self) -> int:
+        """How many requests arrived."""
+        return self._request_count
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled now (requests refused by the concurrency cap never are)."""
+        return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests handled at once (not counting those refused by the cap).
+
+        A plain answer is produced without yielding to the event loop, so requests overlap
+        only while they wait: give the server some ``latency`` to measure a client's
+        concurrency.
+        """
+        return self._max_in_flight
+
+    @property
+    def connections(self) -> int:
+        """Distinct TCP connections that carried requests (1 when keep-alive reuse works)."""
+        return self._connections
+
+    def reset_stats(self) -> None:
+        """Forget requests, attempts, connections and max_in_flight; keep the store and
+        any scripts."""
+        self._reset_counters()
+
+    # -- the handler --------------------------------------------------------------------
+
+    def _count_connection(self, request: web.BaseRequest) -> None:
+        transport = request.transport
+        if transport is None:
+            return
+        try:
+            if transport in self._seen_transports:
+                return
+            self._seen_transports.add(transport)
+        except TypeError:  # a transport without weakref support (uvloop): use the peer
+            peer = transport.get_extra_info("peername")
+            if peer in self._seen_peers:
+                return
+            self._seen_peers.add(peer)
+        self._connections += 1
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        method = request.method
+        path = request.path
+        sid = path[len(_ITEM_PREFIX) :] if path.startswith(_ITEM_PREFIX) else None
+        header = request.headers.get("Authorization")
+        user = self._accepted.get(header) if header is not None else None
+        authenticated = user is not None
+        if not authenticated:
+            user, authenticated = self._check_auth(header)
+
+        self._request_count += 1
+        self._count_connection(request)
+        if sid is not None:
+            self._attempts[sid] = self._attempts.get(sid, 0) + 1
+        records = self._requests
+        index = -1
+        if self.record_requests:
+            index = len(records)
+            records.append(
+                RecordedRequest(
+                    method=method,
+                    path=path,
+                    query=dict(request.query),
+                    auth_user=user,
+                    sid=sid,
+                    started=started,
+                )
+            )
+        request_id = _request_id()
+
+        cap = self.concurrency_limit
+        if cap is not None and self._in_flight >= cap:
+            self._finish(records, index, 429, "concurrency_limit")
+            return _reply(429, _CONCURRENCY_BODY, _JSON, request_id)
+
+        self._in_flight += 1
+        if self._in_flight > self._max_in_flight:
+            self._max_in_flight = self._in_flight
+        status: int | None = None
+        fault_name: str | None = None
+        try:
+            low, high = self._latency
+            if high > 0:
+                delay = low if low == high else self._latency_rng.uniform(low, high)
+                if await self._sleep(delay):
+                    return _abort(request)
+            if not authenticated:
+                status = 401
+                response: web.StreamResponse = _reply(401, _AUTH_FAILED, _JSON, request_id)
+                response.headers["WWW-Authenticate"] = _AUTH_CHALLENGE
+                return response
+            fault = self._pick_fault(sid)
+            if fault is None:
+                status, body = self._route(method, path, sid, request)
+                return _reply(status, body, _JSON if body else None, request_id)
+            fault_name = fault.kind
+            status, response = await self._faulty(fault, method, path, sid, request, request_id)
+            return response
+        finally:
+            self._in_flight -= 1
+            self._finish(records, index, status, fault_name)
+
+    def _finish(
+        self, records: list[RecordedRequest], index: int, status: int | None, fault: str | None
+    ) -> None:
+        # ``records`` is the list this request was appended to: after reset_stats() the
+        # server holds a new one, and this request is forgotten with the old one.
+        if index < 0:
+            return
+        old = records[index]
+        records[index] = RecordedRequest(
+            method=old.method,
+            path=old.path,
+            query=old.query,
+            auth_user=old.auth_user,
+            sid=old.sid,
+            status=status,
+            started=old.started,
+            finished=time.monotonic(),
+            fault=fault,
+        )
+
+    def _check_auth(self, header: str | None) -> tuple[str | None, bool]:
+        """The slow path, for headers that are not byte-for-byte a known one: returns the
+        username to record and whether the credentials are accepted."""
+        credentials = _decode_basic(header) if header is not None else None
+        if credentials is None:
+            return None, False
+        username, password = credentials
+        secret = self._secrets.get(username)
+        if secret is not None and hmac.compare_digest(secret.encode(), password.encode()):
+            return username, True  # a lower-case "basic", say
+        # Only a username shaped like a sid is recorded: a caller who swapped the sid and
+        # the token must not find the token in the records.
+        return (username if _SID_LIKE.match(username) else None), False
+
+    def _route(
+        self, method: str, path: str, sid: str | None, request: web.Request
+    ) -> tuple[int, bytes]:
+        """The normal answer: (status, JSON body or b"").  Carries out deletes."""
+        if sid is not None:
+            if method == "GET":
+                entry = self._store.get(sid)
+                if entry is not None:
+                    return 200, entry.body
+                return 404, _not_found(path)
+            if method == "DELETE":
+                if self._store.delete(sid) is not None:
+                    return 204, b""
+                return 404, _not_found(path)
+        elif path == LIST_PATH and method == "GET":
+            try:
+                return 200, self._store.page(request.query, self._page_origin(request))
+            except ListError as exc:
+                return 400, error_body(400, 20001, str(exc))
+        return 404, _not_found(path)
+
+    def _page_origin(self, request: web.BaseRequest) -> str:
+        """The origin of page URLs: the server's URL, or, when it listens on every
+        address (0.0.0.0, ::), the host the client asked for."""
+        if self.host in _WILDCARD_HOSTS:
+            return f"http://{request.host}"
+        return self.url
+
+    async def _faulty(
+        self,
+        fault: Fault,
+        method: str,
+        path: str,
+        sid: str | None,
+        request: web.Request,
+        request_id: str,
+    ) -> tuple[int | None, web.StreamResponse]:
+        kind = fault.kind
+        response: web.StreamResponse
+        if kind in ("rate_limited", "server_error", "status"):
+            if fault.applied:
+                self._route(method, path, sid, request)
+            status = fault.http_status or 500
+            if fault.html:
+                response = _reply(status, html_page(status), _HTML, request_id)
+            else:
+                code = fault.twilio_code or 20000 + status
+                body = error_body(status, code, fault.message or "Error")
+                response = _reply(status, body, _JSON, request_id)
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = fault.retry_after
+            return status, response
+        if kind == "reset":
+            if fault.applied:
+                self._route(method, path, sid, request)
+            return None, _abort(request)
+        if kind == "latency" and await self._sleep(fault.seconds):
+            return None, _abort(request)
+
+        status, body = self._route(method, path, sid, request)
+        if kind == "latency":
+            return status, _reply(status, body, _JSON if body else None, request_id)
+        if not body:  # a 204 has no body to spoil: spoil a 200 with an empty object
+            status, body = 200, b"{}"
+        if kind == "wrong_content_type":
+            return status, _reply(status, body, _HTML, request_id)
+        half = len(body) // 2
+        if kind == "invalid_json":
+            return status, _reply(status, body[:half] or b"<", _JSON, request_id)
+        # truncated and slow_body stream the body by hand
+        response = web.StreamResponse(status=status, headers=_headers(_JSON, request_id))
+        response.content_length = len(body)
+        try:
+            await response.prepare(request)
+            await response.write(body[:half])
+            if kind == "truncated":
+                if request.transport is not None:
+                    request.transport.close()  # flushes the half, then closes
+                return status, response
+            if await self._sleep(fault.seconds):
+                _abort(request)
+                return None, response
+            await response.write(body[half:])
+        except ConnectionError:  # the client gave up (a read timeout, say)
+            return status, response
+        return status, response
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep, or stop early when the server closes; returns True when it is closing."""
+        if seconds <= 0:
+            return self._closing.is_set()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+def _checked(faults: Iterable[Fault | None]) -> list[Fault | None]:
+    items = list(faults)
+    for item in items:
+        if item is not None and not isinstance(item, Fault):
+            raise TypeError(f"expected Fault or None, got {type(item).__name__}")
+    return items
+
+
+def _not_found(path: str) -> bytes:
+    return error_body(404, 20404, f"The requested resource {path} was not found")
+
+
+def _headers(content_type: str | None, request_id: str) -> dict[str, str]:
+    if content_type is None:
+        return {"Twilio-Request-Id": request_id}
+    return {"Content-Type": content_type, "Twilio-Request-Id": request_id}
+
+
+def _reply(status: int, body: bytes, content_type: str | None, request_id: str) -> web.Response:
+    return web.Response(
+        status=status, body=body or None, headers=_headers(content_type, request_id)
+    )
+
+
+def _abort(request: web.BaseRequest) -> web.Response:
+    """Drop the connection without a byte of answer.  aiohttp then fails to write the
+    response it is handed, which it treats as a client that went away: no log, no error."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=500)
