@@ -153,7 +153,7 @@ async def test_aclose_cancels_in_flight_requests(server: FakeMediaServer) -> Non
         server.script(sid, [Fault.latency(5)])
     async with client_for(server) as client:
         stream = client.fetch_many(server.sids, concurrency=5)
-        consumer = asyncio.create_task(anext(stream))
+        consumer = asyncio.ensure_future(anext(stream))
         while server.in_flight < 5:
             await asyncio.sleep(0.01)
         consumer.cancel()
@@ -194,7 +194,7 @@ async def test_ordered_window_stops_reading_behind_a_slow_head(server: FakeMedia
 
     async with client_for(server) as client:
         stream = client.fetch_many(counting(), concurrency=4, ordered=True)
-        first = asyncio.create_task(anext(stream))
+        first = asyncio.ensure_future(anext(stream))
         await asyncio.sleep(0.3)
         assert not first.done()
         assert pulled <= 4  # the window is full of results waiting for the head
@@ -281,3 +281,34 @@ def test_aimd_limiter_is_pure_and_bounded() -> None:
     for _ in range(20):
         limiter.rate_limited(limiter.epoch)
     assert limiter.slots == 1
+
+
+async def test_no_extra_pass_with_retries_off(server: FakeMediaServer) -> None:
+    sid = server.sids[0]
+    server.script(sid, [Fault.server_error(503)] * 5)
+    async with client_for(server, retry=RetryPolicy.no_wait(max_attempts=1)) as client:
+        (result,) = await client.fetch_all([sid])
+    assert result.attempts == 1
+    assert server.attempts(sid) == 1
+
+
+async def test_no_extra_pass_past_the_retry_after_cap(server: FakeMediaServer) -> None:
+    sid = server.sids[0]
+    server.script(sid, [Fault.rate_limited(retry_after=120)] * 5)
+    async with client_for(server, retry=RetryPolicy()) as client:
+        (result,) = await asyncio.wait_for(client.fetch_all([sid]), timeout=5)
+    assert result.attempts == 1
+    assert server.attempts(sid) == 1
+
+
+async def test_extra_passes_are_announced(server: FakeMediaServer) -> None:
+    from twilio_media_async import RetryEvent
+
+    events: list[RetryEvent] = []
+    sid = server.sids[0]
+    server.script(sid, [Fault.server_error(503)] * 2)
+    policy = RetryPolicy.no_wait(max_attempts=2, on_retry=events.append)
+    async with client_for(server, retry=policy) as client:
+        (result,) = await client.fetch_all([sid])
+    assert result.ok
+    assert [e.attempt for e in events] == [1, 2]  # one retry, then one extra pass

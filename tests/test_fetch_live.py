@@ -146,7 +146,7 @@ async def test_one_connection_for_100_sequential_fetches(server: FakeMediaServer
 async def test_unreachable_host_is_a_transport_error() -> None:
     async with FakeMediaServer() as srv:
         kwargs = srv.client_kwargs()
-    async with MediaClient(**{**kwargs, "retry": NO_RETRY}) as client:  # the port is closed now
+    async with MediaClient(**kwargs, retry=NO_RETRY) as client:  # the port is closed now
         with pytest.raises(TransportError) as info:
             await client.fetch(UNKNOWN)
     assert info.value.attempts == 1

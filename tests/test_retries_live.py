@@ -233,7 +233,7 @@ async def test_hooks_and_logs_without_secrets(
     assert all(e.method == "GET" and e.url.endswith(sid) for e in events)
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(lines) == 2
-    assert "attempt 1 of 4" in lines[0]
+    assert "attempt 1 (of 4 per pass)" in lines[0]
     token = server.auth_token
     for text in [*lines, *map(repr, events), *map(str, server.requests)]:
         assert token not in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -88,7 +89,7 @@ async def bounded_map(
     immediate: Callable[[Any], FetchResult | None],
     limiter: AIMDLimiter,
     ordered: bool,
-) -> AsyncIterator[FetchResult]:
+) -> AsyncGenerator[FetchResult, None]:
     """Yield ``run(item)`` for every item, at most ``limiter.slots`` at a time.
 
     ``immediate(item)`` may return a result without running anything (an invalid sid);

@@ -5,7 +5,14 @@ from __future__ import annotations
 import builtins
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -36,7 +43,7 @@ from .errors import (
     TwilioMediaError,
 )
 from .models import FetchResult, MediaRecording, Page, RecordingOrder, RecordingStatus
-from .retry import RetryPolicy
+from .retry import RetryEvent, RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
 
@@ -46,7 +53,7 @@ _MAX_PAGE_SIZE: Final = 1000
 # timeout) up to this many passes of the RetryPolicy, budget permitting.  With independent
 # faults at rate p, one pass of 4 attempts still loses p**4 of the items (16 in 10,000 at
 # p = 0.2); three passes lose p**12, and the shared budget still bounds an outage.
-_BULK_ROUNDS: Final = 3
+_BULK_PASSES: Final = 3
 
 Send = Callable[[float | None], Awaitable[bytes]]
 
@@ -257,7 +264,8 @@ class MediaClient:
             if limiter is not None and isinstance(exc, RateLimitError):
                 limiter.rate_limited(epoch)
             if not (exc.retryable and self.retry.enabled):
-                exc.attempts = 1
+                if not isinstance(exc, ClientClosedError):  # that one sent nothing
+                    exc.attempts = 1
                 raise
             return await self._retry(exc, started, method, url, params, send, limiter)
         if self._budget is not None:
@@ -322,7 +330,7 @@ class MediaClient:
         order: RecordingOrder | str | None = None,
         page_size: int | None = None,
         limit: int | None = None,
-    ) -> AsyncIterator[MediaRecording]:
+    ) -> AsyncGenerator[MediaRecording, None]:
         """Iterate over MediaRecordings across pages, fetched lazily.
 
         Filters are checked before any request.  ``limit`` stops early and never fetches a
@@ -352,7 +360,7 @@ class MediaClient:
         order: RecordingOrder | str | None = None,
         page_size: int | None = None,
         start_url: str | None = None,
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Iterate over pages of MediaRecordings, each with its ``next_page_url``.
 
         Save a page's ``next_page_url`` and pass it as ``start_url`` to resume a crawl;
@@ -364,7 +372,9 @@ class MediaClient:
             self._check_same_origin(start_url)
         return self._pages(params, start_url)
 
-    async def _pages(self, params: Mapping[str, str], start_url: str | None) -> AsyncIterator[Page]:
+    async def _pages(
+        self, params: Mapping[str, str], start_url: str | None
+    ) -> AsyncGenerator[Page, None]:
         url: URL
         if start_url is None:
             url, query = URL(self._recordings_url, encoded=True), params
@@ -404,7 +414,7 @@ class MediaClient:
         *,
         concurrency: int = 64,
         ordered: bool = False,
-    ) -> AsyncIterator[FetchResult]:
+    ) -> AsyncGenerator[FetchResult, None]:
         """Fetch many recordings concurrently; yield exactly one FetchResult per input item.
 
         The input (any iterable or async iterable) is read lazily, so memory is bounded by
@@ -433,13 +443,14 @@ class MediaClient:
 
         async def run(item: Any) -> FetchResult:
             attempts = 0
-            for round_no in range(1, _BULK_ROUNDS + 1):
+            for pass_no in range(1, _BULK_PASSES + 1):
                 try:
                     recording, used = await self._fetch(item, limiter)
                 except TwilioMediaError as exc:
                     attempts += exc.attempts
-                    if exc.retryable and round_no < _BULK_ROUNDS and self._spend_for_round():
-                        await self.retry.sleep(self.retry.wait_for(attempts, exc))
+                    wait = self._another_pass(exc, attempts, pass_no, item)
+                    if wait is not None:
+                        await self.retry.sleep(wait)
                         continue
                     exc.attempts = attempts
                     return FetchResult(sid=item, error=exc, attempts=attempts)
@@ -449,18 +460,29 @@ class MediaClient:
                     return FetchResult(sid=item, error=error, attempts=attempts)
                 limiter.succeeded()
                 return FetchResult(sid=item, recording=recording, attempts=attempts + used)
-            raise AssertionError("unreachable: the last round always returns")
+            raise AssertionError("unreachable: the last pass always returns")
 
         return bounded_map(sids, run=run, immediate=immediate, limiter=limiter, ordered=ordered)
 
-    def _spend_for_round(self) -> bool:
-        """Take a budget token for another bulk round; False when the budget is empty."""
-        if self._budget is None:
-            return True
-        if not self._budget.can_retry():
-            return False
-        self._budget.spend()
-        return True
+    def _another_pass(
+        self, error: TwilioMediaError, attempts: int, pass_no: int, sid: str
+    ) -> float | None:
+        """The wait before another bulk pass for ``sid``, or None: no pass is left, the
+        error is not transient, or the retry budget is empty (then nothing is spent)."""
+        if pass_no >= _BULK_PASSES:
+            return None
+        wait = self.retry.another_pass_wait(error, attempts)
+        if wait is None:
+            return None
+        if self._budget is not None:
+            if not self._budget.can_retry():
+                return None
+            self._budget.spend()
+        url = f"{self._recordings_url}/{sid}"
+        self.retry.announce(
+            RetryEvent(attempt=attempts, wait=wait, error=error, method="GET", url=url)
+        )
+        return wait
 
     async def fetch_all(
         self,

@@ -215,25 +215,15 @@ class RetryPolicy:
         def before_sleep(state: RetryCallState) -> None:
             if budget is not None:
                 budget.spend()
-            wait_s = state.upcoming_sleep
-            error = _error_of(state)
-            event = RetryEvent(
-                attempt=state.attempt_number, wait=wait_s, error=error, method=method, url=url
+            self.announce(
+                RetryEvent(
+                    attempt=state.attempt_number,
+                    wait=state.upcoming_sleep,
+                    error=_error_of(state),
+                    method=method,
+                    url=url,
+                )
             )
-            _log.warning(
-                "retrying %s %s in %.3fs after attempt %d of %d failed: %s",
-                method,
-                url,
-                wait_s,
-                state.attempt_number,
-                self.max_attempts,
-                _summary(error),
-            )
-            if self.on_retry is not None:
-                try:
-                    self.on_retry(event)
-                except Exception:  # a broken hook must not break the retry loop
-                    _log.exception("on_retry hook failed")
 
         return AsyncRetrying(
             sleep=self.sleep,
@@ -243,6 +233,41 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
+
+    def announce(self, event: RetryEvent) -> None:
+        """Log a retry at WARNING (no credentials: only method, URL and error) and call
+        the ``on_retry`` hook; a hook that raises is logged, never propagated."""
+        _log.warning(
+            "retrying %s %s in %.3fs after attempt %d (of %d per pass) failed: %s",
+            event.method,
+            event.url,
+            event.wait,
+            event.attempt,
+            self.max_attempts,
+            _summary(event.error),
+        )
+        if self.on_retry is not None:
+            try:
+                self.on_retry(event)
+            except Exception:  # a broken hook must not break the retry loop
+                _log.exception("on_retry hook failed")
+
+    def another_pass_wait(self, error: BaseException, attempts: int) -> float | None:
+        """The wait before a bulk run gives an item another pass, or None for no pass.
+
+        The same rules as a retry: only retryable errors, never with retries off, and a
+        Retry-After over ``max_retry_after`` is not waited out.
+        """
+        if not (self.enabled and is_retryable(error)):
+            return None
+        if (
+            isinstance(error, RateLimitError)
+            and error.retry_after is not None
+            and error.retry_after > self.max_retry_after
+        ):
+            return None
+        wait = self.wait_for(attempts, error)
+        return wait if wait < self.deadline else None
 
     def attempt_timeout(self, started: float, per_attempt: float | None) -> float | None:
         """The timeout for a retry: the per-attempt timeout, clipped to the deadline's rest."""
