@@ -1,0 +1,306 @@
+"""fetch-many's engine: a lazy sid reader, counters, the progress bar and the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import stat
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import Any, Final, Self
+
+from rich.console import Console
+from rich.table import Table
+
+from twilio_media_async import FetchResult, MediaClient, RetryEvent
+
+from .render import LineWriter, error_record, recording_json
+
+__all__ = ["BulkStats", "Progress", "read_sids", "run_bulk", "summary_table"]
+
+_CHUNK: Final = 64 * 1024
+_READ_AHEAD: Final = 4  # chunks a pipe reader may hold before the fetches catch up
+_MAX_LINE: Final = 4096  # a longer line is no sid; only its start is kept
+_REFRESH: Final = 0.1  # seconds between progress updates
+
+
+# -- input ---------------------------------------------------------------------------------
+
+
+async def _file_chunks(fd: int) -> AsyncGenerator[bytes, None]:
+    # A regular file never blocks for long: read it in the loop.
+    while data := os.read(fd, _CHUNK):
+        yield data
+
+
+async def _pipe_chunks(fd: int) -> AsyncGenerator[bytes, None]:
+    """Chunks of a pipe or terminal, read in a daemon thread so a slow producer never
+    blocks the event loop (and a Ctrl-C never waits for the next line)."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes | OSError] = asyncio.Queue()
+    room = threading.Semaphore(_READ_AHEAD)
+    stopping = threading.Event()
+
+    def deliver(item: bytes | OSError) -> None:
+        try:
+            loop.call_soon_threadsafe(chunks.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            stopping.set()
+
+    def pump() -> None:
+        while True:
+            room.acquire()
+            if stopping.is_set():
+                return
+            try:
+                data = os.read(fd, _CHUNK)
+            except OSError as exc:
+                deliver(exc)
+                return
+            deliver(data)
+            if not data:
+                return
+
+    threading.Thread(target=pump, name="twilio-media-input", daemon=True).start()
+    try:
+        while True:
+            item = await chunks.get()
+            if isinstance(item, OSError):
+                raise item
+            room.release()
+            if not item:
+                return
+            yield item
+    finally:
+        stopping.set()
+        room.release()  # wake the reader if it waits for room, so that it sees ``stopping``
+
+
+async def read_sids(fd: int) -> AsyncIterator[str]:
+    """Yield one sid per non-blank line of ``fd``, stripped, read lazily in 64 KiB chunks.
+
+    Memory stays bounded whatever the input's size: a regular file is read as the fetches
+    need it, a pipe at most a few chunks ahead.
+    """
+    regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    chunks = _file_chunks(fd) if regular else _pipe_chunks(fd)
+    pending = b""
+    first = True
+    async with contextlib.aclosing(chunks):
+        async for data in chunks:
+            if first:
+                data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+                first = False
+            lines = (pending + data).split(b"\n")
+            pending = lines.pop()[:_MAX_LINE]
+            for line in lines:
+                sid = line.strip()
+                if sid:
+                    yield sid[:_MAX_LINE].decode("utf-8", "replace")
+    sid = pending.strip()
+    if sid:
+        yield sid.decode("utf-8", "replace")
+
+
+# -- counters ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BulkStats:
+    """What a bulk run did so far: results by outcome, retries and HTTP requests."""
+
+    ok: int = 0
+    failed: Counter[str] = dataclasses.field(default_factory=Counter)
+    hooked_retries: int = 0
+    """Retries reported by the RetryPolicy hook, as they happen."""
+    result_retries: int = 0
+    """Requests beyond the first of each finished result."""
+    requests: int = 0
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    finished: float | None = None
+    interrupted: bool = False
+
+    def on_retry(self, event: RetryEvent) -> None:
+        """The ``RetryPolicy(on_retry=...)`` hook: counts each retry."""
+        self.hooked_retries += 1
+
+    def add(self, result: FetchResult) -> None:
+        """Count one result."""
+        self.requests += result.attempts
+        self.result_retries += max(result.attempts - 1, 0)
+        if result.error is None:
+            self.ok += 1
+        else:
+            self.failed[type(result.error).__name__] += 1
+
+    def finish(self) -> None:
+        """Stop the clock."""
+        if self.finished is None:
+            self.finished = time.perf_counter()
+
+    @property
+    def retries(self) -> int:
+        """Retries so far: the hook sees them live, but not the extra passes fetch_many gives
+        an item whose retries ran out; the finished results' attempts count those too."""
+        return max(self.hooked_retries, self.result_retries)
+
+    @property
+    def failures(self) -> int:
+        """How many sids failed, whatever the error."""
+        return sum(self.failed.values())
+
+    @property
+    def done(self) -> int:
+        """How many results came back."""
+        return self.ok + self.failures
+
+    @property
+    def wall(self) -> float:
+        """Seconds since the start (until ``finish``)."""
+        end = self.finished if self.finished is not None else time.perf_counter()
+        return max(end - self.started, 1e-9)
+
+
+def summary_table(stats: BulkStats, *, title: str = "fetch-many") -> Table:
+    """The end-of-run table: ok, failed by error type, retries, requests, time and rate."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("ok", f"{stats.ok:,}", style="green")
+    table.add_row("failed", f"{stats.failures:,}", style="red" if stats.failures else None)
+    for name, count in sorted(stats.failed.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(f"  {name}", f"{count:,}")
+    table.add_row("retries", f"{stats.retries:,}")
+    table.add_row("HTTP requests", f"{stats.requests:,}")
+    table.add_row("wall time", f"{stats.wall:.2f} s")
+    table.add_row("rate", f"{stats.requests / stats.wall:,.0f} req/s")
+    table.add_row("throughput", f"{stats.done / stats.wall:,.0f} sids/s")
+    if stats.interrupted:
+        table.add_row("interrupted", "yes (Ctrl-C)", style="yellow")
+    return table
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+class Progress:
+    """A rich progress bar on stderr, shown only when stderr is a terminal (and ``enabled``).
+
+    Shows results so far (of ``total`` when known), the rate, ok, failed and retries.
+    Updates are throttled so that a fast run does not spend its time redrawing.
+    """
+
+    def __init__(
+        self, stats: BulkStats, *, total: int | None, console: Console, enabled: bool = True
+    ) -> None:
+        self._enabled = enabled
+        self._stats = stats
+        self._total = total
+        self._console = console
+        self._last = 0.0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Self:
+        if self._enabled and sys.stderr.isatty():
+            from rich import progress as rp
+
+            self._bar = rp.Progress(
+                rp.SpinnerColumn(),
+                rp.BarColumn(),
+                rp.TextColumn("{task.fields[count]}"),
+                rp.TextColumn("[cyan]{task.fields[rate]} req/s"),
+                rp.TextColumn("[green]ok {task.fields[ok]}"),
+                rp.TextColumn("[red]failed {task.fields[failed]}"),
+                rp.TextColumn("[yellow]retries {task.fields[retries]}"),
+                rp.TimeElapsedColumn(),
+                console=self._console,
+                transient=True,
+                redirect_stdout=False,  # the JSON lines go to stdout's buffer directly
+            )
+            self._task = self._bar.add_task("fetch", total=self._total, **self._fields())
+            self._bar.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def _fields(self) -> dict[str, str]:
+        s = self._stats
+        count = f"{s.done:,}" if self._total is None else f"{s.done:,}/{self._total:,}"
+        return {
+            "count": count,
+            "rate": f"{s.requests / s.wall:,.0f}",
+            "ok": f"{s.ok:,}",
+            "failed": f"{s.failures:,}",
+            "retries": f"{s.retries:,}",
+        }
+
+    def update(self, *, force: bool = False) -> None:
+        """Redraw from the counters, at most every 0.1 s unless ``force``."""
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= _REFRESH:
+            self._last = now
+            self._bar.update(self._task, completed=self._stats.done, **self._fields())
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+async def run_bulk(
+    client: MediaClient,
+    sids: Iterable[str] | AsyncIterable[str],
+    *,
+    out: LineWriter | None,
+    stats: BulkStats,
+    progress: Progress,
+    concurrency: int,
+    ordered: bool,
+    on_result: Callable[[FetchResult], object] | None = None,
+) -> None:
+    """Fetch every sid with ``client.fetch_many`` and write one JSON line per result.
+
+    A recording becomes its JSON; a failure becomes an error record: no sid is dropped.
+    ``out=None`` writes nothing; ``on_result`` sees every result.
+    Ctrl-C (a cancellation of this task) stops the run cleanly: the requests in flight are
+    cancelled, every line written is whole, and ``stats.interrupted`` is set.
+    """
+    stats.started = time.perf_counter()
+    results = client.fetch_many(sids, concurrency=concurrency, ordered=ordered)
+    try:
+        async for result in results:
+            if out is None:
+                pass
+            elif result.recording is not None:
+                out.write(recording_json(result.recording))
+            elif result.error is not None:
+                out.write_json(error_record(result.sid, result.error, result.attempts))
+            stats.add(result)
+            if on_result is not None:
+                on_result(result)
+            progress.update()
+    except asyncio.CancelledError:
+        stats.interrupted = True
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+    finally:
+        aclose = getattr(results, "aclose", None)
+        if aclose is not None:
+            await aclose()  # cancels and awaits whatever is still in flight
+        stats.finish()
+        progress.update(force=True)

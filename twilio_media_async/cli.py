@@ -1,0 +1,581 @@
+"""The ``twilio-media`` command: fetch, list and delete MediaRecordings from a shell.
+
+::
+
+    twilio-media demo                                   # no credentials needed
+    twilio-media fetch KV0123456789abcdef0123456789abcdef
+    twilio-media fetch-many -i sids.txt -o recordings.jsonl --concurrency 64
+    twilio-media list --status completed --limit 20 --table
+
+Needs the ``cli`` extra (``pip install "twilio-media-async[cli]"``): click and rich are
+imported here and in ``twilio_media_async._cli`` only, never by the SDK itself.
+``python -m twilio_media_async.cli`` works too.
+
+Exit codes: 0 when everything succeeded, 1 when something failed (a sid that could not be
+fetched, an API or transport error), 2 for a usage error (a bad option or sid, missing
+credentials), 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import IO, Final
+
+import click
+
+from . import _sids
+from ._cli.bulk import BulkStats, Progress, read_sids, run_bulk, summary_table
+from ._cli.config import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CommandFailed,
+    Settings,
+    UsageProblem,
+    configure_logging,
+    describe_error,
+    run_async,
+    stderr_console,
+    stdout_console,
+)
+from ._cli.render import LineWriter, recording_json, recordings_table
+from ._version import __version__
+from .client import MediaClient
+from .errors import InvalidSidError, NotFoundError, TwilioMediaError
+from .models import FetchResult, MediaRecording, RecordingOrder, RecordingStatus
+
+__all__ = ["cli", "main"]
+
+PROG: Final = "twilio-media"
+_CONTEXT: Final = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _check_sids(sids: Sequence[str]) -> None:
+    """Refuse the whole command (exit 2) before any request when one sid is malformed."""
+    for sid in sids:
+        try:
+            _sids.check_recording_sid(sid)
+        except InvalidSidError as exc:
+            raise UsageProblem(exc.message) from None
+
+
+def _error_line(settings: Settings, exc: TwilioMediaError) -> None:
+    click.echo(f"Error: {settings.redact(describe_error(exc))}", err=True)
+
+
+def _exit(ctx: click.Context, code: int) -> None:
+    if code != EXIT_OK:
+        ctx.exit(code)
+
+
+# -- the group -----------------------------------------------------------------------------
+
+
+@click.group(context_settings=_CONTEXT, no_args_is_help=True)
+@click.version_option(__version__, prog_name=PROG)
+@click.option(
+    "--account-sid",
+    envvar="TWILIO_ACCOUNT_SID",
+    show_envvar=True,
+    metavar="AC...",
+    help="Account sid ('AC' and 32 hex digits).",
+)
+@click.option(
+    "--auth-token",
+    envvar="TWILIO_AUTH_TOKEN",
+    show_envvar=True,
+    show_default=False,
+    metavar="TOKEN",
+    help="Auth token. Never printed.",
+)
+@click.option(
+    "--api-key",
+    envvar="TWILIO_API_KEY",
+    show_envvar=True,
+    metavar="SK...",
+    help="API key sid; use with --api-secret instead of the auth token.",
+)
+@click.option(
+    "--api-secret",
+    envvar="TWILIO_API_SECRET",
+    show_envvar=True,
+    show_default=False,
+    metavar="SECRET",
+    help="API key secret. Never printed.",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="API origin, e.g. a fake server's http://127.0.0.1:8080 (overrides region and edge).",
+)
+@click.option("--region", envvar="TWILIO_REGION", show_envvar=True, help="Twilio region (us1...).")
+@click.option("--edge", envvar="TWILIO_EDGE", show_envvar=True, help="Twilio edge (ashburn...).")
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    help="Attempts per request, retries included; 1 turns retries off.  [default: 4]",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Timeout of each attempt.  [default: 10]",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to stderr: -v shows each retry, -vv debug output.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    account_sid: str | None,
+    auth_token: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+    base_url: str | None,
+    region: str | None,
+    edge: str | None,
+    max_attempts: int | None,
+    timeout: float | None,
+    verbose: int,
+) -> None:
+    """Fetch, list and delete Twilio Media recordings (MediaRecordings).
+
+    Credentials come from the options or the environment.  Global options go before the
+    command: twilio-media --base-url http://127.0.0.1:8080 fetch KV...
+
+    Try it without an account: twilio-media demo
+    """
+    configure_logging(verbose)
+    ctx.obj = Settings(
+        account_sid=account_sid or None,
+        auth_token=auth_token or None,
+        api_key=api_key or None,
+        api_secret=api_secret or None,
+        base_url=base_url or None,
+        region=region or None,
+        edge=edge or None,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        verbose=verbose,
+    )
+
+
+# -- fetch ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("sids", nargs=-1, required=True, metavar="SID...")
+@click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+@click.pass_context
+def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
+    """Fetch recordings by sid, one after the other: a JSON line each on stdout (or a table).
+
+    An unknown sid is reported on stderr and the others are still printed (exit 1).  Any
+    other error stops the command.
+    """
+    settings: Settings = ctx.obj
+    _check_sids(sids)
+    client = settings.client()
+
+    async def go() -> int:
+        found: list[MediaRecording] = []
+        missing = 0
+        out = LineWriter(sys.stdout.buffer)
+        async with client:
+            for sid in sids:
+                try:
+                    recording = await client.fetch(sid)
+                except NotFoundError as exc:
+                    missing += 1
+                    _error_line(settings, exc)
+                    continue
+                if table:
+                    found.append(recording)
+                else:
+                    out.write(recording_json(recording))
+        if table and found:
+            stdout_console().print(recordings_table(found))
+        return EXIT_FAILED if missing else EXIT_OK
+
+    _exit(ctx, run_async(settings, go()))
+
+
+# -- fetch-many ----------------------------------------------------------------------------
+
+
+@cli.command("fetch-many")
+@click.option(
+    "-i",
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="File of sids, one per line (blank lines skipped); - reads stdin.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, allow_dash=True, writable=True),
+    default="-",
+    show_default=True,
+    help="Where the JSON lines go; - is stdout.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Most requests in flight (it adapts down on 429s).",
+)
+@click.option("--ordered", is_flag=True, help="Write results in input order.")
+@click.pass_context
+def fetch_many(
+    ctx: click.Context, input_path: str, output_path: str, concurrency: int, ordered: bool
+) -> None:
+    """Fetch many recordings concurrently; one JSON line per input sid.
+
+    \b
+    A recording is written as its JSON; a sid that failed as an error record:
+      {"sid": ..., "error": "NotFoundError", "status": 404, "code": 20404,
+       "message": ..., "attempts": 1}
+    (status and code are null when the error is not an HTTP error).  No sid is
+    dropped.  The input is read lazily, so it may be endless or very large.
+
+    A progress bar shows on stderr when it is a terminal, and a summary at the
+    end.  Exit 0 when every sid was fetched, 1 when some failed, 130 on Ctrl-C
+    (the output then holds only complete lines).
+    """
+    settings: Settings = ctx.obj
+    stats = BulkStats()
+    console = stderr_console()
+    client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency))
+    in_file: IO[bytes] | None = None
+    out_file: IO[bytes] | None = None
+    try:
+        if input_path == "-":
+            if sys.stdin is None:
+                raise UsageProblem("no stdin to read sids from: use -i FILE")
+            in_fd = sys.stdin.fileno()
+            if sys.stdin.isatty():
+                console.print("Reading sids from stdin, one per line; end with Ctrl-D.")
+        else:
+            in_file = open(input_path, "rb")  # noqa: SIM115 - closed below
+            in_fd = in_file.fileno()
+        if output_path == "-":
+            out = LineWriter(sys.stdout.buffer)
+        else:
+            try:
+                out_file = open(output_path, "wb")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise CommandFailed(f"cannot write {output_path}: {exc.strerror or exc}") from None
+            out = LineWriter(out_file)
+
+        async def go() -> int:
+            async with client:
+                # JSON lines on a terminal are progress enough; a bar would garble them.
+                show_bar = not (output_path == "-" and sys.stdout.isatty())
+                with Progress(stats, total=None, console=console, enabled=show_bar) as progress:
+                    await run_bulk(
+                        client,
+                        read_sids(in_fd),
+                        out=out,
+                        stats=stats,
+                        progress=progress,
+                        concurrency=concurrency,
+                        ordered=ordered,
+                    )
+            return 0
+
+        run_async(settings, go())
+    finally:
+        if in_file is not None:
+            in_file.close()
+        if out_file is not None:
+            out_file.close()
+    console.print(summary_table(stats))
+    if stats.interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
+    _exit(ctx, EXIT_FAILED if stats.failures else EXIT_OK)
+
+
+# -- list ----------------------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RecordingStatus]),
+    help="Only recordings with this status.",
+)
+@click.option("--source-sid", metavar="SID", help="Only recordings of this source.")
+@click.option("--processor-sid", metavar="ZX...", help="Only recordings of this processor.")
+@click.option(
+    "--order",
+    type=click.Choice([o.value for o in RecordingOrder]),
+    help="By date created (the API's default: desc).",
+)
+@click.option("--page-size", type=click.IntRange(1, 1000), help="Recordings per request.")
+@click.option("--limit", type=click.IntRange(min=0), help="Stop after this many.")
+@click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+@click.pass_context
+def list_(
+    ctx: click.Context,
+    status: str | None,
+    source_sid: str | None,
+    processor_sid: str | None,
+    order: str | None,
+    page_size: int | None,
+    limit: int | None,
+    table: bool,
+) -> None:
+    """List recordings, newest first unless --order asc: JSON lines or a table."""
+    settings: Settings = ctx.obj
+    client = settings.client()
+
+    async def go() -> int:
+        found: list[MediaRecording] = []
+        out = LineWriter(sys.stdout.buffer)
+        async with client:
+            async for recording in client.list(
+                status=status,
+                source_sid=source_sid,
+                processor_sid=processor_sid,
+                order=order,
+                page_size=page_size,
+                limit=limit,
+            ):
+                if table:
+                    found.append(recording)
+                else:
+                    out.write(recording_json(recording))
+        if table:
+            stdout_console().print(recordings_table(found))
+        return EXIT_OK
+
+    _exit(ctx, run_async(settings, go()))
+
+
+# -- delete --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("sids", nargs=-1, required=True, metavar="SID...")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete(ctx: click.Context, sids: tuple[str, ...], yes: bool) -> None:
+    """Delete recordings by sid, after a confirmation prompt (skip it with --yes).
+
+    Prints "deleted SID" on stdout for each.  An unknown sid is reported on stderr and the
+    others are still deleted (exit 1); without confirmation nothing is deleted (exit 1).
+    """
+    settings: Settings = ctx.obj
+    _check_sids(sids)
+    client = settings.client()
+    if not yes:
+        shown = ", ".join(sids[:3]) + (f" and {len(sids) - 3} more" if len(sids) > 3 else "")
+        try:
+            confirmed = click.confirm(
+                f"Delete {len(sids)} recording(s): {shown}?", default=False, err=True
+            )
+        except click.Abort:  # end of input, or Ctrl-C at the prompt
+            click.echo(err=True)
+            confirmed = False
+        if not confirmed:
+            raise CommandFailed("nothing deleted: not confirmed (pass --yes to skip the prompt)")
+
+    async def go() -> int:
+        missing = 0
+        async with client:
+            for sid in sids:
+                try:
+                    await client.delete(sid)
+                except NotFoundError as exc:
+                    missing += 1
+                    _error_line(settings, exc)
+                    continue
+                click.echo(f"deleted {sid}")
+        return EXIT_FAILED if missing else EXIT_OK
+
+    _exit(ctx, run_async(settings, go()))
+
+
+# -- fake-server ---------------------------------------------------------------------------
+
+
+@cli.command("fake-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any."
+)
+@click.option(
+    "--recordings",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Recordings to generate.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and faults.")
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Probability of a random fault (429, 5xx, reset) per request.",
+)
+@click.option(
+    "--concurrency-limit",
+    type=click.IntRange(min=1),
+    help="Answer 429 to requests beyond this many in flight.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds added to each answer.",
+)
+@click.pass_context
+def fake_server(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    recordings: int,
+    seed: int,
+    fault_rate: float,
+    concurrency_limit: int | None,
+    latency: float,
+) -> None:
+    """Serve a fake Twilio Media API in the foreground until Ctrl-C.
+
+    It prints its URL and the (fake) credentials it accepts; the global credential options
+    are not used.  Point the other commands at it with --base-url.
+    """
+    from .testing import FakeMediaServer, serve_forever
+
+    settings: Settings = ctx.obj
+    try:
+        server = FakeMediaServer(
+            generate=recordings,
+            seed=seed,
+            fault_rate=fault_rate,
+            concurrency_limit=concurrency_limit,
+            latency=latency,
+            host=host,
+            port=port,
+            record_requests=False,  # counters only: it may run for a long time
+        )
+    except (TypeError, ValueError) as exc:
+        raise UsageProblem(str(exc)) from None
+
+    async def go() -> int:
+        try:
+            await serve_forever(server)
+        except OSError as exc:
+            raise CommandFailed(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+        return EXIT_OK
+
+    run_async(settings, go())
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--recordings",
+    type=click.IntRange(1, 1_000_000),
+    default=5000,
+    show_default=True,
+    help="How many recordings the fake server holds (all are fetched).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and faults.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="As in fetch-many.",
+)
+@click.pass_context
+def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> None:
+    """Fetch every recording of an in-process fake server that misbehaves on purpose.
+
+    \b
+    No credentials needed.  The fake server answers some requests with 429 and a
+    short Retry-After, 503, a proxy's HTML 502 or a dropped connection, and
+    refuses requests beyond 50 in flight with 429.  The SDK retries, and adapts its
+    concurrency, until every recording is fetched; then the summary and three
+    sample records are printed.  Exit 0 when all were fetched.
+    """
+    from ._cli.demo import describe_profile, fake_server_for_demo
+
+    settings: Settings = ctx.obj
+    stats = BulkStats()
+    console = stderr_console()
+    samples: list[MediaRecording] = []
+    server_requests = 0
+
+    async def go() -> int:
+        nonlocal server_requests
+        async with fake_server_for_demo(recordings, seed) as server:
+            console.print(
+                f"Fake Twilio Media API on {server.url} with {recordings:,} recordings; "
+                f"{describe_profile(server)}.",
+                markup=False,
+            )
+            retry = settings.retry_policy(on_retry=stats.on_retry)
+            client = MediaClient(
+                **server.client_kwargs(),
+                retry=retry,
+                timeout=settings.timeout,
+                connection_limit=max(100, concurrency),
+            )
+
+            def keep_samples(result: FetchResult) -> None:
+                if result.recording is not None and len(samples) < 3:
+                    samples.append(result.recording)
+
+            async with client:
+                with Progress(stats, total=recordings, console=console) as progress:
+                    await run_bulk(
+                        client,
+                        server.sids,
+                        out=None,
+                        on_result=keep_samples,
+                        stats=stats,
+                        progress=progress,
+                        concurrency=concurrency,
+                        ordered=False,
+                    )
+            server_requests = server.request_count
+        return EXIT_OK
+
+    run_async(settings, go())
+    console.print(summary_table(stats, title="demo summary"))
+    console.print(
+        f"The fake server answered {server_requests:,} requests "
+        "(aiohttp silently resends a GET once after a dropped connection).",
+        markup=False,
+    )
+    out = stdout_console()
+    for index, recording in enumerate(samples, 1):
+        out.print(f"Sample {index} of {len(samples)}:", markup=False)
+        out.print_json(recording_json(recording).decode())
+    if stats.interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
+    _exit(ctx, EXIT_FAILED if stats.failures else EXIT_OK)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console entry point of ``twilio-media`` (and ``python -m twilio_media_async.cli``)."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name=PROG)
+
+
+if __name__ == "__main__":
+    main()
