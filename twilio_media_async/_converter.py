@@ -94,7 +94,9 @@ def _structure_links(value: Any, _: type) -> Links:
     for key, url in value.items():
         if type(url) is not str:
             raise TypeError(f"expected a string URL for {key!r}, got {type(url).__name__}")
-    return Links._adopt(dict(value))  # a copy: the caller may still hold and mutate value
+    # No copy here: the public hook copies ``links`` before it gets here, and a parsed
+    # response's dict belongs to nobody else.
+    return Links._adopt(value)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -130,7 +132,8 @@ def unstructure_recording(rec: MediaRecording) -> dict[str, Any]:
     }
 
 
-def _make_converter() -> cattrs.Converter:
+def _make_converter() -> tuple[cattrs.Converter, Callable[[Any, type], MediaRecording]]:
+    """The public converter, and the hook for dicts the SDK owns (see _recording_hook)."""
     conv = make_converter(detailed_validation=True, forbid_extra_keys=False)
     hooks: list[tuple[Any, Callable[[Any, type], Any]]] = [
         (str, _structure_str),
@@ -144,6 +147,21 @@ def _make_converter() -> cattrs.Converter:
         conv.register_structure_hook(type_ | None, _optional(hook))
 
     generated = make_dict_structure_fn(MediaRecording, conv)
+    conv.register_structure_hook(MediaRecording, _recording_hook(generated, owned=False))
+    conv.register_unstructure_hook(MediaRecording, unstructure_recording)
+    conv.register_unstructure_hook(Links, lambda links: links.to_dict())
+    return conv, _recording_hook(generated, owned=True)
+
+
+def _recording_hook(
+    generated: Callable[[Any, type], MediaRecording], *, owned: bool
+) -> Callable[[Any, type], MediaRecording]:
+    """The MediaRecording hook around cattrs' generated function.
+
+    ``owned``: the dict was just parsed from a response and nobody else holds it, so it
+    may be changed in place and its ``links`` adopted without a copy.  The public
+    converter is not owned: it copies, so a caller's dict is never changed or aliased.
+    """
 
     def structure(value: Any, _: type) -> MediaRecording:
         if type(value) is not dict:
@@ -151,9 +169,14 @@ def _make_converter() -> cattrs.Converter:
             raise ResponseValidationError(
                 "response is not a MediaRecording", errors=[f"$: expected an object, got {kind}"]
             )
+        if not owned:
+            value = dict(value)
+            links = value.get("links")
+            if type(links) is dict:
+                value["links"] = dict(links)
         size_key = "size"
         if value.get("size") is None and value.get("media_size") is not None:
-            value = {**value, "size": value["media_size"]}
+            value["size"] = value["media_size"]
             size_key = "media_size"
         try:
             return generated(value, MediaRecording)
@@ -163,10 +186,7 @@ def _make_converter() -> cattrs.Converter:
                 errors=_field_errors(exc, size_key),
             ) from exc
 
-    conv.register_structure_hook(MediaRecording, structure)
-    conv.register_unstructure_hook(MediaRecording, unstructure_recording)
-    conv.register_unstructure_hook(Links, lambda links: links.to_dict())
-    return conv
+    return structure
 
 
 def _describe(exc: BaseException, _type: Any) -> str:
@@ -183,10 +203,10 @@ def _field_errors(exc: cattrs.BaseValidationError, size_key: str) -> list[str]:
     return [m.replace("$.size:", f"$.{size_key}:", 1) for m in messages]
 
 
-converter: Final[cattrs.Converter] = _make_converter()
+_built = _make_converter()
+converter: Final[cattrs.Converter] = _built[0]
 """The public cattrs converter: ``converter.structure(data, MediaRecording)`` and back."""
-
-_structure: Final = converter.get_structure_hook(MediaRecording)
+_structure_owned: Final = _built[1]
 
 
 def loads_json(body: bytes) -> Any:
@@ -200,9 +220,10 @@ def loads_json(body: bytes) -> Any:
 
 
 def structure_recording(data: Any, body: bytes | None = None) -> MediaRecording:
-    """Structure one decoded JSON object; errors carry an excerpt of ``body``."""
+    """Structure a JSON object freshly decoded from a response (it may be changed in
+    place); errors carry an excerpt of ``body``."""
     try:
-        return _structure(data, MediaRecording)  # type: ignore[no-any-return]
+        return _structure_owned(data, MediaRecording)
     except ResponseValidationError as exc:
         if body is not None and not exc.body:
             raise ResponseValidationError(

@@ -61,10 +61,12 @@ Send = Callable[[float | None], Awaitable[bytes]]
 class MediaClient:
     """An asyncio client for the Twilio Media API's MediaRecording resource.
 
-    Use it as an async context manager, or call ``aclose()`` when done::
+    Use it as an async context manager, or call ``aclose()`` when done:
 
-        async with MediaClient(account_sid, auth_token) as client:
-            recording = await client.fetch("KV...")
+    ```python
+    async with MediaClient(account_sid, auth_token) as client:
+        recording = await client.fetch("KV...")
+    ```
 
     Authenticate with the account's auth token, or with an API key and secret (the account
     sid is required either way).  ``base_url`` overrides the host built from ``region`` and
@@ -122,6 +124,7 @@ class MediaClient:
             connection_limit=connection_limit,
         )
         self._recordings_url = f"{self._transport.base_url}{_RECORDINGS_PATH}"
+        self._recordings_path = f"{self._transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
@@ -192,14 +195,17 @@ class MediaClient:
         return recording
 
     async def _fetch(self, sid: str, limiter: AIMDLimiter | None) -> tuple[MediaRecording, int]:
-        body, attempts = await self._call(
-            "GET", URL(f"{self._recordings_url}/{sid}", encoded=True), limiter=limiter
-        )
+        body, attempts = await self._call("GET", self._recording_url(sid), limiter=limiter)
         try:
             return structure_recording(loads_json(body), body), attempts
         except ResponseValidationError as exc:
             exc.attempts = attempts
             raise
+
+    def _recording_url(self, sid: str) -> URL:
+        # with_path on the parsed base skips parsing the whole URL again: about 1 µs a
+        # request.  The sid was checked, so it needs no quoting.
+        return self._transport.base_url.with_path(f"{self._recordings_path}/{sid}", encoded=True)
 
     async def delete(self, sid: str) -> None:
         """Delete one MediaRecording.  Returns None on 204; NotFoundError on 404.
@@ -210,7 +216,7 @@ class MediaClient:
         recording was deleted by the earlier one, and this returns None.
         """
         sid = _sids.check_recording_sid(sid)
-        url = URL(f"{self._recordings_url}/{sid}", encoded=True)
+        url = self._recording_url(sid)
         transport = self._transport
         maybe_deleted = False
 
