@@ -1,9 +1,9 @@
 """twilio-media-async: a fast, typed asyncio SDK for Twilio Media's MediaRecording resource.
 
-::
-
-    async with MediaClient(account_sid, auth_token) as client:
-        recording = await client.fetch("KV0123456789abcdef0123456789abcdef")
+```python
+async with MediaClient(account_sid, auth_token) as client:
+    recording = await client.fetch("KV0123456789abcdef0123456789abcdef")
+```
 """
 
 from ._converter import converter

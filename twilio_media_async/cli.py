@@ -1,11 +1,11 @@
 """The ``twilio-media`` command: fetch, list and delete MediaRecordings from a shell.
 
-::
-
-    twilio-media demo                                   # no credentials needed
-    twilio-media fetch KV0123456789abcdef0123456789abcdef
-    twilio-media fetch-many -i sids.txt -o recordings.jsonl --concurrency 64
-    twilio-media list --status completed --limit 20 --table
+```text
+twilio-media demo                                   # no credentials needed
+twilio-media fetch KV0123456789abcdef0123456789abcdef
+twilio-media fetch-many -i sids.txt -o recordings.jsonl --concurrency 64
+twilio-media list --status completed --limit 20 --table
+```
 
 Needs the ``cli`` extra (``pip install "twilio-media-async[cli]"``): click and rich are
 imported here and in ``twilio_media_async._cli`` only, never by the SDK itself.

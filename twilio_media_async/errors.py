@@ -1,19 +1,19 @@
 """The exception hierarchy, and the pure function that turns an error response into one.
 
-::
-
-    TwilioMediaError
-     |- InvalidSidError (also ValueError)      bad sid; nothing was sent
-     |- InvalidParameterError (also ValueError) bad list filter; nothing was sent
-     |- ClientClosedError                      the client was used after aclose()
-     |- ForeignPageUrlError                    a page URL points at another origin
-     |- ResponseTooLargeError                  the body passed the size cap
-     |- TransportError                         connect, reset, DNS or timeout
-     |    |- RequestTimeoutError (also TimeoutError)
-     |- ApiError                               any non-2xx response
-     |    |- AuthenticationError 401 | PermissionDeniedError 403 | NotFoundError 404
-     |    |- RateLimitError 429 (.retry_after)  | ServerError 5xx
-     |- ResponseValidationError                not JSON, or the wrong shape
+```text
+TwilioMediaError
+ |- InvalidSidError (also ValueError)      bad sid; nothing was sent
+ |- InvalidParameterError (also ValueError) bad list filter; nothing was sent
+ |- ClientClosedError                      the client was used after aclose()
+ |- ForeignPageUrlError                    a page URL points at another origin
+ |- ResponseTooLargeError                  the body passed the size cap
+ |- TransportError                         connect, reset, DNS or timeout
+ |    |- RequestTimeoutError (also TimeoutError)
+ |- ApiError                               any non-2xx response
+ |    |- AuthenticationError 401 | PermissionDeniedError 403 | NotFoundError 404
+ |    |- RateLimitError 429 (.retry_after)  | ServerError 5xx
+ |- ResponseValidationError                not JSON, or the wrong shape
+```
 
 No message or repr holds a credential: errors only ever see URLs and response bodies, and
 the SDK never puts credentials in either.

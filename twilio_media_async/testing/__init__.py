@@ -1,16 +1,16 @@
 """Test helpers shipped with the SDK: a fake Twilio Media API server and a pytest plugin.
 
-::
+```python
+from twilio_media_async import MediaClient
+from twilio_media_async.testing import FakeMediaServer, Fault
 
-    from twilio_media_async import MediaClient
-    from twilio_media_async.testing import FakeMediaServer, Fault
-
-    async with FakeMediaServer(generate=100, seed=1) as server:
-        sid = server.sids[0]
-        server.script(sid, [Fault.rate_limited(retry_after=1), None])
-        async with MediaClient(**server.client_kwargs()) as client:
-            recording = await client.fetch(sid)       # a 429, then the recording
-        assert server.attempts(sid) == 2
+async with FakeMediaServer(generate=100, seed=1) as server:
+    sid = server.sids[0]
+    server.script(sid, [Fault.rate_limited(retry_after=1), None])
+    async with MediaClient(**server.client_kwargs()) as client:
+        recording = await client.fetch(sid)       # a 429, then the recording
+    assert server.attempts(sid) == 2
+```
 
 With pytest and pytest-asyncio installed, the ``fake_media_server`` and ``media_client``
 fixtures are available without any import (see ``twilio_media_async.testing._plugin``).

@@ -7,22 +7,26 @@ without it the plugin still loads and a test that asks for them fails with that 
 ``fake_media_server``
     A started :class:`~twilio_media_async.testing.FakeMediaServer`, one per test, with 10
     deterministic recordings (``generate=10, seed=0``), closed after the test.  Any keyword
-    argument of FakeMediaServer can be set with the ``fake_media_server`` marker::
+    argument of FakeMediaServer can be set with the ``fake_media_server`` marker:
 
-        @pytest.mark.fake_media_server(generate=500, fault_rate=0.1, seed=3)
-        async def test_bulk(fake_media_server, media_client):
-            results = [r async for r in media_client.fetch_many(fake_media_server.sids)]
-            assert all(r.ok for r in results)
+    ```python
+    @pytest.mark.fake_media_server(generate=500, fault_rate=0.1, seed=3)
+    async def test_bulk(fake_media_server, media_client):
+        results = [r async for r in media_client.fetch_many(fake_media_server.sids)]
+        assert all(r.ok for r in results)
+    ```
 
 ``media_client``
     A :class:`~twilio_media_async.MediaClient` connected to ``fake_media_server``, with
-    ``RetryPolicy.no_wait()`` (the same retry decisions, no sleeping), closed after the test::
+    ``RetryPolicy.no_wait()`` (the same retry decisions, no sleeping), closed after the test:
 
-        async def test_fetch(fake_media_server, media_client):
-            sid = fake_media_server.sids[0]
-            fake_media_server.script(sid, [Fault.server_error(503), None])
-            recording = await media_client.fetch(sid)
-            assert fake_media_server.attempts(sid) == 2
+    ```python
+    async def test_fetch(fake_media_server, media_client):
+        sid = fake_media_server.sids[0]
+        fake_media_server.script(sid, [Fault.server_error(503), None])
+        recording = await media_client.fetch(sid)
+        assert fake_media_server.attempts(sid) == 2
+    ```
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Run a FakeMediaServer on its own: ``python -m twilio_media_async.testing``.
 
-::
-
-    python -m twilio_media_async.testing --port 8080 --recordings 1000 --fault-rate 0.1 --seed 1
+```text
+python -m twilio_media_async.testing --port 8080 --recordings 1000 --fault-rate 0.1 --seed 1
+```
 
 prints the URL and the credentials to use, then serves until Ctrl-C or SIGTERM.
 """

@@ -109,11 +109,11 @@ def _latency_range(latency: float | tuple[float, float]) -> tuple[float, float]:
 class FakeMediaServer:
     """A local stand-in for ``https://media.twilio.com``'s MediaRecording API.
 
-    ::
-
-        async with FakeMediaServer(generate=100, seed=1) as server:
-            async with MediaClient(**server.client_kwargs()) as client:
-                recording = await client.fetch(server.sids[0])
+    ```python
+    async with FakeMediaServer(generate=100, seed=1) as server:
+        async with MediaClient(**server.client_kwargs()) as client:
+            recording = await client.fetch(server.sids[0])
+    ```
 
     It serves ``GET`` and ``DELETE /v1/MediaRecordings/{Sid}`` and ``GET
     /v1/MediaRecordings`` (filters, ordering, paging with page tokens) with Twilio's
