@@ -82,7 +82,15 @@ def main() -> None:
             server.wait(timeout=10)
     print(report)
     if args.markdown:
-        args.markdown.write_text(report)
+        _write_results(args.markdown, report, " ".join(sys.argv[1:]))
+
+
+def _write_results(page: Path, report: str, argv: str) -> None:
+    """Replace the page's "## Results" section (to the end) and keep the prose above it."""
+    text = page.read_text() if page.exists() else "# Performance\n"
+    head = text.split("\n## Results", 1)[0].rstrip()
+    command = f"nox -s bench -- {argv}".strip()
+    page.write_text(f"{head}\n\n## Results\n\nProduced by `{command}`:\n\n{report}")
 
 
 def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str:
