@@ -4,6 +4,8 @@
 
 - ``raw``: raw aiohttp, ``session.get`` and ``read`` under a semaphore (no parsing);
 - ``sdk_many``: ``MediaClient.fetch_many`` with full parsing and the default retry policy;
+- ``sdk_many_retries_off``: the same with ``RetryPolicy(max_attempts=1)``, to show what the
+  retry policy costs on the happy path;
 - ``sdk_gather``: ``MediaClient.fetch`` in a hand-written gather with a semaphore;
 - ``twilio``: twilio-python's ``media_recording(sid).fetch_async()``.
 
@@ -61,6 +63,17 @@ async def sdk_many(url: str, n: int, concurrency: int) -> int:
     return ok
 
 
+async def sdk_many_retries_off(url: str, n: int, concurrency: int) -> int:
+    from twilio_media_async import MediaClient, RetryPolicy
+
+    ok = 0
+    retry = RetryPolicy(max_attempts=1)
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=url, retry=retry) as client:
+        async for result in client.fetch_many(sids(n), concurrency=concurrency):
+            ok += result.ok
+    return ok
+
+
 async def sdk_gather(url: str, n: int, concurrency: int) -> int:
     from twilio_media_async import MediaClient
 
@@ -112,7 +125,13 @@ def _import_outside_the_timing(variant: str) -> None:
         import twilio_media_async  # noqa: F401
 
 
-VARIANTS = {"raw": raw, "sdk_many": sdk_many, "sdk_gather": sdk_gather, "twilio": twilio}
+VARIANTS = {
+    "raw": raw,
+    "sdk_many": sdk_many,
+    "sdk_many_retries_off": sdk_many_retries_off,
+    "sdk_gather": sdk_gather,
+    "twilio": twilio,
+}
 
 
 def main() -> None:

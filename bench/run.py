@@ -27,6 +27,7 @@ import orjson
 LABELS = {
     "raw": "(a) raw aiohttp: get + read",
     "sdk_many": "(b) SDK fetch_many (parsing, retries on)",
+    "sdk_many_retries_off": "(b') SDK fetch_many, retries off",
     "sdk_gather": "(c) SDK fetch in gather + semaphore",
     "twilio": "(d) twilio-python 9.0.2 fetch_async",
 }
@@ -140,6 +141,13 @@ def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
+    if "sdk_many_retries_off" in args.variants and "sdk_many" in args.variants:
+        on = med("sdk_many", "cpu")
+        off = med("sdk_many_retries_off", "cpu")
+        lines += [
+            "",
+            f"Retries on cost {(on / off - 1) * 100:+.1f} % client CPU against retries off.",
+        ]
     if "twilio" in args.variants and "sdk_many" in args.variants:
         ratio = med("twilio", "wall") / med("sdk_many", "wall")
         lines += ["", f"(b) against (d): {ratio:.2f}x the throughput of twilio-python."]
