@@ -48,13 +48,13 @@ def check_recording_sid(sid: object) -> str:
     if type(sid) is str and RECORDING_SID.match(sid):
         return sid
     if isinstance(sid, str) and RECORDING_SID.match(sid):
-        return str(sid)  # a str subclass: keep its value, drop the subclass
+        return str.__str__(sid)  # a str subclass: its value as a plain str (not its __str__)
     raise InvalidSidError(f"invalid MediaRecording sid {describe(sid)}: {_problem(sid, 'KV')}")
 
 
 def _check_filter(name: str, value: object, pattern: re.Pattern[str], prefix: str) -> str:
     if isinstance(value, str) and pattern.match(value):
-        return str(value)
+        return str.__str__(value)
     raise InvalidParameterError(f"invalid {name} {describe(value)}: {_problem(value, prefix)}")
 
 

@@ -105,6 +105,11 @@ class Transport:
         self.base_url = URL(base_url.rstrip("/"))
         if not self.base_url.is_absolute() or self.base_url.scheme not in ("http", "https"):
             raise InvalidParameterError(f"base_url must be an absolute http(s) URL: {base_url!r}")
+        if self.base_url.user is not None or self.base_url.password is not None:
+            # Credentials go in the Authorization header, never in a URL that gets logged.
+            raise InvalidParameterError("base_url must not contain a user name or password")
+        if self.base_url.query_string or self.base_url.fragment:
+            raise InvalidParameterError("base_url must not have a query or fragment")
         self.origin = self.base_url.origin()
         self.timeout = timeout
         self.max_body_size = max_body_size
@@ -189,7 +194,13 @@ class Transport:
                 headers = resp.headers
                 if 200 <= status < 300:
                     length = resp.content_length
-                    if length is not None and length <= self.max_body_size:
+                    # Content-Length counts the bytes on the wire; a compressed body can
+                    # expand far past it, so only an uncompressed one takes the shortcut.
+                    if (
+                        length is not None
+                        and length <= self.max_body_size
+                        and "Content-Encoding" not in headers
+                    ):
                         body = await resp.read()
                     else:
                         body = await self._read(resp, self.max_body_size, method, url)
@@ -224,10 +235,23 @@ class Transport:
                 method=method,
                 url=str(url),
             ) from exc
+        except aiohttp.ClientResponseError as exc:
+            # Its repr holds the request's headers, Authorization included: not chained.
+            raise TransportError(
+                f"{method} {url} failed: {type(exc).__name__}: {exc.status} {exc.message}",
+                method=method,
+                url=str(url),
+            ) from None
         except aiohttp.ClientError as exc:
             raise TransportError(
                 f"{method} {url} failed: {_reason(exc)}", method=method, url=str(url)
             ) from exc
+        except RuntimeError as exc:
+            if session.closed:  # a borrowed session closed by its owner
+                raise ClientClosedError(
+                    f"{method} {url}: the aiohttp session was closed by its owner"
+                ) from exc
+            raise
         except OSError as exc:
             raise TransportError(
                 f"{method} {url} failed: {exc.strerror or exc!r}", method=method, url=str(url)
@@ -243,15 +267,17 @@ class Transport:
         truncate: bool = False,
     ) -> bytes:
         length = resp.content_length
-        if length is not None and length <= cap:
+        compressed = "Content-Encoding" in resp.headers
+        if length is not None and length <= cap and not compressed:
             return await resp.read()
-        if length is not None and not truncate:
+        if length is not None and length > cap and not truncate:
             raise ResponseTooLargeError(
                 f"{method} {url}: the response declares {length} bytes, over the "
                 f"{cap}-byte cap (max_body_size)"
             )
-        # No length (chunked), or an error body we only want the start of: read up to the
-        # cap and stop, never buffering more than cap + one chunk.
+        # No length (chunked), a compressed body (counted after decompression), or an
+        # error body we only want the start of: read up to the cap and stop, never
+        # buffering more than cap + one chunk.
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_any():

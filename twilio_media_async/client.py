@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
+import attrs
 from yarl import URL
 
 from . import _sids
@@ -94,7 +95,7 @@ class MediaClient:
         if not isinstance(account_sid, str) or not _sids.ACCOUNT_SID.match(account_sid):
             raise InvalidParameterError(
                 "account_sid is required: 'AC' followed by 32 hex digits, got "
-                + ("nothing" if account_sid is None else _sids.describe(account_sid))
+                + _shape_of(account_sid)
             )
         if api_key is not None or api_secret is not None:
             if not (api_key and api_secret):
@@ -118,7 +119,7 @@ class MediaClient:
         self._transport = Transport(
             base_url=base_url or _base_url(region, edge),
             authorization=basic_auth_header(username, password),
-            timeout=as_timeout(timeout),
+            timeout=_within(as_timeout(timeout), self.retry.deadline),
             session=session,
             max_body_size=max_body_size,
             connection_limit=connection_limit,
@@ -269,7 +270,7 @@ class MediaClient:
         except TwilioMediaError as exc:
             if limiter is not None and isinstance(exc, RateLimitError):
                 limiter.rate_limited(epoch)
-            if not (exc.retryable and self.retry.enabled):
+            if not (exc.retryable and self.retry.enabled) or transport.closed:
                 if not isinstance(exc, ClientClosedError):  # that one sent nothing
                     exc.attempts = 1
                 raise
@@ -399,9 +400,17 @@ class MediaClient:
             url, query = self._check_same_origin(page.next_page_url), None
 
     def _check_same_origin(self, page_url: str) -> URL:
+        base = self._transport.base_url
         try:
             url = URL(page_url)
-            same = url.is_absolute() and url.origin() == self._transport.origin
+            # .port fills in the scheme's default, so https://host and https://host:443
+            # are one origin; a URL with userinfo never is (aiohttp would refuse it anyway).
+            same = (
+                url.is_absolute()
+                and (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+                and url.user is None
+                and url.password is None
+            )
         except (TypeError, ValueError):
             same = False
         if not same:
@@ -449,24 +458,28 @@ class MediaClient:
 
         async def run(item: Any) -> FetchResult:
             attempts = 0
-            for pass_no in range(1, _BULK_PASSES + 1):
-                try:
-                    recording, used = await self._fetch(item, limiter)
-                except TwilioMediaError as exc:
-                    attempts += exc.attempts
-                    wait = self._another_pass(exc, attempts, pass_no, item)
-                    if wait is not None:
-                        await self.retry.sleep(wait)
-                        continue
-                    exc.attempts = attempts
-                    return FetchResult(sid=item, error=exc, attempts=attempts)
-                except Exception as exc:  # never lose a result, even to a bug: report it
-                    error = TwilioMediaError(f"unexpected error: {exc!r}", attempts=attempts)
-                    error.__cause__ = exc
-                    return FetchResult(sid=item, error=error, attempts=attempts)
-                limiter.succeeded()
-                return FetchResult(sid=item, recording=recording, attempts=attempts + used)
-            raise AssertionError("unreachable: the last pass always returns")
+            try:
+                # The checked sid, a plain str: a str subclass or str-valued enum could
+                # format differently in the URL than its value.
+                sid = _sids.check_recording_sid(item)
+                for pass_no in range(1, _BULK_PASSES + 1):
+                    try:
+                        recording, used = await self._fetch(sid, limiter)
+                    except TwilioMediaError as exc:
+                        attempts += exc.attempts
+                        wait = self._another_pass(exc, attempts, pass_no, sid)
+                        if wait is not None:
+                            await self.retry.sleep(wait)
+                            continue
+                        exc.attempts = attempts
+                        return FetchResult(sid=item, error=exc, attempts=attempts)
+                    limiter.succeeded()
+                    return FetchResult(sid=item, recording=recording, attempts=attempts + used)
+                raise AssertionError("unreachable: the last pass always returns")
+            except Exception as exc:  # never lose a result, even to a bug: report it
+                error = TwilioMediaError(f"unexpected error: {exc!r}", attempts=attempts)
+                error.__cause__ = exc
+                return FetchResult(sid=item, error=error, attempts=attempts)
 
         return bounded_map(sids, run=run, immediate=immediate, limiter=limiter, ordered=ordered)
 
@@ -516,6 +529,24 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
         return await client.fetch(sid)
 
 
+def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:
+    """Clip a per-attempt timeout to the retry deadline, which spans every attempt."""
+    if deadline <= 0 or (timeout.total is not None and timeout.total <= deadline):
+        return timeout
+    return attrs.evolve(timeout, total=deadline)
+
+
+def _shape_of(value: object) -> str:
+    """Describe a rejected credential-like value without echoing it: it may be a token
+    passed in the wrong place."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        prefix = "'AC'" if value.startswith("AC") else "no 'AC' prefix"
+        return f"a str of {len(value)} characters with {prefix}"
+    return f"a {type(value).__name__}"
+
+
 def _base_url(region: str | None, edge: str | None) -> str:
     return build_base_url(region, edge) if (region or edge) else DEFAULT_BASE_URL
 
@@ -535,21 +566,21 @@ def _list_params(
     params: dict[str, str] = {}
     if status is not None:
         known = {s.value for s in RecordingStatus}
-        if not isinstance(status, str) or str(status) not in known:
+        if not isinstance(status, str) or str.__str__(status) not in known:
             raise InvalidParameterError(
                 f"invalid status {_sids.describe(status)}: expected one of {sorted(known)}"
             )
-        params["Status"] = str(status)
+        params["Status"] = str.__str__(status)
     if source_sid is not None:
         params["SourceSid"] = _sids.check_source_sid(source_sid)
     if processor_sid is not None:
         params["ProcessorSid"] = _sids.check_processor_sid(processor_sid)
     if order is not None:
-        if not isinstance(order, str) or str(order) not in ("asc", "desc"):
+        if not isinstance(order, str) or str.__str__(order) not in ("asc", "desc"):
             raise InvalidParameterError(
                 f"invalid order {_sids.describe(order)}: expected 'asc' or 'desc'"
             )
-        params["Order"] = str(order)
+        params["Order"] = str.__str__(order)
     if page_size is not None:
         if not _is_int(page_size) or not 1 <= page_size <= _MAX_PAGE_SIZE:
             raise InvalidParameterError(
@@ -581,7 +612,10 @@ def _parse_page(data: Any, body: bytes) -> Page:
     meta = meta if type(meta) is dict else {}
     next_url = meta.get("next_page_url")
     next_url = next_url if isinstance(next_url, str) and next_url else None
-    token = URL(next_url).query.get("PageToken") if next_url else None
+    try:
+        token = URL(next_url).query.get("PageToken") if next_url else None
+    except ValueError:  # a malformed URL: the page is still good, following it is refused
+        token = None
     return Page(
         items=tuple(items),
         next_page_url=next_url,

@@ -53,7 +53,11 @@ def excerpt(body: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:
     """Return at most ``limit`` characters of a body, marked when cut, for messages."""
     if body is None:
         return ""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
+    if isinstance(body, bytes | bytearray):
+        body = bytes(body[: limit * 8])  # never decode a 16 MiB body to show 200 characters
+        text = body.decode("utf-8", "replace")
+    else:
+        text = body
     text = " ".join(text[: limit * 2].split())  # fold newlines from HTML error pages
     return text if len(text) <= limit else text[:limit] + "..."
 
@@ -170,6 +174,7 @@ class ApiError(TwilioMediaError):
     request_id: str | None
     method: str
     url: str
+    retry_after: float | None
 
     def __init__(
         self,
@@ -183,8 +188,10 @@ class ApiError(TwilioMediaError):
         method: str = "",
         url: str = "",
         attempts: int = 0,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, attempts=attempts)
+        self.retry_after = retry_after
         self.status = status
         self.code = code
         self.more_info = more_info
@@ -231,19 +238,14 @@ class RateLimitError(ApiError):
     ``retry_after`` is the server's Retry-After in seconds, when it sent one.
     """
 
-    retry_after: float | None
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
     @property
     def retryable(self) -> bool:
         return True
 
 
 class ServerError(ApiError):
-    """5xx: the server failed.  500, 502, 503 and 504 are retried."""
+    """5xx: the server failed.  500, 502, 503 and 504 are retried, after ``retry_after``
+    seconds when the server sent a Retry-After (as a 503 may)."""
 
     @property
     def retryable(self) -> bool:
@@ -319,7 +321,6 @@ def api_error_from_response(
         "request_id": request_id,
         "method": method,
         "url": url,
+        "retry_after": retry_after,
     }
-    if cls is RateLimitError:
-        return RateLimitError(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)

@@ -17,16 +17,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
 
-from .errors import RateLimitError, RequestTimeoutError, TwilioMediaError
-
-if TYPE_CHECKING:
-    from .errors import ApiError
+from .errors import ApiError, RequestTimeoutError, TwilioMediaError
 
 __all__ = [
     "RetryBudget",
@@ -144,7 +141,8 @@ class RetryPolicy:
     """How the client retries: a frozen description, mapped onto tenacity.
 
     Retried: 429, 500, 502, 503 and 504, connection errors and timeouts; nothing else.
-    The wait is ``Retry-After`` when the server sent one, otherwise exponential backoff
+    The wait is ``Retry-After`` when the server sent one (on a 429 or a 5xx), otherwise
+    exponential backoff
     with full jitter.  ``deadline`` spans all attempts of one call.  ``RetryPolicy(
     max_attempts=1)`` turns retries off; ``RetryPolicy.no_wait()`` keeps every decision but
     never sleeps, for tests.
@@ -183,8 +181,9 @@ class RetryPolicy:
 
     def wait_for(self, attempt: int, error: BaseException) -> float:
         """Seconds to wait after ``attempt`` failed with ``error``."""
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            return error.retry_after
+        retry_after = _retry_after_of(error)
+        if retry_after is not None:
+            return retry_after
         return backoff_wait(
             attempt, initial=self.initial_wait, cap=self.max_wait, jitter=self.jitter()
         )
@@ -260,11 +259,8 @@ class RetryPolicy:
         """
         if not (self.enabled and is_retryable(error)):
             return None
-        if (
-            isinstance(error, RateLimitError)
-            and error.retry_after is not None
-            and error.retry_after > self.max_retry_after
-        ):
+        retry_after = _retry_after_of(error)
+        if retry_after is not None and retry_after > self.max_retry_after:
             return None
         wait = self.wait_for(attempts, error)
         return wait if wait < self.deadline else None
@@ -277,6 +273,11 @@ class RetryPolicy:
         return max(min(per_attempt, left), 0.001)
 
 
+def _retry_after_of(error: BaseException | None) -> float | None:
+    """The server's Retry-After on a 429 or a 5xx, when it sent one."""
+    return error.retry_after if isinstance(error, ApiError) else None
+
+
 def _error_of(state: RetryCallState) -> TwilioMediaError:
     assert state.outcome is not None
     error = state.outcome.exception()
@@ -287,10 +288,9 @@ def _error_of(state: RetryCallState) -> TwilioMediaError:
 def _summary(error: TwilioMediaError) -> str:
     if isinstance(error, RequestTimeoutError):
         return "timeout"
-    status: ApiError | None = error if hasattr(error, "status") else None  # type: ignore[assignment]
-    if status is not None:
-        code = f" code {status.code}" if status.code is not None else ""
-        return f"{type(error).__name__} (HTTP {status.status}{code})"
+    if isinstance(error, ApiError):
+        code = f" code {error.code}" if error.code is not None else ""
+        return f"{type(error).__name__} (HTTP {error.status}{code})"
     return f"{type(error).__name__}: {error.message}"
 
 
@@ -303,11 +303,8 @@ class _StopIfRetryAfterTooLong(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        return (
-            isinstance(error, RateLimitError)
-            and error.retry_after is not None
-            and error.retry_after > self.cap
-        )
+        retry_after = _retry_after_of(error)
+        return retry_after is not None and retry_after > self.cap
 
 
 class _StopIfBudgetEmpty(stop_base):

@@ -1,0 +1,164 @@
+"""Edge cases found in review: compressed bodies, origins, odd page URLs, leaks."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator, Iterator
+from enum import Enum
+
+import orjson
+import pytest
+from aiohttp import web
+
+from twilio_media_async import (
+    ForeignPageUrlError,
+    InvalidParameterError,
+    MediaClient,
+    ResponseTooLargeError,
+    RetryEvent,
+    RetryPolicy,
+    ServerError,
+)
+from twilio_media_async.testing import FakeMediaServer
+
+from ._mocking import mocked_http
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, BASE, SID
+
+RECORDINGS = f"{BASE}/v1/MediaRecordings"
+
+
+@pytest.fixture
+def http() -> Iterator[mocked_http]:
+    mock = mocked_http()
+    with mock:
+        yield mock
+
+
+@pytest.fixture
+async def gzip_server() -> AsyncIterator[str]:
+    body = orjson.dumps({"sid": SID, "resolution": "x" * 200_000})
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            body=gzip.compress(body),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/MediaRecordings/{sid}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_the_cap_counts_decompressed_bytes(gzip_server: str) -> None:
+    async with MediaClient(
+        ACCOUNT_SID, AUTH_TOKEN, base_url=gzip_server, max_body_size=50_000
+    ) as client:
+        with pytest.raises(ResponseTooLargeError):
+            await client.fetch(SID)  # ~1 KB on the wire, 200 KB once decompressed
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=gzip_server) as client:
+        assert (await client.fetch(SID)).resolution == "x" * 200_000
+
+
+def test_default_ports_share_the_origin() -> None:
+    client = MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url="https://media.twilio.com:443")
+    assert client.pages(start_url="https://media.twilio.com/v1/MediaRecordings?PageToken=PA1")
+    client = MediaClient(ACCOUNT_SID, AUTH_TOKEN)
+    assert client.pages(start_url="https://media.twilio.com:443/v1/MediaRecordings?Page=1")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil@media.twilio.com/v1/MediaRecordings",
+        "https://user:pw@media.twilio.com/v1/MediaRecordings",
+        "http://media.twilio.com/v1/MediaRecordings",
+        "https://media.twilio.com:8443/v1/MediaRecordings",
+        "https://media.twilio.com.evil.com/v1/MediaRecordings",
+        "//media.twilio.com/v1/MediaRecordings",
+        "/v1/MediaRecordings",
+        "http://[::1/x",
+    ],
+)
+def test_other_origins_are_refused(url: str) -> None:
+    client = MediaClient(ACCOUNT_SID, AUTH_TOKEN)
+    with pytest.raises(ForeignPageUrlError):
+        client.pages(start_url=url)
+
+
+async def test_a_malformed_next_page_url_still_yields_the_page(http: mocked_http) -> None:
+    page = {"media_recordings": [{"sid": SID}], "meta": {"next_page_url": "http://[::1/x"}}
+    http.get(f"{RECORDINGS}?PageSize=50", payload=page)
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN) as client:
+        got = []
+        with pytest.raises(ForeignPageUrlError):
+            async for rec in client.list(page_size=50):
+                got.append(rec)
+    assert [r.sid for r in got] == [SID]
+
+
+@pytest.mark.parametrize("base_url", ["https://u:p@media.twilio.com", "https://h/?a=1"])
+def test_base_url_without_userinfo_or_query(base_url: str) -> None:
+    with pytest.raises(InvalidParameterError, match="base_url"):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=base_url)
+
+
+def test_a_swapped_token_is_not_echoed() -> None:
+    token = "0123456789abcdef0123456789abcdef"
+    with pytest.raises(InvalidParameterError) as info:
+        MediaClient(token, ACCOUNT_SID)
+    assert token not in str(info.value)
+    assert "32 characters" in str(info.value)
+
+
+async def test_retry_after_on_a_503_is_honoured(http: mocked_http) -> None:
+    url = f"{RECORDINGS}/{SID}"
+    http.get(url, status=503, payload={"code": 20503}, headers={"Retry-After": "0.25"})
+    http.get(url, payload={"sid": SID})
+    events: list[RetryEvent] = []
+    async with MediaClient(
+        ACCOUNT_SID, AUTH_TOKEN, retry=RetryPolicy.no_wait(on_retry=events.append)
+    ) as client:
+        await client.fetch(SID)
+    assert [e.wait for e in events] == [0.25]
+    assert isinstance(events[0].error, ServerError)
+    assert events[0].error.retry_after == 0.25
+
+
+def test_the_deadline_bounds_the_first_attempt_too() -> None:
+    client = MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=60, retry=RetryPolicy(deadline=5))
+    assert client._transport.timeout.total == 5
+    client = MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=3)
+    assert client._transport.timeout.total == 3
+
+
+async def test_fetch_many_uses_the_checked_sid() -> None:
+    async with FakeMediaServer(generate=1) as srv:
+
+        class Sids(str, Enum):  # noqa: UP042 - the (str, Enum) form is the tricky one
+            FIRST = srv.sids[0]
+
+        async with MediaClient(**srv.client_kwargs()) as client:
+            (result,) = await client.fetch_all([Sids.FIRST])
+        assert result.ok
+        assert result.sid is Sids.FIRST
+
+
+async def test_a_broken_sleep_still_yields_a_result() -> None:
+    async def broken_sleep(seconds: float) -> None:
+        raise RuntimeError("sleep bug")
+
+    async with FakeMediaServer(generate=1) as srv:
+        from twilio_media_async.testing import Fault
+
+        srv.script(srv.sids[0], [Fault.server_error(503)] * 4)
+        policy = RetryPolicy(sleep=broken_sleep)
+        async with MediaClient(**srv.client_kwargs(), retry=policy) as client:
+            results = await client.fetch_all([srv.sids[0], srv.sids[0]])
+    assert len(results) == 2
+    assert any(r.error is not None and "unexpected" in str(r.error) for r in results)
