@@ -312,3 +312,20 @@ async def test_extra_passes_are_announced(server: FakeMediaServer) -> None:
         (result,) = await client.fetch_all([sid])
     assert result.ok
     assert [e.attempt for e in events] == [1, 2]  # one retry, then one extra pass
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_failing_input_still_delivers_what_it_gave(
+    server: FakeMediaServer, ordered: bool
+) -> None:
+    def flaky() -> Iterator[str]:
+        yield from server.sids[:6]
+        raise OSError("the sid file went away")
+
+    got: list[FetchResult] = []
+    async with client_for(server) as client:
+        with pytest.raises(OSError, match="went away"):
+            async for result in client.fetch_many(flaky(), concurrency=4, ordered=ordered):
+                got.append(result)
+    assert sorted(r.sid for r in got) == sorted(server.sids[:6])
+    assert all(r.ok for r in got)

@@ -107,6 +107,9 @@ async def bounded_map(
     window: deque[FetchResult | asyncio.Task[FetchResult]] = deque()
     window_cap = limiter.maximum  # in order mode: finished results held for a slow head
     exhausted = False
+    # An input that fails (a generator that raises, a closed client) stops the reading, but
+    # every item already taken still gets its result before the error is raised.
+    input_error: Exception | None = None
 
     def on_done(task: asyncio.Task[FetchResult]) -> None:
         running.discard(task)
@@ -120,15 +123,19 @@ async def bounded_map(
             while not exhausted and len(running) + finished.qsize() < limiter.slots:
                 if ordered and len(window) >= window_cap:
                     break  # a slow head: stop reading input rather than buffer without bound
-                if sync_source is not None:
-                    item = _next_sync(sync_source)
-                else:
-                    assert source is not None
-                    item = await anext(source, _DONE)
+                try:
+                    if sync_source is not None:
+                        item = _next_sync(sync_source)
+                    else:
+                        assert source is not None
+                        item = await anext(source, _DONE)
+                    result = None if item is _DONE else immediate(item)
+                except Exception as exc:
+                    input_error, exhausted = exc, True
+                    break
                 if item is _DONE:
                     exhausted = True
                     break
-                result = immediate(item)
                 if result is not None:
                     if ordered:
                         window.append(result)
@@ -149,6 +156,8 @@ async def bounded_map(
                 # Nothing to wait for.  In order mode the window is empty here too: with
                 # nothing running, every entry left in it was ready and has been yielded.
                 if exhausted:
+                    if input_error is not None:
+                        raise input_error
                     return
                 continue  # the flush made room: read more input
 
