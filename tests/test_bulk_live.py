@@ -21,7 +21,7 @@ from twilio_media_async import (
 )
 from twilio_media_async.testing import FakeMediaServer, Fault
 
-from .conftest import as_served
+from .conftest import as_served, client_for
 
 UNKNOWN = "KV" + "f" * 32
 
@@ -30,10 +30,6 @@ UNKNOWN = "KV" + "f" * 32
 async def server() -> AsyncIterator[FakeMediaServer]:
     async with FakeMediaServer(generate=50, seed=5) as srv:
         yield srv
-
-
-def client_for(server: FakeMediaServer, **kwargs: Any) -> MediaClient:
-    return MediaClient(**{**server.client_kwargs(), "retry": RetryPolicy.no_wait(), **kwargs})
 
 
 def mixed(server: FakeMediaServer) -> list[Any]:

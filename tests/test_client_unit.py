@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -38,13 +38,6 @@ from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, BASE, SID
 
 URL_ = f"{BASE}/v1/MediaRecordings/{SID}"
 PAYLOAD = {"sid": SID, "status": "completed", "duration": 12, "media_size": 99}
-
-
-@pytest.fixture
-def http() -> Iterator[mocked_http]:
-    mock = mocked_http()
-    with mock:
-        yield mock
 
 
 @pytest.fixture

@@ -22,8 +22,16 @@ from twilio_media_async import (
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from .conftest import API_KEY, API_SECRET, as_served
+from .conftest import client_for as _client_for
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def client_for(server: FakeMediaServer, **kwargs: object) -> MediaClient:
+    """These tests look at single attempts: no retries."""
+    return _client_for(server, NO_RETRY, **kwargs)
+
+
 UNKNOWN = "KV" + "f" * 32
 
 
@@ -31,10 +39,6 @@ UNKNOWN = "KV" + "f" * 32
 async def server() -> AsyncIterator[FakeMediaServer]:
     async with FakeMediaServer(generate=20, seed=3, api_keys={API_KEY: API_SECRET}) as srv:
         yield srv
-
-
-def client_for(server: FakeMediaServer, **kwargs: object) -> MediaClient:
-    return MediaClient(**{**server.client_kwargs(), "retry": NO_RETRY, **kwargs})  # type: ignore[arg-type]
 
 
 async def test_fetch_returns_the_stored_recording(server: FakeMediaServer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from enum import Enum
 
 import orjson
@@ -25,13 +25,6 @@ from ._mocking import mocked_http
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, BASE, SID
 
 RECORDINGS = f"{BASE}/v1/MediaRecordings"
-
-
-@pytest.fixture
-def http() -> Iterator[mocked_http]:
-    mock = mocked_http()
-    with mock:
-        yield mock
 
 
 @pytest.fixture

@@ -11,22 +11,18 @@ from twilio_media_async import (
     ForeignPageUrlError,
     InvalidParameterError,
     InvalidSidError,
-    MediaClient,
     NotFoundError,
     RecordingStatus,
-    RetryPolicy,
 )
 from twilio_media_async.testing import FakeMediaServer, Fault
+
+from .conftest import client_for
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeMediaServer]:
     async with FakeMediaServer(generate=45, seed=8) as srv:
         yield srv
-
-
-def client_for(server: FakeMediaServer, **kwargs: Any) -> MediaClient:
-    return MediaClient(**{**server.client_kwargs(), "retry": RetryPolicy.no_wait(), **kwargs})
 
 
 async def test_delete_then_404(server: FakeMediaServer) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from twilio_media_async import (
     ApiError,
-    MediaClient,
     NotFoundError,
     RateLimitError,
     RequestTimeoutError,
@@ -21,7 +20,7 @@ from twilio_media_async import (
 )
 from twilio_media_async.testing import FakeMediaServer, Fault
 
-from .conftest import as_served
+from .conftest import as_served, client_for
 
 UNKNOWN = "KV" + "f" * 32
 
@@ -30,10 +29,6 @@ UNKNOWN = "KV" + "f" * 32
 async def server() -> AsyncIterator[FakeMediaServer]:
     async with FakeMediaServer(generate=10, seed=4) as srv:
         yield srv
-
-
-def client_for(server: FakeMediaServer, policy: RetryPolicy, **kwargs: object) -> MediaClient:
-    return MediaClient(**{**server.client_kwargs(), "retry": policy, **kwargs})  # type: ignore[arg-type]
 
 
 async def test_429_twice_then_200(server: FakeMediaServer) -> None:
