@@ -155,3 +155,15 @@ async def test_a_broken_sleep_still_yields_a_result() -> None:
             results = await client.fetch_all([srv.sids[0], srv.sids[0]])
     assert len(results) == 2
     assert any(r.error is not None and "unexpected" in str(r.error) for r in results)
+
+
+def test_clipping_a_timeout_keeps_its_other_settings() -> None:
+    import aiohttp
+
+    from twilio_media_async._transport import clip_timeout
+
+    base = aiohttp.ClientTimeout(total=10, connect=5, sock_read=8, ceil_threshold=2)
+    clipped = clip_timeout(base, 3)
+    assert (clipped.total, clipped.connect, clipped.sock_read) == (3, 3, 3)
+    assert clipped.ceil_threshold == 2
+    assert clip_timeout(aiohttp.ClientTimeout(), 4).total == 4

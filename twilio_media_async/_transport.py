@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
+import attrs
 from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from yarl import URL
 
@@ -30,7 +31,13 @@ from .errors import (
 )
 from .retry import parse_retry_after
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "DEFAULT_TIMEOUT", "Transport", "build_base_url"]
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_TIMEOUT",
+    "Transport",
+    "build_base_url",
+    "clip_timeout",
+]
 
 DEFAULT_BASE_URL: Final = "https://media.twilio.com"
 DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
@@ -180,7 +187,7 @@ class Transport:
             kwargs["headers"] = self._headers
             kwargs["timeout"] = self.timeout
         if attempt_timeout is not None:
-            kwargs["timeout"] = _clipped(self.timeout, attempt_timeout)
+            kwargs["timeout"] = clip_timeout(self.timeout, attempt_timeout)
         if params:
             kwargs["params"] = params
         if on_send is not None:
@@ -193,17 +200,7 @@ class Transport:
                 status = resp.status
                 headers = resp.headers
                 if 200 <= status < 300:
-                    length = resp.content_length
-                    # Content-Length counts the bytes on the wire; a compressed body can
-                    # expand far past it, so only an uncompressed one takes the shortcut.
-                    if (
-                        length is not None
-                        and length <= self.max_body_size
-                        and "Content-Encoding" not in headers
-                    ):
-                        body = await resp.read()
-                    else:
-                        body = await self._read(resp, self.max_body_size, method, url)
+                    body = await self._read(resp, self.max_body_size, method, url)
                     content_type = headers.get("Content-Type", "json")
                     if body and "json" not in content_type:
                         # A proxy's HTML page with a 200 is not a recording; say so plainly.
@@ -267,8 +264,9 @@ class Transport:
         truncate: bool = False,
     ) -> bytes:
         length = resp.content_length
-        compressed = "Content-Encoding" in resp.headers
-        if length is not None and length <= cap and not compressed:
+        # Content-Length counts the bytes on the wire; a compressed body can expand far
+        # past it, so only an uncompressed one is read whole on its word.
+        if length is not None and length <= cap and "Content-Encoding" not in resp.headers:
             return await resp.read()
         if length is not None and length > cap and not truncate:
             raise ResponseTooLargeError(
@@ -314,13 +312,19 @@ def _counting(on_send: Callable[[], None]) -> ClientMiddlewareType:
     return middleware
 
 
-def _clipped(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
+def clip_timeout(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
+    """``base`` with no part longer than ``seconds`` (its other settings kept)."""
     total = seconds if base.total is None else min(base.total, seconds)
-    return aiohttp.ClientTimeout(
+
+    def clip(part: float | None) -> float | None:
+        return None if part is None else min(part, total)
+
+    return attrs.evolve(
+        base,
         total=total,
-        connect=None if base.connect is None else min(base.connect, total),
-        sock_read=None if base.sock_read is None else min(base.sock_read, total),
-        sock_connect=None if base.sock_connect is None else min(base.sock_connect, total),
+        connect=clip(base.connect),
+        sock_read=clip(base.sock_read),
+        sock_connect=clip(base.sock_connect),
     )
 
 

@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
-import attrs
 from yarl import URL
 
 from . import _sids
@@ -30,6 +29,7 @@ from ._transport import (
     as_timeout,
     basic_auth_header,
     build_base_url,
+    clip_timeout,
 )
 from .errors import (
     ClientClosedError,
@@ -124,7 +124,6 @@ class MediaClient:
             max_body_size=max_body_size,
             connection_limit=connection_limit,
         )
-        self._recordings_url = f"{self._transport.base_url}{_RECORDINGS_PATH}"
         self._recordings_path = f"{self._transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
 
     @classmethod
@@ -384,7 +383,8 @@ class MediaClient:
     ) -> AsyncGenerator[Page, None]:
         url: URL
         if start_url is None:
-            url, query = URL(self._recordings_url, encoded=True), params
+            url = self._transport.base_url.with_path(self._recordings_path, encoded=True)
+            query = params
         else:
             url, query = self._check_same_origin(start_url), None
         while True:
@@ -497,7 +497,7 @@ class MediaClient:
             if not self._budget.can_retry():
                 return None
             self._budget.spend()
-        url = f"{self._recordings_url}/{sid}"
+        url = str(self._recording_url(sid))
         self.retry.announce(
             RetryEvent(attempt=attempts, wait=wait, error=error, method="GET", url=url)
         )
@@ -531,9 +531,7 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
 
 def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:
     """Clip a per-attempt timeout to the retry deadline, which spans every attempt."""
-    if deadline <= 0 or (timeout.total is not None and timeout.total <= deadline):
-        return timeout
-    return attrs.evolve(timeout, total=deadline)
+    return clip_timeout(timeout, deadline) if deadline > 0 else timeout
 
 
 def _shape_of(value: object) -> str:
