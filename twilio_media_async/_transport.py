@@ -19,6 +19,7 @@ import attrs
 from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from yarl import URL
 
+from ._redact import Redactor
 from ._version import __version__
 from .errors import (
     ClientClosedError,
@@ -27,7 +28,9 @@ from .errors import (
     ResponseTooLargeError,
     ResponseValidationError,
     TransportError,
+    TwilioMediaError,
     api_error_from_response,
+    cap_text,
 )
 from .retry import parse_retry_after
 
@@ -48,6 +51,8 @@ DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=10.0, connect=5.0)
 # Error bodies are only excerpted, so a small cap is plenty.
 _ERROR_BODY_CAP: Final = 64 * 1024
+# aiohttp quotes what the server sent in its messages; a reason this long says enough.
+_REASON_CHARS: Final = 300
 _HOST_PART: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 USER_AGENT: Final = (
@@ -108,6 +113,7 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int = 100,
+        redactor: Redactor | None = None,
     ) -> None:
         self.base_url = URL(base_url.rstrip("/"))
         if not self.base_url.is_absolute() or self.base_url.scheme not in ("http", "https"):
@@ -126,6 +132,7 @@ class Transport:
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
+        self._redactor = redactor if redactor is not None else Redactor(())
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -192,6 +199,7 @@ class Transport:
             kwargs["params"] = params
         if on_send is not None:
             kwargs["middlewares"] = (*_session_middlewares(session), _counting(on_send))
+        failure: TwilioMediaError
         try:
             # Awaited directly rather than through ``async with``: one context-manager
             # round trip less per request, released in ``finally`` all the same.
@@ -207,14 +215,14 @@ class Transport:
                         raise ResponseValidationError(
                             f"expected a JSON response, got Content-Type {content_type!r}",
                             errors=[f"$: content type {content_type!r}"],
-                            body=body,
+                            body=self.redact_body(body),
                         )
                     return body
                 body = await self._read(resp, _ERROR_BODY_CAP, method, url, truncate=True)
                 raise api_error_from_response(
                     status,
-                    body,
-                    reason=resp.reason or "",
+                    self.redact_body(body),
+                    reason=self._redactor.text(resp.reason or ""),
                     request_id=headers.get("Twilio-Request-Id"),
                     retry_after=parse_retry_after(headers.get("Retry-After")),
                     method=method,
@@ -222,37 +230,53 @@ class Transport:
                 )
             finally:
                 resp.release()
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise RequestTimeoutError(
-                f"{method} {url} timed out", method=method, url=str(url)
-            ) from exc
+        # Each failure becomes our error here and is raised below, outside the handler:
+        # aiohttp's exceptions must not stay reachable as __context__ or __cause__, since
+        # ClientResponseError's request_info holds the request's headers, Authorization
+        # included.  Only their text is kept, redacted, in the message.
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            failure = RequestTimeoutError(f"{method} {url} timed out", method=method, url=str(url))
         except aiohttp.ClientPayloadError as exc:
-            raise TransportError(
-                f"{method} {url}: the response was cut off ({_reason(exc)})",
+            failure = TransportError(
+                f"{method} {url}: the response was cut off ({self._reason(exc)})",
                 method=method,
                 url=str(url),
-            ) from exc
-        except aiohttp.ClientResponseError as exc:
-            # Its repr holds the request's headers, Authorization included: not chained.
-            raise TransportError(
-                f"{method} {url} failed: {type(exc).__name__}: {exc.status} {exc.message}",
-                method=method,
-                url=str(url),
-            ) from None
+            )
         except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"{method} {url} failed: {_reason(exc)}", method=method, url=str(url)
-            ) from exc
-        except RuntimeError as exc:
-            if session.closed:  # a borrowed session closed by its owner
-                raise ClientClosedError(
-                    f"{method} {url}: the aiohttp session was closed by its owner"
-                ) from exc
-            raise
+            failure = TransportError(
+                f"{method} {url} failed: {self._reason(exc)}", method=method, url=str(url)
+            )
+        except RuntimeError:
+            if not session.closed:
+                raise
+            # A borrowed session closed by its owner.
+            failure = ClientClosedError(
+                f"{method} {url}: the aiohttp session was closed by its owner"
+            )
         except OSError as exc:
-            raise TransportError(
-                f"{method} {url} failed: {exc.strerror or exc!r}", method=method, url=str(url)
-            ) from exc
+            failure = TransportError(
+                f"{method} {url} failed: {self._reason(exc)}", method=method, url=str(url)
+            )
+        raise failure
+
+    def redact_body(self, body: bytes) -> bytes:
+        """``body`` with every form of the client's credential replaced, for error excerpts
+        (a misbehaving server may echo the request's headers)."""
+        return self._redactor.bytes(body)
+
+    def _reason(self, exc: BaseException) -> str:
+        """What went wrong, on one line, redacted and capped: aiohttp quotes the server's
+        bytes (a status line, a header line of any length) in its messages."""
+        if isinstance(exc, aiohttp.ClientResponseError):
+            text = f"{exc.status} {exc.message}"
+        elif isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError):
+            text = exc.strerror or str(exc)
+        else:
+            text = str(exc)
+        text = " ".join(self._redactor.text(text).split())
+        text = cap_text(text, _REASON_CHARS)
+        # aiohttp's messages can be empty (ServerDisconnectedError()); say what it was.
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
     async def _read(
         self,
@@ -326,9 +350,3 @@ def clip_timeout(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientT
         sock_read=clip(base.sock_read),
         sock_connect=clip(base.sock_connect),
     )
-
-
-def _reason(exc: BaseException) -> str:
-    # aiohttp's messages can be empty (ServerDisconnectedError()); say what it was.
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -22,6 +22,7 @@ from yarl import URL
 from . import _sids
 from ._bulk import AIMDLimiter, bounded_map
 from ._converter import loads_json, structure_recording
+from ._redact import Redactor
 from ._transport import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_BODY_SIZE,
@@ -123,6 +124,7 @@ class MediaClient:
             session=session,
             max_body_size=max_body_size,
             connection_limit=connection_limit,
+            redactor=Redactor.for_credentials([(username, password)]),
         )
         self._recordings_path = f"{self._transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
 
@@ -199,8 +201,28 @@ class MediaClient:
         try:
             return structure_recording(loads_json(body), body), attempts
         except ResponseValidationError as exc:
-            exc.attempts = attempts
-            raise
+            error = exc
+        # Raised outside the handler, so the unredacted error is not its __context__.
+        error = self._redacted_parse_error(error, body, structure_recording)
+        error.attempts = attempts
+        raise error
+
+    def _redacted_parse_error(
+        self, error: ResponseValidationError, body: bytes, parse: Callable[[Any, bytes], object]
+    ) -> ResponseValidationError:
+        """``error``, or when ``body`` holds the credential (a server echoing the request's
+        headers), the error that parsing the redacted body gives: its field errors and
+        excerpt then show no secret, not even cut short.  Only failed parses pay for this."""
+        clean = self._transport.redact_body(body)
+        if clean == body:
+            return error
+        try:
+            parse(loads_json(clean), clean)
+        except ResponseValidationError as redacted:
+            return redacted
+        return ResponseValidationError(
+            "response is not valid", errors=["$: (details withheld: they quote a credential)"]
+        )
 
     def _recording_url(self, sid: str) -> URL:
         # with_path on the parsed base skips parsing the whole URL again: about 1 µs a
@@ -392,8 +414,13 @@ class MediaClient:
             try:
                 page = _parse_page(loads_json(body), body)
             except ResponseValidationError as exc:
-                exc.attempts = attempts
-                raise
+                error: ResponseValidationError | None = exc
+            else:
+                error = None
+            if error is not None:  # raised outside the handler, as in _fetch
+                error = self._redacted_parse_error(error, body, _parse_page)
+                error.attempts = attempts
+                raise error
             yield page
             if not page.next_page_url:
                 return

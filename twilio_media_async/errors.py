@@ -43,10 +43,20 @@ __all__ = [
     "TransportError",
     "TwilioMediaError",
     "api_error_from_response",
+    "cap_text",
     "excerpt",
 ]
 
 EXCERPT_CHARS: Final = 200
+# A server's error message is shown whole up to this length; past it, its start is kept.
+MESSAGE_CHARS: Final = 1000
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters, else its start and how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit:,} more characters cut]"
 
 
 def excerpt(body: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:
@@ -311,6 +321,9 @@ def api_error_from_response(
     if message is None:
         text = excerpt(body)
         message = f"{reason or 'error'} (body: {text})" if text else (reason or "error")
+    message = cap_text(message, MESSAGE_CHARS)
+    if more_info is not None:
+        more_info = cap_text(more_info, MESSAGE_CHARS)
 
     cls = _CLASS_BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
     kwargs: dict[str, Any] = {

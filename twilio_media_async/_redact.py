@@ -1,0 +1,116 @@
+"""Credentials out of shown text: error messages, body excerpts and the CLI's output.
+
+A misbehaving server (or a proxy) may echo the request head back, in a status line, an
+error body or a JSON field, and the SDK quotes those in its errors.  The Authorization
+header is base64, so replacing the raw secret alone is not enough: every form the SDK
+sends, or that decodes to the secret, is replaced.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable
+from typing import Final
+
+__all__ = ["REDACTED", "Redactor", "secret_forms"]
+
+REDACTED: Final = "[redacted]"
+# A shorter "secret" would match inside ordinary words; real tokens are 32 characters.
+_MIN_SECRET: Final = 6
+# A run of base64 (either alphabet) long enough to hold a secret of _MIN_SECRET bytes.
+_BASE64_RUN: Final = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
+def _b64_forms(raw: bytes) -> list[str]:
+    forms = []
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode("ascii")
+        forms += [text, text.rstrip("="), text.replace("/", "\\/")]  # "\/": a JSON escape
+    return forms
+
+
+def secret_forms(username: str, password: str) -> tuple[str, ...]:
+    """The forms of a credential that must never be shown, longest first.
+
+    The password itself, the ``Authorization: Basic`` value (``username:password`` in
+    base64) and base64 of the password alone, each with and without padding, in both
+    base64 alphabets.  The username (an account sid or API key sid) is not secret.
+    """
+    forms = set(_b64_forms(f"{username}:{password}".encode()))
+    forms.update(_b64_forms(password.encode()))
+    forms.add(password)
+    return tuple(sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True))
+
+
+class Redactor:
+    """Replaces credentials in text, for one set of secrets.
+
+    ``text`` and ``bytes`` replace the known forms (``secret_forms``): cheap enough for the
+    SDK's error path.  ``thorough`` also decodes every base64 run and replaces it when it
+    decodes to something holding a secret, whatever surrounds the secret: for text shown
+    to people, such as the CLI's output.
+    """
+
+    __slots__ = ("_byte_forms", "_forms", "_raw")
+
+    def __init__(self, forms: Iterable[str], secrets: Iterable[str] = ()) -> None:
+        self._forms = tuple(sorted({f for f in forms if len(f) >= _MIN_SECRET}, key=len)[::-1])
+        self._byte_forms = tuple((f.encode(), REDACTED.encode()) for f in self._forms)
+        self._raw = tuple({s.encode() for s in secrets if len(s) >= _MIN_SECRET})
+
+    @classmethod
+    def for_credentials(cls, pairs: Iterable[tuple[str, str]]) -> Redactor:
+        """A redactor for ``(username, password)`` pairs."""
+        forms: list[str] = []
+        secrets: list[str] = []
+        for username, password in pairs:
+            forms += secret_forms(username, password)
+            secrets.append(password)
+        return cls(forms, secrets)
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._forms)} forms)"
+
+    def text(self, text: str) -> str:
+        """``text`` with every known form of a secret replaced."""
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+    def bytes(self, data: bytes) -> bytes:
+        """``data`` with every known form of a secret replaced."""
+        for form, replacement in self._byte_forms:
+            if form in data:
+                data = data.replace(form, replacement)
+        return data
+
+    def thorough(self, text: str) -> str:
+        """``text`` with the known forms replaced, and every base64 run that decodes to
+        bytes holding a secret."""
+        text = self.text(text)
+        if not self._raw:
+            return text
+        return _BASE64_RUN.sub(
+            lambda m: REDACTED if self._decodes_to_secret(m.group()) else m.group(), text
+        )
+
+    def _decodes_to_secret(self, run: str) -> bool:
+        # The encoding may start anywhere in the run (``BasicQUMw...`` once spaces went
+        # missing): a secret decodes intact from the offset congruent to its start.
+        for offset in range(4):
+            chunk = run[offset:].rstrip("=")
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            for alphabet in (b"+/", b"-_"):
+                try:
+                    decoded = base64.b64decode(chunk.encode(), altchars=alphabet)
+                except (binascii.Error, ValueError):
+                    continue
+                if any(secret in decoded for secret in self._raw):
+                    return True
+        return False
