@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import AsyncIterator
 from enum import Enum
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
 from twilio_media_async import (
+    ApiError,
     ForeignPageUrlError,
     InvalidParameterError,
     MediaClient,
+    RequestTimeoutError,
     ResponseTooLargeError,
     RetryEvent,
     RetryPolicy,
     ServerError,
 )
-from twilio_media_async.testing import FakeMediaServer
+from twilio_media_async.testing import FakeMediaServer, Fault
 
 from ._mocking import mocked_http
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, BASE, SID
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, BASE, SID, client_for
 
 RECORDINGS = f"{BASE}/v1/MediaRecordings"
 
@@ -167,3 +171,72 @@ def test_clipping_a_timeout_keeps_its_other_settings() -> None:
     assert (clipped.total, clipped.connect, clipped.sock_read) == (3, 3, 3)
     assert clipped.ceil_threshold == 2
     assert clip_timeout(aiohttp.ClientTimeout(), 4).total == 4
+
+
+# -- numbers of seconds are finite ---------------------------------------------------------
+
+NOT_FINITE = [float("nan"), float("inf"), float("-inf")]
+SECONDS_FIELDS = ["initial_wait", "max_wait", "deadline", "max_retry_after", "budget_refill"]
+
+
+@pytest.mark.parametrize("value", NOT_FINITE)
+@pytest.mark.parametrize("field", [*SECONDS_FIELDS, "budget"])
+def test_retry_policy_rejects_nan_and_infinity(field: str, value: float) -> None:
+    with pytest.raises(InvalidParameterError, match=field):
+        RetryPolicy(**{field: value})
+
+
+@pytest.mark.parametrize("field", [*SECONDS_FIELDS, "budget", "max_attempts"])
+@pytest.mark.parametrize("value", ["1", True, -1])
+def test_retry_policy_rejects_other_bad_numbers_typed(field: str, value: object) -> None:
+    with pytest.raises(InvalidParameterError, match=field):
+        RetryPolicy(**{field: value})
+
+
+def test_retry_policy_still_takes_finite_numbers_and_an_unlimited_budget() -> None:
+    policy = RetryPolicy(initial_wait=0, max_wait=1, deadline=2.5, budget=None, budget_refill=0)
+    assert (policy.deadline, policy.budget) == (2.5, None)
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        *NOT_FINITE,
+        0,
+        -1,
+        True,
+        "10",
+        aiohttp.ClientTimeout(total=float("nan")),
+        aiohttp.ClientTimeout(total=5, sock_read=float("inf")),
+        aiohttp.ClientTimeout(connect=float("nan")),
+    ],
+    ids=repr,
+)
+def test_timeout_must_be_finite_and_positive(timeout: object) -> None:
+    with pytest.raises(InvalidParameterError, match="timeout"):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=timeout)  # type: ignore[arg-type]
+
+
+async def test_a_nan_timeout_cannot_hang_a_call_on_a_dead_server() -> None:
+    # Before, NaN passed "timeout <= 0" and aiohttp then never timed out: this hung.
+    with pytest.raises(InvalidParameterError):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=float("nan"))
+    async with FakeMediaServer(generate=1) as srv:
+        srv.script(srv.sids[0], [Fault.latency(30)])
+        async with client_for(srv, RetryPolicy(max_attempts=1), timeout=0.2) as client:
+            with pytest.raises(RequestTimeoutError):
+                await asyncio.wait_for(client.fetch(srv.sids[0]), 5)
+
+
+# -- error text is bounded -----------------------------------------------------------------
+
+
+async def test_a_huge_error_message_is_cut_saying_how_much(http: mocked_http) -> None:
+    message = "m" * 60_000
+    http.get(f"{RECORDINGS}/{SID}", status=400, payload={"code": 20001, "message": message})
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(ApiError) as info:
+            await client.fetch(SID)
+    assert info.value.message == "m" * 1000 + "... [59,000 more characters cut]"
+    assert len(str(info.value)) < 1200
+    assert len(repr(info.value)) < 1200

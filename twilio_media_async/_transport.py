@@ -9,6 +9,7 @@ the MediaRecording shape.
 from __future__ import annotations
 
 import base64
+import math
 import platform
 import re
 from collections.abc import Callable, Mapping
@@ -84,15 +85,37 @@ def basic_auth_header(username: str, password: str) -> str:
 
 
 def as_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
-    """A ClientTimeout from seconds (the whole attempt) or a ClientTimeout as given."""
+    """A ClientTimeout from seconds (the whole attempt) or a ClientTimeout as given.
+
+    Seconds must be finite and above 0: NaN compares false with everything, so it would
+    pass a plain range check and silently disable every timeout and the deadline.
+    """
     if timeout is None:
         return DEFAULT_TIMEOUT
     if isinstance(timeout, aiohttp.ClientTimeout):
+        for part in ("total", "connect", "sock_read", "sock_connect"):
+            value = getattr(timeout, part)
+            # 0 is aiohttp's own "no limit" for a part, as None is.
+            if value is not None and not (value == 0 or _finite_seconds(value)):
+                raise InvalidParameterError(
+                    f"timeout.{part} must be None or a finite number >= 0, got {value!r:.40}"
+                )
         return timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise InvalidParameterError(f"timeout must be a positive number, got {timeout!r}")
+    if not _finite_seconds(timeout):
+        raise InvalidParameterError(
+            f"timeout must be a finite number of seconds > 0, got {timeout!r:.40}"
+        )
     seconds = float(timeout)
     return aiohttp.ClientTimeout(total=seconds, connect=min(5.0, seconds))
+
+
+def _finite_seconds(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 class Transport:

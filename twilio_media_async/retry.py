@@ -23,7 +23,7 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
 
-from .errors import ApiError, RequestTimeoutError, TwilioMediaError
+from .errors import ApiError, InvalidParameterError, RequestTimeoutError, TwilioMediaError
 
 __all__ = [
     "RetryBudget",
@@ -132,8 +132,27 @@ async def _no_sleep(_seconds: float) -> None:
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0 or math.isnan(value):
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+    # NaN compares false with everything, so "value < 0" alone would let it through and
+    # silently disable every bound it takes part in; infinity would wait forever.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidParameterError(
+            f"{attribute.name} must be a finite number >= 0, got {value!r:.40}"
+        )
+
+
+def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
+def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidParameterError(f"{attribute.name} must be an integer >= 1, got {value!r:.40}")
 
 
 @attrs.frozen(kw_only=True)
@@ -148,12 +167,12 @@ class RetryPolicy:
     never sleeps, for tests.
     """
 
-    max_attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    max_attempts: int = attrs.field(default=4, validator=_at_least_one)
     initial_wait: float = attrs.field(default=0.5, validator=_positive)
     max_wait: float = attrs.field(default=8.0, validator=_positive)
     deadline: float = attrs.field(default=30.0, validator=_positive)
     max_retry_after: float = attrs.field(default=60.0, validator=_positive)
-    budget: float | None = 100.0
+    budget: float | None = attrs.field(default=100.0, validator=_positive_or_none)
     """Retries the whole client may spend before successes refill it; None: unlimited."""
     budget_refill: float = attrs.field(default=0.5, validator=_positive)
     """Tokens one success puts back into the budget."""
