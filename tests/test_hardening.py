@@ -183,14 +183,14 @@ SECONDS_FIELDS = ["initial_wait", "max_wait", "deadline", "max_retry_after", "bu
 @pytest.mark.parametrize("field", [*SECONDS_FIELDS, "budget"])
 def test_retry_policy_rejects_nan_and_infinity(field: str, value: float) -> None:
     with pytest.raises(InvalidParameterError, match=field):
-        RetryPolicy(**{field: value})
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("field", [*SECONDS_FIELDS, "budget", "max_attempts"])
 @pytest.mark.parametrize("value", ["1", True, -1])
 def test_retry_policy_rejects_other_bad_numbers_typed(field: str, value: object) -> None:
     with pytest.raises(InvalidParameterError, match=field):
-        RetryPolicy(**{field: value})
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]
 
 
 def test_retry_policy_still_takes_finite_numbers_and_an_unlimited_budget() -> None:
