@@ -8,7 +8,7 @@ the pattern).
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, cast
 
 from .errors import InvalidParameterError, InvalidSidError
 
@@ -28,33 +28,65 @@ _SHOWN: Final = 40
 
 
 def describe(value: object) -> str:
-    """A short, safe rendering of a rejected value: never echoes huge input."""
-    text = repr(value)
+    """A short, safe rendering of a rejected value: never echoes huge input, never raises.
+
+    The value's own ``__repr__`` may raise, or return a str subclass whose ``__len__``
+    raises: then only its type is named.
+    """
+    try:
+        text = str.__str__(repr(value))  # a plain str, whatever repr returned
+    except Exception:
+        return f"<{_type_name(value)} object (its repr failed)>"
     return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}... ({len(text)} chars)"
 
 
+def _type_name(value: object) -> str:
+    try:
+        name = type(value).__name__  # type() cannot be faked, but a metaclass can fake this
+    except Exception:
+        return "object"
+    return name if type(name) is str else "object"
+
+
+def _plain(value: object) -> str | None:
+    """A str (or str subclass, such as a str enum) as a plain str, with its value rather than
+    what its own ``__str__`` says; None for anything else.  Never calls the value's methods:
+    ``type()`` cannot be faked, where ``isinstance`` consults a ``__class__`` that can."""
+    if type(value) is str:
+        return value
+    if issubclass(type(value), str):
+        return str.__str__(cast(str, value))
+    return None
+
+
 def _problem(value: object, prefix: str) -> str:
-    if not isinstance(value, str):
-        return f"expected a str, got {type(value).__name__}"
-    if len(value) != 34:
-        return f"expected 34 characters, got {len(value)}"
-    if prefix and not value.startswith(prefix):
+    plain = _plain(value)
+    if plain is None:
+        return f"expected a str, got {_type_name(value)}"
+    if len(plain) != 34:
+        return f"expected 34 characters, got {len(plain)}"
+    if prefix and not plain.startswith(prefix):
         return f"expected the prefix {prefix!r}"
     return f"expected {prefix or 'two letters'} followed by 32 hex digits"
 
 
 def check_recording_sid(sid: object) -> str:
-    """Return ``sid`` as a plain str if it is a MediaRecording sid, else raise InvalidSidError."""
+    """Return ``sid`` as a plain str if it is a MediaRecording sid, else raise InvalidSidError.
+
+    Never raises anything else, whatever ``sid``'s type does in its own methods.
+    """
     if type(sid) is str and RECORDING_SID.match(sid):
         return sid
-    if isinstance(sid, str) and RECORDING_SID.match(sid):
-        return str.__str__(sid)  # a str subclass: its value as a plain str (not its __str__)
+    plain = _plain(sid)
+    if plain is not None and RECORDING_SID.match(plain):
+        return plain
     raise InvalidSidError(f"invalid MediaRecording sid {describe(sid)}: {_problem(sid, 'KV')}")
 
 
 def _check_filter(name: str, value: object, pattern: re.Pattern[str], prefix: str) -> str:
-    if isinstance(value, str) and pattern.match(value):
-        return str.__str__(value)
+    plain = _plain(value)
+    if plain is not None and pattern.match(plain):
+        return plain
     raise InvalidParameterError(f"invalid {name} {describe(value)}: {_problem(value, prefix)}")
 
 
