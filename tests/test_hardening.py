@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import warnings
 from collections.abc import AsyncIterator
 from enum import Enum
+from typing import Any
 
 import aiohttp
 import orjson
@@ -18,6 +20,7 @@ from twilio_media_async import (
     InvalidParameterError,
     InvalidSidError,
     MediaClient,
+    NotFoundError,
     RequestTimeoutError,
     ResponseTooLargeError,
     RetryEvent,
@@ -316,3 +319,52 @@ async def test_fetch_of_a_hostile_item_raises_invalid_sid_error(base: type) -> N
         with pytest.raises(InvalidSidError) as info:
             await client.fetch(item)
     assert info.value.attempts == 0
+
+
+# -- a borrowed session's defaults ---------------------------------------------------------
+
+BORROWED_DEFAULTS: list[dict[str, Any]] = [
+    {"raise_for_status": True},
+    {"auto_decompress": False},
+    {"read_bufsize": 1},
+    {"max_line_size": 10},
+    {"max_field_size": 10},
+    {"raise_for_status": True, "auto_decompress": False, "read_bufsize": 16},
+]
+
+
+@pytest.mark.parametrize("defaults", BORROWED_DEFAULTS, ids=repr)
+async def test_a_borrowed_sessions_defaults_do_not_change_what_the_sdk_does(
+    defaults: dict[str, Any],
+) -> None:
+    unknown = "KV" + "0" * 32
+    async with FakeMediaServer(generate=1) as srv, aiohttp.ClientSession(**defaults) as session:
+        async with client_for(srv, session=session) as client:
+            assert (await client.fetch(srv.sids[0])).sid == srv.sids[0]
+            with pytest.raises(NotFoundError) as info:
+                await client.fetch(unknown)
+            assert info.value.attempts == 1
+            (result,) = await client.fetch_all([unknown])
+            assert isinstance(result.error, NotFoundError)
+            assert result.attempts == 1
+        assert srv.attempts(unknown) == 2  # one request each, no retry
+        assert not session.closed  # borrowed: left open
+
+
+async def test_a_borrowed_session_without_auto_decompress_still_reads_gzip(
+    gzip_server: str,
+) -> None:
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=gzip_server, session=session) as client,
+    ):
+        assert (await client.fetch(SID)).resolution == "x" * 200_000
+
+
+async def test_a_borrowed_session_with_its_own_auth_is_refused() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # aiohttp 3.14 deprecates auth=
+        session = aiohttp.ClientSession(auth=aiohttp.BasicAuth("someone", "else"))
+    async with session:
+        with pytest.raises(InvalidParameterError, match="auth"):
+            MediaClient(ACCOUNT_SID, AUTH_TOKEN, session=session)

@@ -52,6 +52,10 @@ DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=10.0, connect=5.0)
 # Error bodies are only excerpted, so a small cap is plenty.
 _ERROR_BODY_CAP: Final = 64 * 1024
+# aiohttp's own defaults, set on each request through a borrowed session.
+_READ_BUFSIZE: Final = 2**16
+_MAX_LINE_SIZE: Final = 8190
+_MAX_FIELD_SIZE: Final = 8190
 # aiohttp quotes what the server sent in its messages; a reason this long says enough.
 _REASON_CHARS: Final = 300
 _HOST_PART: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -159,6 +163,24 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        # getattr: aiohttp 4 drops a session's auth= altogether.
+        if session is not None and getattr(session, "auth", None) is not None:
+            # aiohttp refuses every request that has both; and whose account would it be?
+            raise InvalidParameterError(
+                "the borrowed aiohttp session has its own auth; the client sends its own "
+                "credentials, so pass a session without auth="
+            )
+        # A borrowed session's defaults must not change what the SDK does: every setting
+        # aiohttp lets a request override is set back to what an owned session uses.
+        self._borrowed_overrides: Final[dict[str, Any]] = {
+            "headers": self._headers,
+            "timeout": self.timeout,
+            "raise_for_status": False,  # a non-2xx is an ApiError, never a TransportError
+            "auto_decompress": True,  # a gzip body is JSON once decompressed
+            "read_bufsize": _READ_BUFSIZE,
+            "max_line_size": _MAX_LINE_SIZE,  # a small one would fail every response
+            "max_field_size": _MAX_FIELD_SIZE,
+        }
 
     @property
     def closed(self) -> bool:
@@ -214,8 +236,7 @@ class Transport:
             session = self._open()
         kwargs: dict[str, Any] = {"allow_redirects": False}
         if not self._owns_session:
-            kwargs["headers"] = self._headers
-            kwargs["timeout"] = self.timeout
+            kwargs.update(self._borrowed_overrides)
         if attempt_timeout is not None:
             kwargs["timeout"] = clip_timeout(self.timeout, attempt_timeout)
         if params:
