@@ -26,6 +26,7 @@ def test_all_is_pinned() -> None:
             "RecordingOrder",
             "RequestTimeoutError",
             "ResponseTooLargeError",
+            "WrongEventLoopError",
             "__version__",
         }
     )

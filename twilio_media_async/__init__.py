@@ -25,6 +25,7 @@ from .errors import (
     ServerError,
     TransportError,
     TwilioMediaError,
+    WrongEventLoopError,
 )
 from .models import (
     FetchResult,
@@ -65,6 +66,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "TwilioMediaError",
+    "WrongEventLoopError",
     "__version__",
     "converter",
     "fetch_recording",

@@ -8,6 +8,7 @@ the MediaRecording shape.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import math
 import platform
@@ -30,6 +31,7 @@ from .errors import (
     ResponseValidationError,
     TransportError,
     TwilioMediaError,
+    WrongEventLoopError,
     api_error_from_response,
     cap_text,
 )
@@ -163,6 +165,9 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        # The loop the session belongs to: a borrowed one's from the start (aiohttp keeps
+        # it privately, hence getattr), an owned one's once _open() created it.
+        self._loop: asyncio.AbstractEventLoop | None = getattr(session, "_loop", None)
         # getattr: aiohttp 4 drops a session's auth= altogether.
         if session is not None and getattr(session, "auth", None) is not None:
             # aiohttp refuses every request that has both; and whose account would it be?
@@ -205,6 +210,7 @@ class Transport:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new MediaClient")
         # Created here, inside the running loop, never in __init__ (which may run outside).
+        self._loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession(
             # One host only, so ``limit`` alone caps the pool; a per-host limit would only
             # add bookkeeping to every acquire.
@@ -234,6 +240,8 @@ class Transport:
         session = self._session
         if session is None or self._closed:
             session = self._open()
+        elif asyncio.get_running_loop() is not self._loop and self._loop is not None:
+            raise self._wrong_loop()
         kwargs: dict[str, Any] = {"allow_redirects": False}
         if not self._owns_session:
             kwargs.update(self._borrowed_overrides)
@@ -303,6 +311,19 @@ class Transport:
             )
         raise failure
 
+    def _wrong_loop(self) -> WrongEventLoopError:
+        # Checked before anything is sent: the session's connections, timers and futures
+        # all belong to its own loop, and aiohttp would fail half-way with a bare
+        # RuntimeError ("Event loop is closed"), or hang when that loop runs elsewhere.
+        loop = self._loop
+        state = "has ended" if loop is not None and loop.is_closed() else "is another one"
+        whose = "its own aiohttp session" if self._owns_session else "the borrowed aiohttp session"
+        return WrongEventLoopError(
+            f"this MediaClient was used in another event loop than the one {whose} belongs "
+            f"to (that loop {state}): create one MediaClient per event loop, inside it, and "
+            "close it (async with, or aclose()) before that loop ends"
+        )
+
     def redact_body(self, body: bytes) -> bytes:
         """``body`` with every form of the client's credential replaced, for error excerpts
         (a misbehaving server may echo the request's headers)."""
@@ -358,10 +379,29 @@ class Transport:
         return b"".join(chunks)[:cap]
 
     async def aclose(self) -> None:
-        """Close an owned session (idempotent); a borrowed session is left open."""
+        """Close an owned session (idempotent); a borrowed session is left open.
+
+        From another event loop than the session's: when that loop has ended, the session
+        is only marked closed (aiohttp cannot close its connections any more); when it still
+        runs, in another thread, the session is closed there.  When it exists but does not
+        run, WrongEventLoopError is raised and the client stays open, to be closed there.
+        """
+        session = self._session
+        owned = session is not None and self._owns_session and not session.closed
+        loop, running = self._loop, asyncio.get_running_loop()
+        elsewhere = loop is not None and loop is not running and not loop.is_closed()
+        if owned and elsewhere and loop is not None and not loop.is_running():
+            raise WrongEventLoopError(
+                "this MediaClient's session belongs to another event loop, which is not "
+                "running: close the client in that loop"
+            )
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
+        self._session = None
+        if not owned or session is None:
+            return
+        if elsewhere and loop is not None:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(session.close(), loop))
+        else:
             await session.close()
 
 

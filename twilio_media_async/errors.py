@@ -5,6 +5,7 @@ TwilioMediaError
  |- InvalidSidError (also ValueError)      bad sid; nothing was sent
  |- InvalidParameterError (also ValueError) bad list filter; nothing was sent
  |- ClientClosedError                      the client was used after aclose()
+ |    |- WrongEventLoopError               or in another event loop than its session's
  |- ForeignPageUrlError                    a page URL points at another origin
  |- ResponseTooLargeError                  the body passed the size cap
  |- TransportError                         connect, reset, DNS or timeout
@@ -42,6 +43,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "TwilioMediaError",
+    "WrongEventLoopError",
     "api_error_from_response",
     "cap_text",
     "excerpt",
@@ -109,6 +111,16 @@ class InvalidParameterError(TwilioMediaError, ValueError):
 
 class ClientClosedError(TwilioMediaError, RuntimeError):
     """The client was used after ``aclose()``."""
+
+
+class WrongEventLoopError(ClientClosedError):
+    """The client was used in another event loop than the one its session belongs to:
+    there it is as good as closed.
+
+    An aiohttp session, and so a client once it has sent a request, belongs to the event
+    loop it was created in.  Create one client per event loop, inside it, and close it
+    (``async with`` or ``aclose()``) before that loop ends.  Nothing was sent.
+    """
 
 
 class ForeignPageUrlError(TwilioMediaError):
