@@ -269,7 +269,7 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert MediaClient.from_env()._auth_kind == "api_key"
     assert MediaClient.from_env(base_url="http://127.0.0.1:1").base_url == "http://127.0.0.1:1"
     monkeypatch.delenv("TWILIO_ACCOUNT_SID")
-    with pytest.raises(InvalidParameterError, match="account_sid"):
+    with pytest.raises(InvalidParameterError, match="TWILIO_ACCOUNT_SID"):
         MediaClient.from_env()
 
 

@@ -30,7 +30,7 @@ from twilio_media_async import (
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from ._mocking import mocked_http
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, BASE, SID, client_for
+from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, BASE, SID, client_for
 
 RECORDINGS = f"{BASE}/v1/MediaRecordings"
 
@@ -368,3 +368,122 @@ async def test_a_borrowed_session_with_its_own_auth_is_refused() -> None:
     async with session:
         with pytest.raises(InvalidParameterError, match="auth"):
             MediaClient(ACCOUNT_SID, AUTH_TOKEN, session=session)
+
+
+# -- bad constructor arguments -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base_url", "fragment"),
+    [
+        ("http://127.0.0.1:99999", "port"),
+        ("http://127.0.0.1:0", "port"),
+        ("http://media\\twilio.com", "backslash"),
+        ("http:\\\\media.twilio.com", "backslash"),
+        (8080, "got int"),
+        (b"https://media.twilio.com", "got bytes"),
+        ("https://media.twilio.com/\r\nX-Injected: 1", "carriage return"),
+        ("https://media.twilio.com\n", "line feed"),
+        ("https://media.twilio.com/a b", "space"),
+        ("https://media.twilio.com/\x00", "control character"),
+        ("http://[::1", "does not parse"),
+        ("", "absolute"),
+        ("https://u:s3cr3t-in-the-url@media.twilio.com:99999", "port"),
+    ],
+)
+def test_bad_base_urls_are_invalid_parameters(base_url: object, fragment: str) -> None:
+    with pytest.raises(InvalidParameterError, match="base_url") as info:
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=base_url)  # type: ignore[arg-type]
+    assert fragment in str(info.value)
+    assert "s3cr3t" not in str(info.value)  # a URL may hold a password: never echoed
+
+
+@pytest.mark.parametrize("value", [AUTH_TOKEN.encode(), 12345678, ["x"], f"{AUTH_TOKEN}\n"])
+@pytest.mark.parametrize("name", ["auth_token", "api_key", "api_secret"])
+def test_credentials_of_the_wrong_type_are_invalid_parameters(name: str, value: object) -> None:
+    kwargs: dict[str, Any] = (
+        {"auth_token": value}
+        if name == "auth_token"
+        else {"api_key": API_KEY, "api_secret": API_SECRET, name: value}
+    )
+    with pytest.raises(InvalidParameterError, match=name) as info:
+        MediaClient(ACCOUNT_SID, **kwargs)
+    assert AUTH_TOKEN not in str(info.value)
+    assert "12345678" not in str(info.value)
+
+
+def test_bytes_credentials_are_never_sent_as_their_repr() -> None:
+    # Before, b"token" went out as the Basic password "b'token'".
+    with pytest.raises(InvalidParameterError, match="auth_token must be a str, got bytes"):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN.encode())  # type: ignore[arg-type]
+
+
+# -- credential errors name what is missing ------------------------------------------------
+
+CREDENTIAL_VARIABLES = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY"]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in [*CREDENTIAL_VARIABLES, "TWILIO_API_SECRET", "TWILIO_REGION", "TWILIO_EDGE"]:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_from_env_with_nothing_set_names_every_variable(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        MediaClient.from_env()
+    assert str(info.value) == (
+        "missing TWILIO_ACCOUNT_SID (the account sid, 'AC' followed by 32 hex digits) and "
+        "credentials: set TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and TWILIO_API_SECRET"
+    )
+
+
+def test_from_env_names_the_one_value_missing(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    with pytest.raises(InvalidParameterError) as info:
+        MediaClient.from_env()
+    assert str(info.value) == (
+        "missing credentials: set TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and TWILIO_API_SECRET"
+    )
+    clean_env.setenv("TWILIO_API_KEY", API_KEY)
+    with pytest.raises(InvalidParameterError, match=r"^missing TWILIO_API_SECRET: ") as info:
+        MediaClient.from_env()
+    assert "only TWILIO_API_KEY was given" in str(info.value)
+    clean_env.delenv("TWILIO_ACCOUNT_SID")
+    clean_env.setenv("TWILIO_API_SECRET", API_SECRET)
+    with pytest.raises(InvalidParameterError) as info:
+        MediaClient.from_env()
+    assert str(info.value) == (
+        "missing TWILIO_ACCOUNT_SID: the account sid, 'AC' followed by 32 hex digits"
+    )
+
+
+@pytest.mark.parametrize("sid", ["AC123", "KV" + "0" * 32, AUTH_TOKEN])
+def test_a_malformed_account_sid_is_malformed_not_required(
+    clean_env: pytest.MonkeyPatch, sid: str
+) -> None:
+    clean_env.setenv("TWILIO_ACCOUNT_SID", sid)
+    clean_env.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    with pytest.raises(InvalidParameterError) as from_env:
+        MediaClient.from_env()
+    with pytest.raises(InvalidParameterError) as from_argument:
+        MediaClient(sid, AUTH_TOKEN)
+    errors = env_error, argument_error = str(from_env.value), str(from_argument.value)
+    assert env_error.startswith("malformed TWILIO_ACCOUNT_SID: expected 'AC' followed by 32")
+    assert argument_error.startswith("malformed account_sid: expected 'AC' followed by 32")
+    for error in errors:
+        assert f"a str of {len(sid)} characters" in error
+        assert "required" not in error
+        assert "missing" not in error
+        assert sid not in error  # it may be a token given in the wrong place
+
+
+def test_from_env_names_an_overriding_argument_by_its_own_name(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    with pytest.raises(InvalidParameterError, match=r"^malformed account_sid: "):
+        MediaClient.from_env(account_sid="AC123")
+    with pytest.raises(InvalidParameterError, match=r"^missing TWILIO_ACCOUNT_SID: "):
+        MediaClient.from_env(auth_token=AUTH_TOKEN)

@@ -124,6 +124,55 @@ def _finite_seconds(value: object) -> bool:
     )
 
 
+def parse_base_url(value: object) -> URL:
+    """``value`` as the API's base URL, or InvalidParameterError saying what is wrong.
+
+    An absolute http(s) URL with a host, a port from 1 to 65535 when one is given, and no
+    user name, password, query or fragment.  Whitespace, control characters (CR and LF
+    included) and backslashes are refused rather than quietly dropped or re-encoded, as
+    URL parsers do.  The value itself is never echoed: it may hold a password.
+    """
+    if not issubclass(type(value), str):
+        raise InvalidParameterError(
+            f"base_url must be a str such as 'https://media.twilio.com', got {type(value).__name__}"
+        )
+    text = str.__str__(value)
+    bad = next((c for c in text if c.isspace() or not c.isprintable() or c == "\\"), None)
+    if bad is not None:
+        raise InvalidParameterError(
+            f"base_url must not contain {_CHARACTER_NAMES.get(bad, 'a control character')}"
+        )
+    try:
+        url = URL(text.rstrip("/"))
+        port = url.explicit_port
+    except (ValueError, TypeError) as exc:  # an out-of-range port, a bad IPv6 host...
+        # The parser's own message may quote the URL: only its gist is kept.
+        reason = "its port is out of range" if "port" in str(exc).lower() else "it does not parse"
+        raise InvalidParameterError(f"base_url is not a valid URL: {reason}") from None
+    if not url.absolute or url.scheme not in ("http", "https") or not url.host:
+        raise InvalidParameterError(
+            "base_url must be an absolute http(s) URL with a host, such as "
+            "'https://media.twilio.com'"
+        )
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidParameterError(f"base_url has port {port}: expected 1 to 65535")
+    if url.user is not None or url.password is not None:
+        # Credentials go in the Authorization header, never in a URL that gets logged.
+        raise InvalidParameterError("base_url must not contain a user name or password")
+    if url.query_string or url.fragment:
+        raise InvalidParameterError("base_url must not have a query or fragment")
+    return url
+
+
+_CHARACTER_NAMES: Final = {
+    "\r": "a carriage return (CR)",
+    "\n": "a line feed (LF)",
+    "\t": "a tab",
+    " ": "a space",
+    "\\": "a backslash",
+}
+
+
 class Transport:
     """Sends one HTTP request and returns the body of a 2xx answer, or raises.
 
@@ -136,7 +185,7 @@ class Transport:
     def __init__(
         self,
         *,
-        base_url: str,
+        base_url: object,
         authorization: str,
         timeout: aiohttp.ClientTimeout,
         session: aiohttp.ClientSession | None = None,
@@ -144,14 +193,7 @@ class Transport:
         connection_limit: int = 100,
         redactor: Redactor | None = None,
     ) -> None:
-        self.base_url = URL(base_url.rstrip("/"))
-        if not self.base_url.is_absolute() or self.base_url.scheme not in ("http", "https"):
-            raise InvalidParameterError(f"base_url must be an absolute http(s) URL: {base_url!r}")
-        if self.base_url.user is not None or self.base_url.password is not None:
-            # Credentials go in the Authorization header, never in a URL that gets logged.
-            raise InvalidParameterError("base_url must not contain a user name or password")
-        if self.base_url.query_string or self.base_url.fragment:
-            raise InvalidParameterError("base_url must not have a query or fragment")
+        self.base_url = parse_base_url(base_url)
         self.origin = self.base_url.origin()
         self.timeout = timeout
         self.max_body_size = max_body_size

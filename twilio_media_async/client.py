@@ -17,11 +17,13 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
+import attrs
 from yarl import URL
 
 from . import _sids
 from ._bulk import AIMDLimiter, bounded_map
 from ._converter import loads_json, structure_recording
+from ._credentials import ENVIRONMENT, check_credentials
 from ._redact import Redactor
 from ._transport import (
     DEFAULT_BASE_URL,
@@ -58,6 +60,7 @@ _MAX_PAGE_SIZE: Final = 1000
 _BULK_PASSES: Final = 3
 
 Send = Callable[[float | None], Awaitable[bytes]]
+_CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret")
 
 
 class MediaClient:
@@ -93,45 +96,34 @@ class MediaClient:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int = 100,
     ) -> None:
-        if not isinstance(account_sid, str) or not _sids.ACCOUNT_SID.match(account_sid):
-            raise InvalidParameterError(
-                "account_sid is required: 'AC' followed by 32 hex digits, got "
-                + _shape_of(account_sid)
-            )
-        if api_key is not None or api_secret is not None:
-            if not (api_key and api_secret):
-                raise InvalidParameterError("api_key and api_secret must be given together")
-            if auth_token is not None:
-                raise InvalidParameterError("give either auth_token or api_key/api_secret")
-            username, password, self._auth_kind = api_key, api_secret, "api_key"
-        elif auth_token:
-            username, password, self._auth_kind = account_sid, auth_token, "auth_token"
-        else:
-            raise InvalidParameterError(
-                "missing credentials: give auth_token, or api_key and api_secret"
-            )
+        checked = check_credentials(account_sid, auth_token, api_key, api_secret)
+        self._auth_kind = checked.kind
         if not isinstance(max_body_size, int) or max_body_size < 1:
             raise InvalidParameterError(f"max_body_size must be >= 1, got {max_body_size!r}")
         if not isinstance(connection_limit, int) or connection_limit < 1:
             raise InvalidParameterError(f"connection_limit must be >= 1, got {connection_limit!r}")
-        self.account_sid: Final = account_sid
+        self.account_sid: Final = checked.account_sid
         self.retry: Final = retry if retry is not None else RetryPolicy()
         self._budget = self.retry.new_budget()
         self._transport = Transport(
-            base_url=base_url or _base_url(region, edge),
-            authorization=basic_auth_header(username, password),
+            base_url=_base_url(region, edge) if base_url is None else base_url,
+            authorization=basic_auth_header(checked.username, checked.password),
             timeout=_within(as_timeout(timeout), self.retry.deadline),
             session=session,
             max_body_size=max_body_size,
             connection_limit=connection_limit,
-            redactor=Redactor.for_credentials([(username, password)]),
+            redactor=Redactor.for_credentials([(checked.username, checked.password)]),
         )
         self._recordings_path = f"{self._transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
         """Build a client from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_API_KEY,
-        TWILIO_API_SECRET, TWILIO_REGION and TWILIO_EDGE; keyword arguments win."""
+        TWILIO_API_SECRET, TWILIO_REGION and TWILIO_EDGE; keyword arguments win.
+
+        A missing or malformed value is reported under the name it came from: the
+        environment variable, or the keyword argument that overrode it.
+        """
         env = os.environ
         kwargs: dict[str, Any] = {
             "account_sid": env.get("TWILIO_ACCOUNT_SID"),
@@ -144,6 +136,17 @@ class MediaClient:
         else:
             kwargs["auth_token"] = env.get("TWILIO_AUTH_TOKEN")
         kwargs.update(overrides)
+        names = attrs.evolve(
+            ENVIRONMENT,
+            **{field: field for field in _CREDENTIAL_FIELDS if field in overrides},
+        )
+        check_credentials(
+            kwargs.get("account_sid"),
+            kwargs.get("auth_token"),
+            kwargs.get("api_key"),
+            kwargs.get("api_secret"),
+            names=names,
+        )
         return cls(**kwargs)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -559,17 +562,6 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
 def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:
     """Clip a per-attempt timeout to the retry deadline, which spans every attempt."""
     return clip_timeout(timeout, deadline) if deadline > 0 else timeout
-
-
-def _shape_of(value: object) -> str:
-    """Describe a rejected credential-like value without echoing it: it may be a token
-    passed in the wrong place."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, str):
-        prefix = "'AC'" if value.startswith("AC") else "no 'AC' prefix"
-        return f"a str of {len(value)} characters with {prefix}"
-    return f"a {type(value).__name__}"
 
 
 def _base_url(region: str | None, edge: str | None) -> str:
