@@ -7,6 +7,7 @@ The server runs in the test's event loop; the CLI runs through
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ import pytest_asyncio
 from twilio_media_async import MediaRecording, __version__, converter
 from twilio_media_async.testing import FakeMediaServer, Fault
 
+from ._rawhttp import http_response, raw_server
 from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, as_served
 
 _SCRIPT = shutil.which("twilio-media", path=os.path.dirname(sys.executable))
@@ -455,21 +457,45 @@ async def test_bad_sid_and_bad_filter_exit_2_without_a_request(server: FakeMedia
 
 async def test_missing_credentials(tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
+    sid_option = "--account-sid/TWILIO_ACCOUNT_SID"
+    token_option = "--auth-token/TWILIO_AUTH_TOKEN"
     runs = await asyncio.gather(
         run_cli("fetch", UNKNOWN_SID),
         run_cli("--account-sid", ACCOUNT_SID, "list"),
         run_cli("--auth-token", AUTH_TOKEN, "fetch-many", "-o", str(target)),
         run_cli("delete", UNKNOWN_SID, stdin=b"y\n"),  # refused before the prompt
     )
-    for run in runs:
+    expected = [
+        (f"missing {sid_option}", "and credentials", token_option, "--api-key/TWILIO_API_KEY"),
+        ("missing credentials", token_option, "--api-secret/TWILIO_API_SECRET"),
+        (f"missing {sid_option}", "'AC' followed by 32 hex digits"),
+        (f"missing {sid_option}", "and credentials", token_option),
+    ]
+    for run, fragments in zip(runs, expected, strict=True):
         assert run.code == 2
-        run.assert_one_line_error("missing credentials", "TWILIO_AUTH_TOKEN")
+        run.assert_one_line_error(*fragments)
+    assert "credentials" not in runs[2].err  # the token was given: only the sid is missing
     assert not target.exists()
     partial_key = await run_cli(
         "--account-sid", ACCOUNT_SID, "--api-key", API_KEY, "fetch", UNKNOWN_SID
     )
     assert partial_key.code == 2
-    partial_key.assert_one_line_error("--api-secret")
+    partial_key.assert_one_line_error("missing --api-secret/TWILIO_API_SECRET")
+
+
+async def test_a_malformed_account_sid_is_called_malformed() -> None:
+    env = {"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    runs = await asyncio.gather(
+        run_cli("--account-sid", "AC123", "--auth-token", AUTH_TOKEN, "fetch", UNKNOWN_SID),
+        run_cli("fetch", UNKNOWN_SID, env=env),
+    )
+    for run in runs:
+        assert run.code == 2
+        run.assert_one_line_error(
+            "malformed --account-sid/TWILIO_ACCOUNT_SID", "a str of 5 characters"
+        )
+        assert "missing" not in run.err
+        assert "required" not in run.err
 
 
 async def test_unreachable_host() -> None:
@@ -520,6 +546,82 @@ async def test_secrets_are_never_printed(server: FakeMediaServer) -> None:
     for run in runs:
         assert AUTH_TOKEN not in run.out + run.err, run
         assert API_SECRET not in run.out + run.err, run
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _echo(head: bytes) -> bytes:
+    """A server that echoes the request head back, in every way a response can carry it."""
+    sid = head.split(b" ")[1].rsplit(b"/", 1)[-1]
+    auth = next(line for line in head.split(b"\r\n") if line.startswith(b"Authorization"))
+    # base64 of the echoed header line once more: it decodes to the Basic value.
+    wrapped = _b64(b"echo: " + auth).encode()
+    if sid == UNKNOWN_SID.encode():  # an error body, quoted in the error line
+        body = orjson.dumps({"code": 20404, "message": f"{head!r} {wrapped!r}"})
+        return http_response(b"404 Not Found", b"application/json", body)
+    if sid.startswith(b"KV0"):  # a status line aiohttp cannot parse, and quotes
+        return b"HTTP/1.1 abc " + auth + b" " + wrapped + b"\r\n\r\n"
+    # A recording whose fields carry the head: printed as the recording's JSON line.
+    body = orjson.dumps({"sid": sid.decode(), "resolution": f"{head!r}", "url": wrapped.decode()})
+    return http_response(b"200 OK", b"application/json", body)
+
+
+async def test_echoed_credentials_are_redacted_in_all_output(tmp_path: Path) -> None:
+    found, failing = "KV" + "a" * 32, "KV0" + "0" * 31
+    forbidden = [
+        AUTH_TOKEN,
+        API_SECRET,
+        _b64(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()),
+        _b64(f"{API_KEY}:{API_SECRET}".encode()),
+        _b64(AUTH_TOKEN.encode()),
+    ]
+    async with raw_server(_echo) as url:
+        out = tmp_path / "out.jsonl"
+        for credentials in (
+            ["--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN],
+            ["--account-sid", ACCOUNT_SID, "--api-key", API_KEY, "--api-secret", API_SECRET],
+        ):
+            args = ["--base-url", url, *credentials, "--max-attempts", "2", "-vv"]
+            sids = f"{found}\n{failing}\n{UNKNOWN_SID}\n".encode()
+            runs = await asyncio.gather(
+                run_cli(*args, "fetch", found, UNKNOWN_SID),
+                run_cli(*args, "fetch", failing),
+                run_cli(*args, "fetch-many", "-o", str(out), stdin=sids),
+            )
+            shown = "".join(run.out + run.err for run in runs) + out.read_text()
+            assert [run.code for run in runs] == [1, 1, 1]
+            assert "resolution" in runs[0].out  # the recording was printed...
+            assert "[redacted]" in runs[0].out  # ...with the echoed credential cut out
+            assert "[redacted]" in runs[1].err
+            assert "[redacted]" in out.read_text()
+            for secret in forbidden:
+                if secret in shown:
+                    pytest.fail("a form of the credential was printed")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--base-url", "http://127.0.0.1:99999", "port"),
+        ("--base-url", "http://media\\twilio.com", "backslash"),
+        ("--base-url", "http://127.0.0.1:8080/\r\nX-Injected: 1", "carriage return"),
+        ("--base-url", "http://127.0.0.1:8080\n", "line feed"),
+        ("--base-url", "media.twilio.com", "absolute"),
+        ("--timeout", "nan", "timeout"),
+        ("--timeout", "inf", "timeout"),
+    ],
+)
+async def test_bad_option_values_exit_2_with_one_line(
+    option: str, value: str, fragment: str
+) -> None:
+    run = await run_cli(
+        *["--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN, option, value],
+        *["fetch", UNKNOWN_SID],
+    )
+    assert run.code == 2
+    run.assert_one_line_error(fragment)
 
 
 # -- fake-server and demo ------------------------------------------------------------------

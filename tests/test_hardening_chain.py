@@ -9,10 +9,8 @@ failure happen against a real server on loopback, then walk the whole chain of t
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -28,9 +26,8 @@ from twilio_media_async import (
 )
 from twilio_media_async.testing import FakeMediaServer, Fault
 
+from ._rawhttp import Responder, http_response, raw_server
 from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, SID
-
-Responder = Callable[[bytes], bytes]
 
 
 def _b64(text: str) -> str:
@@ -72,32 +69,6 @@ def assert_no_credential(error: BaseException) -> list[BaseException]:
         if any(secret in shown for secret in FORBIDDEN):
             pytest.fail(f"{type(link).__name__} in the chain shows a credential")
     return links
-
-
-@asynccontextmanager
-async def raw_server(respond: Responder) -> AsyncIterator[str]:
-    """A raw TCP server on loopback: reads a request head, writes ``respond(head)``, closes.
-
-    It sends what no well-behaved HTTP server would, which aiohttp's own server refuses to.
-    """
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            writer.write(respond(head))
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def _answer(head: bytes) -> bytes:
@@ -217,34 +188,23 @@ async def test_a_refused_connection_leaves_no_credential_in_the_chain() -> None:
             assert_no_credential(error)
 
 
-def _http(status: bytes, content_type: bytes, body: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\nContent-Type: "
-        + content_type
-        + b"\r\nContent-Length: "
-        + str(len(body)).encode()
-        + b"\r\nConnection: close\r\n\r\n"
-        + body
-    )
-
-
 def _json_str(data: bytes) -> bytes:
     return orjson.dumps(data.decode())
 
 
 ECHOES: dict[str, Responder] = {
-    "401 text body": lambda head: _http(b"401 Unauthorized", b"text/plain", head),
-    "500 JSON message": lambda head: _http(
+    "401 text body": lambda head: http_response(b"401 Unauthorized", b"text/plain", head),
+    "500 JSON message": lambda head: http_response(
         b"500 Oops", b"application/json", b'{"code": 20500, "message": ' + _json_str(head) + b"}"
     ),
-    "404 reason phrase": lambda head: _http(b"404 " + head.split(b"\r\n")[2], b"text/plain", b""),
-    "200 HTML": lambda head: _http(b"200 OK", b"text/html", head),
-    "200 JSON field": lambda head: _http(
+    "404 reason phrase": lambda head: http_response(
+        b"404 " + head.split(b"\r\n")[2], b"text/plain", b""
+    ),
+    "200 HTML": lambda head: http_response(b"200 OK", b"text/html", head),
+    "200 JSON field": lambda head: http_response(
         b"200 OK", b"application/json", b'{"duration": ' + _json_str(head) + b"}"
     ),
-    "200 JSON field, the header first": lambda head: _http(
+    "200 JSON field, the header first": lambda head: http_response(
         b"200 OK",
         b"application/json",
         b'{"duration": ' + _json_str(b"x" * 30 + head[head.index(b"Authorization") :]) + b"}",
@@ -265,7 +225,9 @@ async def test_an_echoed_request_head_is_redacted_in_every_error(case: str) -> N
 async def test_an_echoed_request_head_is_redacted_in_a_page_error() -> None:
     def page(head: bytes) -> bytes:
         item = b'{"duration": ' + _json_str(head[head.index(b"Authorization") :]) + b"}"
-        return _http(b"200 OK", b"application/json", b'{"media_recordings": [' + item + b"]}")
+        return http_response(
+            b"200 OK", b"application/json", b'{"media_recordings": [' + item + b"]}"
+        )
 
     async with raw_server(page) as url:
         for client in _clients(url, RetryPolicy(max_attempts=1)):

@@ -58,7 +58,10 @@ class Redactor:
     def __init__(self, forms: Iterable[str], secrets: Iterable[str] = ()) -> None:
         self._forms = tuple(sorted({f for f in forms if len(f) >= _MIN_SECRET}, key=len)[::-1])
         self._byte_forms = tuple((f.encode(), REDACTED.encode()) for f in self._forms)
-        self._raw = tuple({s.encode() for s in secrets if len(s) >= _MIN_SECRET})
+        # What a decoded run is searched for: a raw secret, or a known form of one (a
+        # Basic value that was base64-encoded again).
+        raw = {s.encode() for s in secrets if len(s) >= _MIN_SECRET}
+        self._raw = tuple(raw | {form for form, _ in self._byte_forms}) if raw else ()
 
     @classmethod
     def for_credentials(cls, pairs: Iterable[tuple[str, str]]) -> Redactor:

@@ -149,8 +149,7 @@ def cli(
 
     Try it without an account: twilio-media demo
     """
-    configure_logging(verbose)
-    ctx.obj = Settings(
+    ctx.obj = settings = Settings(
         account_sid=account_sid or None,
         auth_token=auth_token or None,
         api_key=api_key or None,
@@ -162,6 +161,7 @@ def cli(
         timeout=timeout,
         verbose=verbose,
     )
+    configure_logging(verbose, redact=settings.redact)
 
 
 # -- fetch ---------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
     async def go() -> int:
         found: list[MediaRecording] = []
         missing = 0
-        out = LineWriter(sys.stdout.buffer)
+        out = LineWriter(sys.stdout.buffer, settings.redact_bytes)
         async with client:
             for sid in sids:
                 try:
@@ -268,13 +268,13 @@ def fetch_many(
             in_file = open(input_path, "rb")  # noqa: SIM115 - closed below
             in_fd = in_file.fileno()
         if output_path == "-":
-            out = LineWriter(sys.stdout.buffer)
+            out = LineWriter(sys.stdout.buffer, settings.redact_bytes)
         else:
             try:
                 out_file = open(output_path, "wb")  # noqa: SIM115 - closed below
             except OSError as exc:
                 raise CommandFailed(f"cannot write {output_path}: {exc.strerror or exc}") from None
-            out = LineWriter(out_file)
+            out = LineWriter(out_file, settings.redact_bytes)
 
         async def go() -> int:
             async with client:
@@ -289,6 +289,7 @@ def fetch_many(
                         progress=progress,
                         concurrency=concurrency,
                         ordered=ordered,
+                        redact=settings.redact,
                     )
             return 0
 
@@ -340,7 +341,7 @@ def list_(
 
     async def go() -> int:
         found: list[MediaRecording] = []
-        out = LineWriter(sys.stdout.buffer)
+        out = LineWriter(sys.stdout.buffer, settings.redact_bytes)
         async with client:
             async for recording in client.list(
                 status=status,

@@ -271,11 +271,13 @@ async def run_bulk(
     concurrency: int,
     ordered: bool,
     on_result: Callable[[FetchResult], object] | None = None,
+    redact: Callable[[str], str] | None = None,
 ) -> None:
     """Fetch every sid with ``client.fetch_many`` and write one JSON line per result.
 
     A recording becomes its JSON; a failure becomes an error record: no sid is dropped.
-    ``out=None`` writes nothing; ``on_result`` sees every result.
+    ``out=None`` writes nothing; ``on_result`` sees every result; ``redact`` rewrites the
+    message of each error record.
     Ctrl-C (a cancellation of this task) stops the run cleanly: the requests in flight are
     cancelled, every line written is whole, and ``stats.interrupted`` is set.
     """
@@ -288,7 +290,7 @@ async def run_bulk(
             elif result.recording is not None:
                 out.write(recording_json(result.recording))
             elif result.error is not None:
-                out.write_json(error_record(result.sid, result.error, result.attempts))
+                out.write_json(error_record(result.sid, result.error, result.attempts, redact))
             stats.add(result)
             if on_result is not None:
                 on_result(result)

@@ -22,6 +22,8 @@ from twilio_media_async import (
     RetryPolicy,
     TwilioMediaError,
 )
+from twilio_media_async._credentials import Names, check_credentials
+from twilio_media_async._redact import Redactor
 
 __all__ = [
     "EXIT_FAILED",
@@ -43,8 +45,14 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, as shells report it
 
-_REDACTED: Final = "[redacted]"
-_MIN_SECRET: Final = 6
+# Each value under both of the names it can be given by.
+_OPTION_NAMES: Final = Names(
+    account_sid="--account-sid/TWILIO_ACCOUNT_SID",
+    auth_token="--auth-token/TWILIO_AUTH_TOKEN",
+    api_key="--api-key/TWILIO_API_KEY",
+    api_secret="--api-secret/TWILIO_API_SECRET",
+    verb="pass",
+)
 # Tables written to a pipe or a file are not squeezed into 80 columns.
 _PIPE_WIDTH: Final = 160
 
@@ -84,9 +92,25 @@ def stdout_console() -> Console:
     return Console(file=sys.stdout, width=width, highlight=False)
 
 
-def configure_logging(verbose: int) -> None:
+class _Redacting(logging.Filter):
+    """Rewrites each record as its redacted text (the traceback included, as text)."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = self._redact(text), None
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def configure_logging(verbose: int, redact: Callable[[str], str] | None = None) -> None:
     """Log to stderr: errors only by default, ``-v`` adds warnings (each retry) and info,
-    ``-vv`` debug output."""
+    ``-vv`` debug output.  ``redact`` rewrites every line before it is shown."""
     level = logging.ERROR if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler: logging.Handler
     if sys.stderr.isatty():
@@ -96,6 +120,8 @@ def configure_logging(verbose: int) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if redact is not None:
+        handler.addFilter(_Redacting(redact))
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
@@ -114,13 +140,27 @@ class Settings:
     timeout: float | None = None
     verbose: int = 0
 
+    @functools.cached_property
+    def _redactor(self) -> Redactor:
+        pairs = [
+            (user or "", secret)
+            for user, secret in (
+                (self.account_sid, self.auth_token),
+                (self.api_key, self.api_secret),
+            )
+            if secret
+        ]
+        return Redactor.for_credentials(pairs)
+
     def redact(self, text: str) -> str:
-        """Replace every secret this process knows of (token, API secret) in ``text``."""
-        for secret in (self.auth_token, self.api_secret):
-            # A very short "secret" would match inside ordinary words; none is that short.
-            if secret and len(secret) >= _MIN_SECRET:
-                text = text.replace(secret, _REDACTED)
-        return text
+        """``text`` without any secret this process knows of (the token, the API secret):
+        neither raw, nor as the Basic header value, nor as anything that decodes to it."""
+        return self._redactor.thorough(text)
+
+    def redact_bytes(self, line: bytes) -> bytes:
+        """``line`` with every known form of a secret replaced (the raw secret, the Basic
+        header value and their base64 forms): cheap enough for every output line."""
+        return self._redactor.bytes(line)
 
     def retry_policy(
         self, *, on_retry: Callable[[RetryEvent], object] | None = None
@@ -142,23 +182,19 @@ class Settings:
         that missing credentials or a malformed option stop a command before it prompts,
         reads input or creates its output file: UsageProblem, exit 2.
         """
-        if self.api_key or self.api_secret:
-            if not (self.api_key and self.api_secret):
-                raise UsageProblem(
-                    "--api-key and --api-secret go together "
-                    "(or TWILIO_API_KEY and TWILIO_API_SECRET)"
-                )
-            credentials: dict[str, Any] = {"api_key": self.api_key, "api_secret": self.api_secret}
-        elif self.auth_token:
-            credentials = {"auth_token": self.auth_token}
-        else:
-            credentials = {}
-        if not self.account_sid or not credentials:
-            raise UsageProblem(
-                "missing credentials: pass --account-sid and --auth-token (or --api-key and "
-                "--api-secret), or set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN "
-                "(or TWILIO_API_KEY and TWILIO_API_SECRET)"
+        # An API key wins over an auth token, as in MediaClient.from_env.
+        token = None if (self.api_key or self.api_secret) else self.auth_token
+        try:
+            checked = check_credentials(
+                self.account_sid, token, self.api_key, self.api_secret, names=_OPTION_NAMES
             )
+        except InvalidParameterError as exc:
+            raise UsageProblem(self.redact(exc.message)) from None
+        credentials: dict[str, Any] = (
+            {"api_key": checked.username, "api_secret": checked.password}
+            if checked.kind == "api_key"
+            else {"auth_token": checked.password}
+        )
         try:
             return MediaClient(
                 self.account_sid,

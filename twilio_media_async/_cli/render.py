@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 import orjson
@@ -18,11 +18,17 @@ def recording_json(recording: MediaRecording) -> bytes:
     return orjson.dumps(converter.unstructure(recording))
 
 
-def error_record(sid: Any, error: TwilioMediaError, attempts: int) -> dict[str, Any]:
+def error_record(
+    sid: Any,
+    error: TwilioMediaError,
+    attempts: int,
+    redact: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
     """The JSON record fetch-many writes for a sid that failed.
 
     ``status`` and ``code`` are the HTTP status and Twilio error code of an ApiError, and
-    null for any other error (an invalid sid, a transport error...).
+    null for any other error (an invalid sid, a transport error...).  ``redact`` rewrites
+    the message.
     """
     api = error if isinstance(error, ApiError) else None
     return {
@@ -30,7 +36,7 @@ def error_record(sid: Any, error: TwilioMediaError, attempts: int) -> dict[str, 
         "error": type(error).__name__,
         "status": api.status if api is not None else None,
         "code": api.code if api is not None else None,
-        "message": error.message,
+        "message": error.message if redact is None else redact(error.message),
         "attempts": attempts,
     }
 
@@ -42,12 +48,15 @@ class LineWriter:
     leaves only complete lines behind.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], redact: Callable[[bytes], bytes] | None = None) -> None:
         self._stream = stream
+        self._redact = redact
         self.lines = 0
 
     def write(self, line: bytes) -> None:
-        """Write ``line`` and a newline, then flush."""
+        """Write ``line`` (redacted, when a ``redact`` was given) and a newline, then flush."""
+        if self._redact is not None:
+            line = self._redact(line)
         self._stream.write(line + b"\n")
         self._stream.flush()
         self.lines += 1
