@@ -20,12 +20,15 @@ from twilio_media_async import (
     InvalidParameterError,
     InvalidSidError,
     MediaClient,
+    MediaRecording,
     NotFoundError,
     RequestTimeoutError,
     ResponseTooLargeError,
+    ResponseValidationError,
     RetryEvent,
     RetryPolicy,
     ServerError,
+    converter,
 )
 from twilio_media_async.testing import FakeMediaServer, Fault
 
@@ -487,3 +490,58 @@ def test_from_env_names_an_overriding_argument_by_its_own_name(
         MediaClient.from_env(account_sid="AC123")
     with pytest.raises(InvalidParameterError, match=r"^missing TWILIO_ACCOUNT_SID: "):
         MediaClient.from_env(auth_token=AUTH_TOKEN)
+
+
+# -- what the server sends -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(42.0, 42), (-7.0, -7), (2.0**53, 2**53), (-(2.0**53), -(2**53)), (0.0, 0)],
+)
+def test_integral_floats_within_2_53_are_integers(value: float, expected: int) -> None:
+    recording = converter.structure({"duration": value, "media_size": value}, MediaRecording)
+    assert (recording.duration, recording.size) == (expected, expected)
+    assert type(recording.duration) is int
+
+
+@pytest.mark.parametrize("value", [1e29, 2.0**53 + 2, -(2.0**54), 1e308])
+@pytest.mark.parametrize("field", ["duration", "bitrate", "media_size", "size"])
+def test_floats_past_2_53_are_rejected_at_their_field(field: str, value: float) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        converter.structure({field: value}, MediaRecording)
+    (error,) = info.value.errors
+    assert error.startswith(f"$.{field}: expected an integer")
+    assert "2**53" in error
+
+
+async def test_a_big_float_from_the_server_is_a_validation_error(http: mocked_http) -> None:
+    http.get(f"{RECORDINGS}/{SID}", body=b'{"sid": "%s", "duration": 1e29}' % SID.encode())
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN) as client:
+        with pytest.raises(ResponseValidationError, match=r"\$\.duration"):
+            await client.fetch(SID)
+
+
+@pytest.mark.parametrize("next_page_url", [42, True, {"url": "x"}, ["x"], 1.5])
+async def test_a_non_string_next_page_url_is_a_validation_error(
+    http: mocked_http, next_page_url: object
+) -> None:
+    page = {"media_recordings": [{"sid": SID}], "meta": {"next_page_url": next_page_url}}
+    http.get(f"{RECORDINGS}?PageSize=50", payload=page)
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN) as client:
+        with pytest.raises(ResponseValidationError) as info:
+            async for _ in client.list(page_size=50):
+                pass
+    (error,) = info.value.errors
+    assert error.startswith("$.meta.next_page_url: expected a string or null, got ")
+    assert info.value.attempts == 1
+
+
+@pytest.mark.parametrize("next_page_url", [None, ""])
+async def test_a_null_or_empty_next_page_url_ends_the_list(
+    http: mocked_http, next_page_url: str | None
+) -> None:
+    page = {"media_recordings": [{"sid": SID}], "meta": {"next_page_url": next_page_url}}
+    http.get(f"{RECORDINGS}?PageSize=50", payload=page)
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN) as client:
+        assert [r.sid async for r in client.list(page_size=50)] == [SID]

@@ -29,6 +29,8 @@ _T = TypeVar("_T")
 
 # An integer string: optional sign, digits, nothing else (no spaces, no "1_000").
 _INT_STRING: Final = re.compile(r"[+-]?[0-9]+\Z")
+# Past 2**53 a float no longer holds every integer: 1e29 would become 99999999999999991433150857216.
+_EXACT_FLOAT_INT: Final = 2.0**53
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -43,8 +45,10 @@ def _structure_int(value: Any, _: type) -> int:
         return value  # type: ignore[no-any-return]
     if kind is str and _INT_STRING.match(value):
         return int(value)
-    if kind is float and value.is_integer():
+    if kind is float and value.is_integer() and -_EXACT_FLOAT_INT <= value <= _EXACT_FLOAT_INT:
         return int(value)
+    if kind is float and value.is_integer():
+        raise TypeError(f"expected an integer, got float {value!r:.40}, beyond 2**53 (not exact)")
     raise TypeError(f"expected an integer, got {kind.__name__} {value!r:.40}")
 
 

@@ -628,7 +628,16 @@ def _parse_page(data: Any, body: bytes) -> Page:
     meta = data.get("meta")
     meta = meta if type(meta) is dict else {}
     next_url = meta.get("next_page_url")
-    next_url = next_url if isinstance(next_url, str) and next_url else None
+    if next_url is not None and type(next_url) is not str:
+        # Treating it as "no next page" would end the list silently, losing the rest.
+        kinds = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
+        kind = kinds.get(type(next_url), type(next_url).__name__)
+        raise ResponseValidationError(
+            "response is not a page of MediaRecordings",
+            errors=[f"$.meta.next_page_url: expected a string or null, got {kind}"],
+            body=body,
+        )
+    next_url = next_url or None
     try:
         token = URL(next_url).query.get("PageToken") if next_url else None
     except ValueError:  # a malformed URL: the page is still good, following it is refused
