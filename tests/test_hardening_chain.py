@@ -10,7 +10,7 @@ failure happen against a real server on loopback, then walk the whole chain of t
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from twilio_media_async import (
     TransportError,
     TwilioMediaError,
 )
+from twilio_media_async._redact import Redactor
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from ._rawhttp import Responder, http_response, raw_server
@@ -237,3 +238,52 @@ async def test_an_echoed_request_head_is_redacted_in_a_page_error() -> None:
                         pass
             assert_no_credential(info.value)
             assert info.value.attempts == 1
+
+
+def _forms(username: str, password: str) -> dict[str, str]:
+    pair = f"{username}:{password}".encode()
+    return {
+        "raw": password,
+        "basic": base64.b64encode(pair).decode(),
+        "basic, unpadded": base64.b64encode(pair).decode().rstrip("="),
+        "basic, url-safe": base64.urlsafe_b64encode(pair).decode(),
+        "password alone": base64.b64encode(password.encode()).decode(),
+    }
+
+
+@pytest.mark.parametrize("form", sorted(_forms(API_KEY, API_SECRET)))
+def test_the_redactor_replaces_every_known_form(form: str) -> None:
+    redactor = Redactor.for_credentials([(API_KEY, API_SECRET)])
+    secret = _forms(API_KEY, API_SECRET)[form]
+    text = f"Authorization: Basic {secret}\r\n"
+    assert secret not in redactor.text(text)
+    assert secret.encode() not in redactor.bytes(text.encode())
+    assert "[redacted]" in redactor.thorough(text)
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        b"token=" + AUTH_TOKEN.encode(),  # the secret inside other bytes
+        b"x" + AUTH_TOKEN.encode() + b"yz",  # at an offset the encoding does not align to
+        b"Authorization: Basic " + _b64(f"{ACCOUNT_SID}:{AUTH_TOKEN}").encode(),  # nested
+    ],
+)
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+@pytest.mark.parametrize("prefix", ["", "Basic", "abc"])  # a run that starts before it
+def test_thorough_redaction_finds_anything_that_decodes_to_the_secret(
+    wrapped: bytes, encode: Callable[[bytes], bytes], prefix: str
+) -> None:
+    redactor = Redactor.for_credentials([(ACCOUNT_SID, AUTH_TOKEN)])
+    encoded = encode(wrapped).decode()
+    shown = redactor.thorough(f"echo: {prefix}{encoded} end")
+    assert encoded not in shown
+    assert shown.startswith("echo: ") and shown.endswith(" end")
+    assert "[redacted]" in shown
+
+
+def test_thorough_redaction_leaves_other_text_alone() -> None:
+    redactor = Redactor.for_credentials([(ACCOUNT_SID, AUTH_TOKEN)])
+    text = f"GET https://media.twilio.com/v1/MediaRecordings/{SID} {_b64('unrelated text')}"
+    assert redactor.thorough(text) == text
+    assert Redactor(()).thorough(text) == text
