@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from twilio_media_async import FetchResult, MediaClient, RetryPolicy
 from twilio_media_async._bulk import IN_PROGRESS_PER_SLOT
@@ -16,7 +17,7 @@ from twilio_media_async.testing import FakeMediaServer, Fault
 from .conftest import client_for
 
 
-def slow_policy(wait: float, **kwargs: float) -> RetryPolicy:
+def slow_policy(wait: float, **kwargs: Any) -> RetryPolicy:
     """Real sleeps of exactly ``wait`` seconds (no jitter), so waiting items are visible."""
     return RetryPolicy(initial_wait=wait, max_wait=wait, jitter=lambda: 1.0, **kwargs)
 
