@@ -18,6 +18,7 @@ from twilio_media_async import (
     RetryPolicy,
     ServerError,
 )
+from twilio_media_async._engine import RetryEngine
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from .conftest import as_served, client_for
@@ -226,9 +227,12 @@ async def test_hooks_and_logs_without_secrets(
     assert isinstance(events[0].error, RateLimitError)
     assert events[0].wait == 0
     assert all(e.method == "GET" and e.url.endswith(sid) for e in events)
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [e.max_attempts for e in events] == [4, 4]
+    lines = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert len(lines) == 2
-    assert "attempt 1 (of 4 per pass)" in lines[0]
+    assert all(r.levelno == logging.INFO for r in caplog.records if "retrying" in r.getMessage())
+    assert "attempt 1 of 4 failed" in lines[0]
+    assert "attempt 2 of 4 failed" in lines[1]
     token = server.auth_token
     for text in [*lines, *map(repr, events), *map(str, server.requests)]:
         assert token not in text
@@ -250,7 +254,7 @@ async def test_the_happy_path_never_enters_tenacity(
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("tenacity was entered on a success")
 
-    monkeypatch.setattr(RetryPolicy, "retrying", forbidden)
+    monkeypatch.setattr(RetryEngine, "_retrying", forbidden)
     async with client_for(server, RetryPolicy()) as client:
         for sid in server.sids:
             await client.fetch(sid)

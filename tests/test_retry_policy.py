@@ -22,7 +22,12 @@ from twilio_media_async import (
     TransportError,
     TwilioMediaError,
 )
+from twilio_media_async._engine import RetryEngine, attempt_timeout
+from twilio_media_async._transport import DEFAULT_TIMEOUT, Transport
 from twilio_media_async.retry import RetryBudget, backoff_wait, is_retryable, parse_retry_after
+
+# The engine's decisions need a transport only to be built; nothing is sent.
+_TRANSPORT = Transport(base_url="http://127.0.0.1:9", authorization="x", timeout=DEFAULT_TIMEOUT)
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -144,9 +149,9 @@ def _decide(
     budget: RetryBudget | None = None,
 ) -> float | None:
     """Run the tenacity stop and wait of ``policy`` on one failed attempt; None = give up."""
-    retrying = policy.retrying(
-        method="GET", url="u", started=time.monotonic() - elapsed_before, budget=budget
-    )
+    engine = RetryEngine(policy, _TRANSPORT)
+    engine.budget = budget
+    retrying = engine._retrying("GET", "u", time.monotonic() - elapsed_before)
     state = RetryCallState(retrying, None, (), {})
     state.attempt_number = attempt
     state.outcome = Future.construct(attempt, error, True)
@@ -235,10 +240,11 @@ def test_empty_budget_stops() -> None:
 
 
 def test_attempt_timeout_is_clipped_to_the_deadline() -> None:
-    policy = RetryPolicy(deadline=30)
-    assert policy.attempt_timeout(time.monotonic(), 10) == pytest.approx(10, abs=0.01)
-    assert policy.attempt_timeout(time.monotonic() - 25, 10) == pytest.approx(5, abs=0.01)
-    assert policy.attempt_timeout(time.monotonic() - 40, 10) == pytest.approx(0.001)
+    # The argument is what is left of the deadline.
+    assert attempt_timeout(30, 10) == pytest.approx(10)
+    assert attempt_timeout(5, 10) == pytest.approx(5)
+    assert attempt_timeout(-10, 10) == pytest.approx(0.001)
+    assert attempt_timeout(7, None) == pytest.approx(7)
 
 
 @pytest.mark.parametrize("header", ["1_0", "\u0663", "1e3", "0x10", "+5"])

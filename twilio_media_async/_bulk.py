@@ -1,9 +1,11 @@
-"""Bounded, lazy, concurrent map for fetch_many, and the AIMD concurrency limiter.
+"""Bounded, lazy, concurrent map for the bulk methods.
 
-The stream reads its input only as fast as slots free up, keeps at most ``concurrency``
-tasks (and, when ordered, at most ``concurrency`` finished results waiting for a slow head),
-and on any exit (exhausted, break, aclose, cancellation) cancels and awaits every task it
-started.
+The stream reads its input only as fast as request slots free up.  Every item runs as a task
+that takes a request slot per attempt, so an item waiting out a backoff holds no slot and
+the slots stay busy with other items.  The items in progress (sending, waiting between
+attempts, or finished but not yet taken by the consumer) have their own bound,
+``in_progress``, so memory is bounded by the concurrency and never by the input.  On any
+exit (exhausted, break, aclose, cancellation) every task started is cancelled and awaited.
 """
 
 from __future__ import annotations
@@ -19,63 +21,22 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-import attrs
+from ._limiter import Lane
 
-from .models import FetchResult
+__all__ = ["IN_PROGRESS_PER_SLOT", "bounded_map"]
 
-__all__ = ["AIMDLimiter", "bounded_map"]
+R = TypeVar("R")
+
+IN_PROGRESS_PER_SLOT: Final = 4
+"""Items in progress per request slot of a run.  Items waiting out a backoff number about
+``slots * fault rate * mean wait / latency``; four per slot keeps every slot busy at a 10 %
+fault rate with waits a few times the latency, while memory stays a small multiple of the
+concurrency."""
 
 _DONE: Final = object()
-_SLOW_START: Final = 8
-
-
-@attrs.define
-class AIMDLimiter:
-    """Additive-increase, multiplicative-decrease limit on requests in flight.
-
-    It starts small and doubles per window of successes (slow start), so a run against an
-    account already near its concurrency limit does not open with a burst of 429s.  A 429
-    halves the limit and ends slow start, at most once per *epoch*: answers to requests
-    that began before the last decrease describe the old limit, so they do not cut it
-    again.  After that each success adds ``1 / limit``, about one slot per window, up to
-    ``maximum``.
-    """
-
-    maximum: int
-    minimum: int = 1
-    limit: float = attrs.field()
-    threshold: float = attrs.field()
-    epoch: int = 0
-    decreases: int = 0
-
-    @limit.default
-    def _start_small(self) -> float:
-        return float(min(self.maximum, _SLOW_START))
-
-    @threshold.default
-    def _slow_start_up_to_the_maximum(self) -> float:
-        return float(self.maximum)
-
-    @property
-    def slots(self) -> int:
-        """How many requests may be in flight now."""
-        return max(self.minimum, int(self.limit))
-
-    def rate_limited(self, epoch: int) -> None:
-        """A request begun in ``epoch`` got a 429."""
-        if epoch == self.epoch:
-            self.limit = max(float(self.minimum), self.limit / 2.0)
-            self.threshold = self.limit
-            self.epoch += 1
-            self.decreases += 1
-
-    def succeeded(self) -> None:
-        """A request succeeded: grow back toward the maximum."""
-        if self.limit < self.maximum:
-            step = 1.0 if self.limit < self.threshold else 1.0 / self.limit
-            self.limit = min(float(self.maximum), self.limit + step)
+_NOTHING: Final = object()
 
 
 def _next_sync(iterator: Iterator[Any]) -> Any:
@@ -85,15 +46,17 @@ def _next_sync(iterator: Iterator[Any]) -> Any:
 async def bounded_map(
     items: Iterable[Any] | AsyncIterable[Any],
     *,
-    run: Callable[[Any], Awaitable[FetchResult]],
-    immediate: Callable[[Any], FetchResult | None],
-    limiter: AIMDLimiter,
+    run: Callable[[Any, int], Awaitable[R]],
+    immediate: Callable[[Any], R | None],
+    lane: Lane,
     ordered: bool,
-) -> AsyncGenerator[FetchResult, None]:
-    """Yield ``run(item)`` for every item, at most ``limiter.slots`` at a time.
+) -> AsyncGenerator[R, None]:
+    """Yield one result for every item: ``immediate(item)`` when it gives one (an invalid
+    sid), else ``run(item, epoch)``, started once a request slot (epoch) was taken for it
+    in ``lane``, whose run cap is the concurrency.
 
-    ``immediate(item)`` may return a result without running anything (an invalid sid);
-    ``run`` must turn every failure into a result and never raise, except on cancellation.
+    ``run`` owns that first slot, must turn every failure into a result and never raise,
+    except on cancellation.
     """
     if isinstance(items, AsyncIterable):
         source: AsyncIterator[Any] | None = aiter(items)
@@ -101,58 +64,78 @@ async def bounded_map(
     else:
         source = None
         sync_source = iter(items)
-    finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
-    running: set[asyncio.Task[FetchResult]] = set()
-    # In order mode, every result in input order: a FetchResult or the task that will make it.
-    window: deque[FetchResult | asyncio.Task[FetchResult]] = deque()
-    window_cap = limiter.maximum  # in order mode: finished results held for a slow head
+    gate, slots = lane.gate, lane.run
+    in_progress = IN_PROGRESS_PER_SLOT * slots.cap
+    # Finished tasks, and None as a nudge: a request slot freed up for a new item.
+    events: asyncio.Queue[asyncio.Task[R] | None] = asyncio.Queue()
+    running: set[asyncio.Task[R]] = set()
+    unclaimed = 0  # finished tasks in ``events``, not yet yielded
+    # In order mode, every result in input order: a result or the task that will make it.
+    window: deque[Any] = deque()
+    slots.on_free = lambda: events.put_nowait(None)
+    waiting: Any = _NOTHING  # an item read, waiting for a request slot
     exhausted = False
     # An input that fails (a generator that raises, a closed client) stops the reading, but
     # every item already taken still gets its result before the error is raised.
     input_error: Exception | None = None
 
-    def on_done(task: asyncio.Task[FetchResult]) -> None:
+    def on_done(task: asyncio.Task[R]) -> None:
+        nonlocal unclaimed
         running.discard(task)
-        finished.put_nowait(task)
+        unclaimed += 1
+        events.put_nowait(task)
 
+    gate.register(slots)
     try:
         while True:
-            # Fill free slots from the input, lazily.  A finished result not yet taken by
-            # the consumer still holds its slot: a slow consumer slows the reading down
-            # instead of letting finished results pile up.
-            while not exhausted and len(running) + finished.qsize() < limiter.slots:
-                if ordered and len(window) >= window_cap:
+            # Start items while a request slot is free.  A finished result not yet taken
+            # by the consumer still counts as in progress: a slow consumer slows the
+            # reading down instead of letting results pile up.
+            while (waiting is not _NOTHING or not exhausted) and (
+                len(running) + unclaimed < in_progress
+            ):
+                if ordered and len(window) >= in_progress:
                     break  # a slow head: stop reading input rather than buffer without bound
-                try:
-                    if sync_source is not None:
-                        item = _next_sync(sync_source)
-                    else:
-                        assert source is not None
-                        item = await anext(source, _DONE)
-                    result = None if item is _DONE else immediate(item)
-                except Exception as exc:
-                    input_error, exhausted = exc, True
+                if waiting is _NOTHING:
+                    try:
+                        if sync_source is not None:
+                            item = _next_sync(sync_source)
+                        else:
+                            assert source is not None
+                            item = await anext(source, _DONE)
+                        result = None if item is _DONE else immediate(item)
+                    except Exception as exc:
+                        input_error, exhausted = exc, True
+                        break
+                    if item is _DONE:
+                        exhausted = True
+                        break
+                    if result is not None:
+                        if ordered:
+                            window.append(result)
+                        else:
+                            yield result
+                        continue
+                    waiting = item
+                epoch = gate.try_acquire(slots)
+                if epoch is None:
+                    gate.want(slots)  # a nudge comes when a slot frees up
                     break
-                if item is _DONE:
-                    exhausted = True
-                    break
-                if result is not None:
-                    if ordered:
-                        window.append(result)
-                    else:
-                        yield result
-                    continue
-                task = asyncio.ensure_future(run(item))
+                task = asyncio.ensure_future(run(waiting, epoch))
+                waiting = _NOTHING
                 running.add(task)
                 task.add_done_callback(on_done)
                 if ordered:
                     window.append(task)
 
             if ordered:
-                while window and (isinstance(window[0], FetchResult) or window[0].done()):
+                while window and (not isinstance(window[0], asyncio.Task) or window[0].done()):
                     head = window.popleft()
-                    yield head if isinstance(head, FetchResult) else head.result()
-            if not running and finished.empty():
+                    if isinstance(head, asyncio.Task):
+                        yield head.result()
+                    else:
+                        yield head
+            if not running and not unclaimed and waiting is _NOTHING:
                 # Nothing to wait for.  In order mode the window is empty here too: with
                 # nothing running, every entry left in it was ready and has been yielded.
                 if exhausted:
@@ -161,10 +144,15 @@ async def bounded_map(
                     return
                 continue  # the flush made room: read more input
 
-            done = await finished.get()
+            event = await events.get()
+            if event is None:
+                continue
+            unclaimed -= 1
             if not ordered:
-                yield done.result()
+                yield event.result()
     finally:
+        gate.unregister(slots)
+        slots.on_free = None
         for task in running:
             task.cancel()
         if running:

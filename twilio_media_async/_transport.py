@@ -332,13 +332,13 @@ class Transport:
             failure = RequestTimeoutError(f"{method} {url} timed out", method=method, url=str(url))
         except aiohttp.ClientPayloadError as exc:
             failure = TransportError(
-                f"{method} {url}: the response was cut off ({self._reason(exc)})",
+                f"{method} {url}: the response was cut off ({self.describe(exc)})",
                 method=method,
                 url=str(url),
             )
         except aiohttp.ClientError as exc:
             failure = TransportError(
-                f"{method} {url} failed: {self._reason(exc)}", method=method, url=str(url)
+                f"{method} {url} failed: {self.describe(exc)}", method=method, url=str(url)
             )
         except RuntimeError:
             if not session.closed:
@@ -349,7 +349,7 @@ class Transport:
             )
         except OSError as exc:
             failure = TransportError(
-                f"{method} {url} failed: {self._reason(exc)}", method=method, url=str(url)
+                f"{method} {url} failed: {self.describe(exc)}", method=method, url=str(url)
             )
         raise failure
 
@@ -371,7 +371,7 @@ class Transport:
         (a misbehaving server may echo the request's headers)."""
         return self._redactor.bytes(body)
 
-    def _reason(self, exc: BaseException) -> str:
+    def describe(self, exc: BaseException) -> str:
         """What went wrong, on one line, redacted and capped: aiohttp quotes the server's
         bytes (a status line, a header line of any length) in its messages."""
         if isinstance(exc, aiohttp.ClientResponseError):

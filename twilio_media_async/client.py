@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import builtins
 import os
-import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    Awaitable,
-    Callable,
-    Iterable,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -21,9 +13,11 @@ import attrs
 from yarl import URL
 
 from . import _sids
-from ._bulk import AIMDLimiter, bounded_map
+from ._bulk import bounded_map
 from ._converter import loads_json, structure_recording
 from ._credentials import ENVIRONMENT, check_credentials
+from ._engine import RetryEngine
+from ._limiter import Lane, RequestGate, RunSlots
 from ._redact import Redactor
 from ._transport import (
     DEFAULT_BASE_URL,
@@ -40,27 +34,22 @@ from .errors import (
     InvalidParameterError,
     InvalidSidError,
     NotFoundError,
-    RateLimitError,
     ResponseValidationError,
     ServerError,
     TransportError,
     TwilioMediaError,
 )
 from .models import FetchResult, MediaRecording, Page, RecordingOrder, RecordingStatus
-from .retry import RetryEvent, RetryPolicy
+from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
 
 _RECORDINGS_PATH: Final = "/v1/MediaRecordings"
 _MAX_PAGE_SIZE: Final = 1000
-# fetch_many gives an item whose retries ran out on a transient error (429, 5xx, reset,
-# timeout) up to this many passes of the RetryPolicy, budget permitting.  With independent
-# faults at rate p, one pass of 4 attempts still loses p**4 of the items (16 in 10,000 at
-# p = 0.2); three passes lose p**12, and the shared budget still bounds an outage.
-_BULK_PASSES: Final = 3
-
-Send = Callable[[float | None], Awaitable[bytes]]
 _CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret")
+# The congestion control's ceiling when the connection pool sets none (a borrowed session
+# with an unlimited connector): each run's own ``concurrency`` still bounds it.
+_UNCAPPED_REQUESTS: Final = 1024
 
 
 class MediaClient:
@@ -104,7 +93,6 @@ class MediaClient:
             raise InvalidParameterError(f"connection_limit must be >= 1, got {connection_limit!r}")
         self.account_sid: Final = checked.account_sid
         self.retry: Final = retry if retry is not None else RetryPolicy()
-        self._budget = self.retry.new_budget()
         self._transport = Transport(
             base_url=_base_url(region, edge) if base_url is None else base_url,
             authorization=basic_auth_header(checked.username, checked.password),
@@ -115,6 +103,9 @@ class MediaClient:
             redactor=Redactor.for_credentials([(checked.username, checked.password)]),
         )
         self._recordings_path = f"{self._transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
+        self._engine = RetryEngine(self.retry, self._transport)
+        # One limiter for every bulk run of this client: they draw on one account.
+        self._limiter = RequestGate(maximum=self._transport.connection_cap or _UNCAPPED_REQUESTS)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
@@ -166,6 +157,7 @@ class MediaClient:
 
     async def aclose(self) -> None:
         """Close the client and its owned session.  Idempotent; a borrowed session stays open."""
+        self._limiter.close()
         await self._transport.aclose()
 
     @property
@@ -196,11 +188,14 @@ class MediaClient:
         one, and the ApiError, TransportError or ResponseValidationError that says what went
         wrong otherwise; every error carries ``.attempts``.
         """
-        recording, _ = await self._fetch(_sids.check_recording_sid(sid), None)
+        recording, _ = await self._fetch(_sids.check_recording_sid(sid))
         return recording
 
-    async def _fetch(self, sid: str, limiter: AIMDLimiter | None) -> tuple[MediaRecording, int]:
-        body, attempts = await self._call("GET", self._recording_url(sid), limiter=limiter)
+    async def _fetch(
+        self, sid: str, lane: Lane | None = None, held: int | None = None
+    ) -> tuple[MediaRecording, int]:
+        url = self._recording_url(sid)
+        body, attempts = await self._engine.call("GET", url, lane=lane, held=held)
         try:
             return structure_recording(loads_json(body), body), attempts
         except ResponseValidationError as exc:
@@ -265,90 +260,7 @@ class MediaClient:
                 maybe_deleted = True
                 raise
 
-        await self._call("DELETE", url, send=send)
-
-    # -- the retry loop ------------------------------------------------------------------
-
-    async def _call(
-        self,
-        method: str,
-        url: URL,
-        *,
-        params: Mapping[str, str] | None = None,
-        send: Send | None = None,
-        limiter: AIMDLimiter | None = None,
-    ) -> tuple[bytes, int]:
-        """One call under the retry policy; returns the body and the number of attempts.
-
-        The first attempt is made directly: tenacity is entered only after a retryable
-        failure, so a success costs no retry machinery at all.
-        """
-        transport = self._transport
-        started = time.monotonic()
-        epoch = limiter.epoch if limiter is not None else 0
-        try:
-            if send is None:
-                body = await transport.request(method, url, params=params)
-            else:
-                body = await send(None)
-        except TwilioMediaError as exc:
-            if limiter is not None and isinstance(exc, RateLimitError):
-                limiter.rate_limited(epoch)
-            if not (exc.retryable and self.retry.enabled) or transport.closed:
-                if not isinstance(exc, ClientClosedError):  # that one sent nothing
-                    exc.attempts = 1
-                raise
-            return await self._retry(exc, started, method, url, params, send, limiter)
-        if self._budget is not None:
-            self._budget.record_success()
-        return body, 1
-
-    async def _retry(
-        self,
-        first_error: TwilioMediaError,
-        started: float,
-        method: str,
-        url: URL,
-        params: Mapping[str, str] | None,
-        send: Send | None,
-        limiter: AIMDLimiter | None,
-    ) -> tuple[bytes, int]:
-        policy = self.retry
-        transport = self._transport
-        per_attempt = transport.timeout.total
-        pending: TwilioMediaError | None = first_error
-        attempts = 0
-        body = b""
-        retrying = policy.retrying(
-            method=method, url=str(url), started=started, budget=self._budget
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    if pending is not None:
-                        # Hand the failed first attempt to tenacity as its attempt 1.
-                        error, pending = pending, None
-                        raise error
-                    timeout = policy.attempt_timeout(started, per_attempt)
-                    epoch = limiter.epoch if limiter is not None else 0
-                    try:
-                        if send is None:
-                            body = await transport.request(
-                                method, url, params=params, attempt_timeout=timeout
-                            )
-                        else:
-                            body = await send(timeout)
-                    except RateLimitError:
-                        if limiter is not None:
-                            limiter.rate_limited(epoch)
-                        raise
-        except TwilioMediaError as exc:
-            exc.attempts = attempts
-            raise
-        if self._budget is not None:
-            self._budget.record_success()
-        return body, attempts
+        await self._engine.call("DELETE", url, send=send)
 
     # -- list and pages ------------------------------------------------------------------
 
@@ -413,7 +325,7 @@ class MediaClient:
         else:
             url, query = self._check_same_origin(start_url), None
         while True:
-            body, attempts = await self._call("GET", url, params=query)
+            body, attempts = await self._engine.call("GET", url, params=query)
             try:
                 page = _parse_page(loads_json(body), body)
             except ResponseValidationError as exc:
@@ -464,10 +376,15 @@ class MediaClient:
 
         The input (any iterable or async iterable) is read lazily, so memory is bounded by
         ``concurrency``, not by the input's length.  Invalid sids, 404s and exhausted
-        retries become results carrying the error.  Concurrency adapts: a 429 halves it,
-        successes grow it back.  An item whose retries ran out on a transient error gets up
-        to two more passes of the retry policy while the retry budget lasts, so a flaky
-        stretch does not cost results.  ``ordered=True`` yields in input order.  Breaking out,
+        retries become results carrying the error.
+
+        ``concurrency`` bounds the requests in flight.  An item waiting out a backoff holds
+        no request slot, and the items in progress have their own bound (four per slot).
+        The client's limiter adapts the requests in flight to congestion: a sustained share
+        of 429s shrinks it quickly, scattered ones do not, and a 429 with ``Retry-After``
+        pauses the run's new requests until it passes.  Each item follows the retry policy
+        as a single fetch does: at most ``max_attempts`` requests within ``deadline``
+        seconds of its first one.  ``ordered=True`` yields in input order.  Breaking out,
         ``aclose()`` or cancellation cancels and awaits every request in flight.
         """
         if not _is_int(concurrency) or concurrency < 1:
@@ -475,7 +392,7 @@ class MediaClient:
         cap = self._transport.connection_cap
         # Never more in flight than the pool has connections: aiohttp's timeouts would
         # otherwise count the time spent queueing for one.
-        limiter = AIMDLimiter(maximum=min(concurrency, cap) if cap else concurrency)
+        concurrency = min(concurrency, cap) if cap else concurrency
 
         def immediate(item: Any) -> FetchResult | None:
             if self._transport.closed:
@@ -486,52 +403,23 @@ class MediaClient:
                 return FetchResult(sid=item, error=exc, attempts=0)
             return None
 
-        async def run(item: Any) -> FetchResult:
-            attempts = 0
+        async def run(item: Any, epoch: int) -> FetchResult:
             try:
                 # The checked sid, a plain str: a str subclass or str-valued enum could
                 # format differently in the URL than its value.
                 sid = _sids.check_recording_sid(item)
-                for pass_no in range(1, _BULK_PASSES + 1):
-                    try:
-                        recording, used = await self._fetch(sid, limiter)
-                    except TwilioMediaError as exc:
-                        attempts += exc.attempts
-                        wait = self._another_pass(exc, attempts, pass_no, sid)
-                        if wait is not None:
-                            await self.retry.sleep(wait)
-                            continue
-                        exc.attempts = attempts
-                        return FetchResult(sid=item, error=exc, attempts=attempts)
-                    limiter.succeeded()
-                    return FetchResult(sid=item, recording=recording, attempts=attempts + used)
-                raise AssertionError("unreachable: the last pass always returns")
+                recording, attempts = await self._fetch(sid, lane, epoch)
+            except TwilioMediaError as exc:
+                return FetchResult(sid=item, error=exc, attempts=exc.attempts)
             except Exception as exc:  # never lose a result, even to a bug: report it
-                error = TwilioMediaError(f"unexpected error: {exc!r}", attempts=attempts)
-                error.__cause__ = exc
-                return FetchResult(sid=item, error=error, attempts=attempts)
+                # Described, not chained: an exception from inside aiohttp may hold the
+                # request's headers, and nothing reachable from our errors may.
+                error = TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
+                return FetchResult(sid=item, error=error, attempts=0)
+            return FetchResult(sid=item, recording=recording, attempts=attempts)
 
-        return bounded_map(sids, run=run, immediate=immediate, limiter=limiter, ordered=ordered)
-
-    def _another_pass(
-        self, error: TwilioMediaError, attempts: int, pass_no: int, sid: str
-    ) -> float | None:
-        """The wait before another bulk pass for ``sid``, or None: no pass is left, the
-        error is not transient, or the retry budget is empty (then nothing is spent)."""
-        if pass_no >= _BULK_PASSES:
-            return None
-        wait = self.retry.another_pass_wait(error, attempts)
-        if wait is None:
-            return None
-        if self._budget is not None:
-            if not self._budget.can_retry():
-                return None
-            self._budget.spend()
-        url = str(self._recording_url(sid))
-        self.retry.announce(
-            RetryEvent(attempt=attempts, wait=wait, error=error, method="GET", url=url)
-        )
-        return wait
+        lane = Lane(self._limiter, RunSlots(cap=concurrency))
+        return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
 
     async def fetch_all(
         self,

@@ -1,29 +1,25 @@
 """Retry policy: which failures are retried, how long to wait, and when to give up.
 
 The decisions are pure functions (``parse_retry_after``, ``backoff_wait``, ``RetryBudget``)
-so they can be tested without I/O.  ``RetryPolicy.retrying`` maps them onto tenacity's
-``AsyncRetrying``, which the client enters only after a first attempt failed with a
+so they can be tested without I/O.  The retry engine (``_engine.py``) maps a policy onto
+tenacity's ``AsyncRetrying``, which it enters only after a first attempt failed with a
 retryable error: the happy path never pays for the retry machinery.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import random
 import re
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import attrs
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
-from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
 
-from .errors import ApiError, InvalidParameterError, RequestTimeoutError, TwilioMediaError
+from .errors import InvalidParameterError, TwilioMediaError
 
 __all__ = [
     "RetryBudget",
@@ -34,7 +30,6 @@ __all__ = [
     "parse_retry_after",
 ]
 
-_log = logging.getLogger("twilio_media_async")
 # RFC 9110 delta-seconds is 1*DIGIT; a fraction is tolerated.  float() alone would also
 # take "1_0", "inf" or non-ASCII digits.
 _DELTA_SECONDS: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
@@ -119,7 +114,9 @@ class RetryEvent:
     """What ``on_retry`` hooks receive before each wait: no credentials in here."""
 
     attempt: int
-    """The number of the attempt that failed (1-based)."""
+    """The number of the attempt that failed (1-based; the first request is attempt 1)."""
+    max_attempts: int
+    """The most attempts the call may make (``RetryPolicy.max_attempts``)."""
     wait: float
     """Seconds until the next attempt."""
     error: TwilioMediaError
@@ -191,147 +188,3 @@ class RetryPolicy:
     def enabled(self) -> bool:
         """False when ``max_attempts`` is 1."""
         return self.max_attempts > 1
-
-    def new_budget(self) -> RetryBudget | None:
-        """A fresh token bucket for one client, or None when the budget is unlimited."""
-        if self.budget is None:
-            return None
-        return RetryBudget(capacity=self.budget, refill=self.budget_refill)
-
-    def wait_for(self, attempt: int, error: BaseException) -> float:
-        """Seconds to wait after ``attempt`` failed with ``error``."""
-        retry_after = _retry_after_of(error)
-        if retry_after is not None:
-            return retry_after
-        return backoff_wait(
-            attempt, initial=self.initial_wait, cap=self.max_wait, jitter=self.jitter()
-        )
-
-    def retrying(
-        self,
-        *,
-        method: str,
-        url: str,
-        started: float,
-        budget: RetryBudget | None,
-    ) -> AsyncRetrying:
-        """A tenacity ``AsyncRetrying`` for one call whose first attempt began at ``started``
-        (``time.monotonic()``) and has already failed.  Attempt numbers count that first one.
-        """
-        elapsed = time.monotonic() - started
-        stop: stop_base = (
-            stop_after_attempt(self.max_attempts)
-            | stop_before_delay(max(0.0, self.deadline - elapsed))
-            | _StopIfRetryAfterTooLong(self.max_retry_after)
-        )
-        if budget is not None:
-            stop = stop | _StopIfBudgetEmpty(budget)
-
-        def wait(state: RetryCallState) -> float:
-            return self.wait_for(state.attempt_number, _error_of(state))
-
-        def before_sleep(state: RetryCallState) -> None:
-            if budget is not None:
-                budget.spend()
-            self.announce(
-                RetryEvent(
-                    attempt=state.attempt_number,
-                    wait=state.upcoming_sleep,
-                    error=_error_of(state),
-                    method=method,
-                    url=url,
-                )
-            )
-
-        return AsyncRetrying(
-            sleep=self.sleep,
-            stop=stop,
-            wait=wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-
-    def announce(self, event: RetryEvent) -> None:
-        """Log a retry at WARNING (no credentials: only method, URL and error) and call
-        the ``on_retry`` hook; a hook that raises is logged, never propagated."""
-        _log.warning(
-            "retrying %s %s in %.3fs after attempt %d (of %d per pass) failed: %s",
-            event.method,
-            event.url,
-            event.wait,
-            event.attempt,
-            self.max_attempts,
-            _summary(event.error),
-        )
-        if self.on_retry is not None:
-            try:
-                self.on_retry(event)
-            except Exception:  # a broken hook must not break the retry loop
-                _log.exception("on_retry hook failed")
-
-    def another_pass_wait(self, error: BaseException, attempts: int) -> float | None:
-        """The wait before a bulk run gives an item another pass, or None for no pass.
-
-        The same rules as a retry: only retryable errors, never with retries off, and a
-        Retry-After over ``max_retry_after`` is not waited out.
-        """
-        if not (self.enabled and is_retryable(error)):
-            return None
-        retry_after = _retry_after_of(error)
-        if retry_after is not None and retry_after > self.max_retry_after:
-            return None
-        wait = self.wait_for(attempts, error)
-        return wait if wait < self.deadline else None
-
-    def attempt_timeout(self, started: float, per_attempt: float | None) -> float | None:
-        """The timeout for a retry: the per-attempt timeout, clipped to the deadline's rest."""
-        left = self.deadline - (time.monotonic() - started)
-        if per_attempt is None:
-            return max(left, 0.001)
-        return max(min(per_attempt, left), 0.001)
-
-
-def _retry_after_of(error: BaseException | None) -> float | None:
-    """The server's Retry-After on a 429 or a 5xx, when it sent one."""
-    return error.retry_after if isinstance(error, ApiError) else None
-
-
-def _error_of(state: RetryCallState) -> TwilioMediaError:
-    assert state.outcome is not None
-    error = state.outcome.exception()
-    assert isinstance(error, TwilioMediaError)
-    return error
-
-
-def _summary(error: TwilioMediaError) -> str:
-    if isinstance(error, RequestTimeoutError):
-        return "timeout"
-    if isinstance(error, ApiError):
-        code = f" code {error.code}" if error.code is not None else ""
-        return f"{type(error).__name__} (HTTP {error.status}{code})"
-    return f"{type(error).__name__}: {error.message}"
-
-
-class _StopIfRetryAfterTooLong(stop_base):
-    """Stop when the server asks for a longer wait than the policy will wait out."""
-
-    def __init__(self, cap: float) -> None:
-        self.cap = cap
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        retry_after = _retry_after_of(error)
-        return retry_after is not None and retry_after > self.cap
-
-
-class _StopIfBudgetEmpty(stop_base):
-    def __init__(self, budget: RetryBudget) -> None:
-        self.budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return not self.budget.can_retry()
-
-
-NO_RETRY: Final = RetryPolicy(max_attempts=1)

@@ -146,8 +146,8 @@ class BulkStats:
 
     @property
     def retries(self) -> int:
-        """Retries so far: the hook sees them live, but not the extra passes fetch_many gives
-        an item whose retries ran out; the finished results' attempts count those too."""
+        """Retries so far: the hook sees them live, the finished results' attempts once
+        they are in; the larger count is the better one at any moment."""
         return max(self.hooked_retries, self.result_retries)
 
     @property

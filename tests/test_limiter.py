@@ -1,0 +1,240 @@
+"""The bulk limiter's decisions, answer by answer (no I/O), and its gate."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+
+import pytest
+
+from twilio_media_async._limiter import (
+    MIN_WINDOW,
+    CongestionControl,
+    RequestGate,
+    RunSlots,
+)
+
+
+def at_the_maximum(maximum: int = 64) -> CongestionControl:
+    """A control whose slow start has reached ``maximum`` with the limit in full use."""
+    control = CongestionControl(maximum=maximum)
+    while control.limit < maximum:
+        control.on_answer(limited=False, epoch=control.epoch, full=True)
+    return control
+
+
+def test_slow_start_doubles_per_round_trip_up_to_the_maximum() -> None:
+    control = CongestionControl(maximum=64)
+    assert control.slots == 8
+    for _ in range(8):
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert control.slots == 16
+    for _ in range(16 + 32):
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert control.slots == 64
+    assert control.ceiling is None
+
+
+def test_an_idle_limit_does_not_grow() -> None:
+    control = CongestionControl(maximum=64)
+    for _ in range(1000):
+        control.on_answer(limited=False, epoch=0, full=False)
+    assert control.slots == 8  # the run never used more: no evidence the account allows more
+
+
+def test_scattered_429s_keep_the_limit_near_its_maximum() -> None:
+    rng = random.Random(1)
+    control = at_the_maximum(64)
+    lowest = control.limit
+    limits = []
+    for _ in range(50_000):
+        control.on_answer(limited=rng.random() < 0.02, epoch=control.epoch, full=True)
+        lowest = min(lowest, control.limit)
+        limits.append(control.limit)
+    assert sum(limits) / len(limits) > 0.95 * 64
+    assert lowest >= 0.8 * 64  # never far
+
+
+def test_half_429s_shrink_the_limit_within_one_round_trip() -> None:
+    control = at_the_maximum(64)
+    for answer in range(64):  # one round trip's worth of answers, every other one a 429
+        control.on_answer(limited=answer % 2 == 0, epoch=control.epoch, full=True)
+    assert control.slots <= 32
+    assert control.ceiling is not None and control.ceiling < 64
+
+
+def test_answers_sent_before_a_cut_are_not_judged_again() -> None:
+    control = at_the_maximum(64)
+    old = control.epoch
+    for answer in range(20):
+        control.on_answer(limited=answer % 2 == 0, epoch=old, full=True)
+    after_cut = control.limit
+    for _ in range(64):  # the rest of that burst of 429s, sent under the old limit
+        control.on_answer(limited=True, epoch=old, full=True)
+    assert control.limit == after_cut
+
+
+def test_it_recovers_after_the_cap_is_lifted() -> None:
+    served = simulate(workers=1, cap=16, concurrency=100, seconds=2.0, lift_at=1.0)
+    (limit,) = served.final_limits
+    assert limit == 100
+
+
+def test_one_worker_settles_just_under_a_cap() -> None:
+    served = simulate(workers=1, cap=16, concurrency=100, seconds=3.0)
+    assert served.goodput > 0.9 * 16 / served.latency
+    assert served.share_429 < 0.02
+
+
+def test_workers_without_coordination_converge_to_fair_shares() -> None:
+    # Four processes on one account, each with its own limiter and concurrency 64, and a
+    # cap of 32 on the account: each must settle near 8 without talking to the others.
+    served = simulate(workers=4, cap=32, concurrency=64, seconds=6.0)
+    assert served.jain >= 0.95
+    assert served.goodput > 0.9 * 32 / served.latency
+    assert served.share_429 < 0.05
+    assert all(4 <= limit <= 16 for limit in served.final_limits)
+
+
+class Served:
+    """What a simulated run served: goodput in answers per second, and how evenly."""
+
+    def __init__(self, ok: list[int], sent: int, limited: int, seconds: float, latency: float):
+        self.latency = latency
+        rates = [n / seconds for n in ok]
+        self.goodput = sum(rates)
+        self.share_429 = limited / sent
+        self.jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
+        self.final_limits: list[float] = []
+
+
+def simulate(
+    *,
+    workers: int,
+    cap: int,
+    concurrency: int,
+    seconds: float,
+    latency: float = 0.005,
+    lift_at: float | None = None,
+    seed: int = 1,
+) -> Served:
+    """A discrete-event model of ``workers`` clients, each keeping ``min(concurrency,
+    slots)`` requests in flight, against a server that answers 429 at once past ``cap``
+    requests in flight and otherwise after about ``latency`` seconds."""
+    rng = random.Random(seed)
+    controls = [CongestionControl(maximum=concurrency) for _ in range(workers)]
+    in_flight = [0] * workers
+    ok = [0] * workers
+    sent = limited = 0
+    server = 0
+    events: list[tuple[float, int, int, bool, int]] = []
+    order = 0
+
+    def send(now: float, worker: int) -> None:
+        nonlocal sent, server, order
+        in_flight[worker] += 1
+        sent += 1
+        capped = lift_at is None or now < lift_at
+        rejected = capped and server >= cap
+        if not rejected:
+            server += 1
+        delay = 0.0002 if rejected else latency * (0.8 + 0.4 * rng.random())
+        event = (now + delay, order, worker, rejected, controls[worker].epoch)
+        heapq.heappush(events, event)
+        order += 1
+
+    def fill(now: float, worker: int) -> None:
+        while in_flight[worker] < min(concurrency, controls[worker].slots):
+            send(now, worker)
+
+    for worker in range(workers):
+        fill(0.0, worker)
+    while events:
+        now, _, worker, rejected, epoch = heapq.heappop(events)
+        if now > seconds:
+            break
+        control = controls[worker]
+        if rejected:
+            limited += 1
+        else:
+            server -= 1
+            ok[worker] += 1
+        control.on_answer(limited=rejected, epoch=epoch, full=in_flight[worker] >= control.slots)
+        in_flight[worker] -= 1
+        fill(now, worker)
+    served = Served(ok, sent, limited, seconds, latency)
+    served.final_limits = [c.limit for c in controls]
+    return served
+
+
+# -- the gate -------------------------------------------------------------------------------
+
+
+async def test_the_gate_serves_waiters_in_order_within_each_runs_cap() -> None:
+    gate = RequestGate(maximum=2)
+    gate.control.limit = 2.0
+    a, b = RunSlots(cap=1), RunSlots(cap=2)
+    first = gate.try_acquire(a)
+    assert first is not None
+    assert gate.try_acquire(a) is None  # run a is at its own cap
+    second = gate.try_acquire(b)
+    assert second is not None
+    assert gate.try_acquire(b) is None  # the gate is full
+    waiter_a = asyncio.ensure_future(gate.acquire(a))
+    waiter_b = asyncio.ensure_future(gate.acquire(b))
+    await asyncio.sleep(0)
+    gate.release(b, second, limited=False)
+    await asyncio.sleep(0)
+    # a is first in the queue but at its cap: b's waiter gets the slot.
+    assert waiter_b.done() and not waiter_a.done()
+    gate.release(a, first, limited=False)
+    await asyncio.sleep(0)
+    assert waiter_a.done()
+    assert (a.in_flight, b.in_flight, gate.in_flight) == (1, 1, 2)
+
+
+async def test_a_pause_holds_new_requests_until_it_passes() -> None:
+    gate = RequestGate(maximum=8)
+    run = RunSlots(cap=8)
+    gate.pause(0.2)
+    assert gate.try_acquire(run) is None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    epoch = await asyncio.wait_for(gate.acquire(run), 2)
+    assert loop.time() - started >= 0.19
+    gate.release(run, epoch, limited=False)
+    assert gate.try_acquire(run) is not None
+    gate.close()
+
+
+async def test_a_run_waiting_for_a_slot_is_woken_when_a_pause_ends() -> None:
+    gate = RequestGate(maximum=8)
+    woken = asyncio.Event()
+    run = RunSlots(cap=8, on_free=woken.set)
+    gate.register(run)
+    gate.pause(0.05)
+    assert gate.try_acquire(run) is None
+    gate.want(run)
+    await asyncio.wait_for(woken.wait(), 2)
+    assert gate.try_acquire(run) is not None
+    gate.close()
+
+
+async def test_a_cancelled_waiter_leaves_no_slot_taken() -> None:
+    gate = RequestGate(maximum=1)
+    run = RunSlots(cap=1)
+    held = gate.try_acquire(run)
+    assert held is not None
+    waiter = asyncio.ensure_future(gate.acquire(run))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    gate.release(run, held, limited=False)
+    assert (run.in_flight, gate.in_flight) == (0, 0)
+    assert gate.try_acquire(run) is not None
+
+
+def test_min_window_is_large_enough_to_judge_a_share() -> None:
+    assert MIN_WINDOW >= 50  # fewer answers cannot tell 2 % noise from a 6 % overshoot

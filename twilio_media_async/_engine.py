@@ -1,0 +1,311 @@
+"""The retry engine: every attempt of fetch, delete, list pages and bulk items runs here.
+
+One call is one or more attempts under a ``RetryPolicy``.  The first attempt goes straight to
+the transport; tenacity is entered only after a retryable failure, so the happy path pays
+nothing for the retry machinery.  This is the one place that spends the retry budget, calls
+``on_retry`` and logs a retry.
+
+A bulk item runs in a *lane*: a request slot from the client's ``RequestGate`` is taken for
+each attempt and given back as soon as its answer is in, so an item waiting out a backoff
+holds no slot, and the gate hears every answer (and pauses new requests on a
+``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
+from yarl import URL
+
+from ._limiter import Lane
+from ._transport import Transport
+from .errors import (
+    ApiError,
+    ClientClosedError,
+    RateLimitError,
+    RequestTimeoutError,
+    TwilioMediaError,
+)
+from .retry import RetryBudget, RetryEvent, RetryPolicy, backoff_wait, is_retryable
+
+__all__ = ["RetryEngine", "Send"]
+
+_log = logging.getLogger("twilio_media_async")
+_MIN_ATTEMPT_TIMEOUT: Final = 0.001
+
+Send = Callable[[float | None], Awaitable[bytes]]
+"""Sends one attempt with the given timeout (None: the transport's own) and returns the body."""
+
+
+class RetryEngine:
+    """Runs calls under one ``RetryPolicy`` and one retry budget (shared by the client)."""
+
+    def __init__(self, policy: RetryPolicy, transport: Transport) -> None:
+        self.policy = policy
+        self.transport = transport
+        self.budget = (
+            RetryBudget(capacity=policy.budget, refill=policy.budget_refill)
+            if policy.budget is not None
+            else None
+        )
+
+    async def call(
+        self,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        send: Send | None = None,
+        lane: Lane | None = None,
+        held: int | None = None,
+    ) -> tuple[bytes, int]:
+        """Run one call; return the body and the number of attempts it took.
+
+        ``held`` is the epoch of a slot in ``lane`` already taken for the first attempt.
+        Every error raised carries ``.attempts``.
+        """
+        started = time.monotonic()
+        try:
+            if lane is None:
+                body = await self._send(method, url, params, send, None)
+            else:
+                body = await self._in_lane(method, url, params, send, None, lane, held)
+        except TwilioMediaError as exc:
+            if not (exc.retryable and self.policy.enabled) or self.transport.closed:
+                if not isinstance(exc, ClientClosedError):  # that one sent nothing
+                    exc.attempts = 1
+                raise
+            return await self._retry(exc, started, method, url, params, send, lane)
+        if self.budget is not None:
+            self.budget.record_success()
+        return body, 1
+
+    def _send(
+        self,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        send: Send | None,
+        time_limit: float | None,
+    ) -> Awaitable[bytes]:
+        if send is not None:
+            return send(time_limit)
+        return self.transport.request(method, url, params=params, attempt_timeout=time_limit)
+
+    async def _in_lane(
+        self,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        send: Send | None,
+        time_limit: float | None,
+        lane: Lane,
+        epoch: int | None,
+    ) -> bytes:
+        gate, run = lane.gate, lane.run
+        if epoch is None:
+            epoch = gate.try_acquire(run)
+            if epoch is None:
+                epoch = await gate.acquire(run)
+        limited = False
+        answered = False
+        try:
+            body = await self._send(method, url, params, send, time_limit)
+            answered = True
+            return body
+        except RateLimitError as exc:
+            limited = answered = True
+            if exc.retry_after:
+                # The account, not this item, is told to wait: hold every new request.
+                gate.pause(min(exc.retry_after, self.policy.max_retry_after))
+            raise
+        except ApiError:
+            answered = True
+            raise
+        finally:
+            gate.release(run, epoch, limited=limited, answered=answered)
+
+    async def _retry(
+        self,
+        first_error: TwilioMediaError,
+        started: float,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        send: Send | None,
+        lane: Lane | None,
+    ) -> tuple[bytes, int]:
+        policy = self.policy
+        per_attempt = self.transport.timeout.total
+        pending: TwilioMediaError | None = first_error
+        last = first_error
+        attempts = 0
+        body = b""
+        try:
+            async for attempt in self._retrying(method, str(url), started):
+                with attempt:
+                    if pending is not None:
+                        # Hand the failed first attempt to tenacity as its attempt 1.
+                        attempts += 1
+                        error, pending = pending, None
+                        raise error
+                    left = policy.deadline - (time.monotonic() - started)
+                    epoch = await self._slot(lane, left, last)
+                    attempts += 1
+                    timeout = attempt_timeout(left, per_attempt)
+                    try:
+                        if lane is None:
+                            body = await self._send(method, url, params, send, timeout)
+                        else:
+                            body = await self._in_lane(
+                                method, url, params, send, timeout, lane, epoch
+                            )
+                    except TwilioMediaError as exc:
+                        last = exc
+                        raise
+        except TwilioMediaError as exc:
+            exc.attempts = attempts
+            raise
+        if self.budget is not None:
+            self.budget.record_success()
+        return body, attempts
+
+    async def _slot(self, lane: Lane | None, left: float, last: TwilioMediaError) -> int | None:
+        """Take a request slot for a retry, waiting no longer than the deadline allows."""
+        if lane is None:
+            return None
+        epoch = lane.gate.try_acquire(lane.run)
+        if epoch is not None:
+            return epoch
+        try:
+            async with asyncio.timeout(max(left, 0.0)):
+                return await lane.gate.acquire(lane.run)
+        except TimeoutError:
+            raise last from None  # out of time while queued: the last failure stands
+
+    def _retrying(self, method: str, url: str, started: float) -> AsyncRetrying:
+        """tenacity's loop for a call whose first attempt began at ``started`` and failed."""
+        policy = self.policy
+        budget = self.budget
+        elapsed = time.monotonic() - started
+        stop: stop_base = (
+            stop_after_attempt(policy.max_attempts)
+            | stop_before_delay(max(0.0, policy.deadline - elapsed))
+            | _StopIfRetryAfterTooLong(policy.max_retry_after)
+        )
+        if budget is not None:
+            stop = stop | _StopIfBudgetEmpty(budget)
+
+        def wait(state: RetryCallState) -> float:
+            return wait_for(policy, state.attempt_number, _error_of(state))
+
+        def before_sleep(state: RetryCallState) -> None:
+            if budget is not None:
+                budget.spend()
+            announce(
+                policy,
+                RetryEvent(
+                    attempt=state.attempt_number,
+                    max_attempts=policy.max_attempts,
+                    wait=state.upcoming_sleep,
+                    error=_error_of(state),
+                    method=method,
+                    url=url,
+                ),
+            )
+
+        return AsyncRetrying(
+            sleep=policy.sleep,
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception(is_retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+
+def wait_for(policy: RetryPolicy, attempt: int, error: BaseException) -> float:
+    """Seconds to wait after ``attempt`` failed with ``error``: Retry-After, else backoff."""
+    retry_after = _retry_after_of(error)
+    if retry_after is not None:
+        return retry_after
+    return backoff_wait(
+        attempt, initial=policy.initial_wait, cap=policy.max_wait, jitter=policy.jitter()
+    )
+
+
+def attempt_timeout(left: float, per_attempt: float | None) -> float:
+    """A retry's timeout: the per-attempt timeout, clipped to what is left of the deadline."""
+    if per_attempt is None:
+        return max(left, _MIN_ATTEMPT_TIMEOUT)
+    return max(min(per_attempt, left), _MIN_ATTEMPT_TIMEOUT)
+
+
+def announce(policy: RetryPolicy, event: RetryEvent) -> None:
+    """Log a retry at INFO (a routine event; no credentials: only method, URL and error) and
+    call the ``on_retry`` hook; a hook that raises is logged, never propagated."""
+    if _log.isEnabledFor(logging.INFO):
+        _log.info(
+            "retrying %s %s in %.3fs: attempt %d of %d failed: %s",
+            event.method,
+            event.url,
+            event.wait,
+            event.attempt,
+            event.max_attempts,
+            _summary(event.error),
+        )
+    if policy.on_retry is not None:
+        try:
+            policy.on_retry(event)
+        except Exception:  # a broken hook must not break the retry loop
+            _log.exception("on_retry hook failed")
+
+
+def _retry_after_of(error: BaseException | None) -> float | None:
+    """The server's Retry-After on a 429 or a 5xx, when it sent one."""
+    return error.retry_after if isinstance(error, ApiError) else None
+
+
+def _error_of(state: RetryCallState) -> TwilioMediaError:
+    assert state.outcome is not None
+    error = state.outcome.exception()
+    assert isinstance(error, TwilioMediaError)
+    return error
+
+
+def _summary(error: TwilioMediaError) -> str:
+    if isinstance(error, RequestTimeoutError):
+        return "timeout"
+    if isinstance(error, ApiError):
+        code = f" code {error.code}" if error.code is not None else ""
+        return f"{type(error).__name__} (HTTP {error.status}{code})"
+    return f"{type(error).__name__}: {error.message}"
+
+
+class _StopIfRetryAfterTooLong(stop_base):
+    """Stop when the server asks for a longer wait than the policy will wait out."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        retry_after = _retry_after_of(error)
+        return retry_after is not None and retry_after > self.cap
+
+
+class _StopIfBudgetEmpty(stop_base):
+    """Stop when the client's retry budget has no token left."""
+
+    def __init__(self, budget: RetryBudget) -> None:
+        self.budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return not self.budget.can_retry()
