@@ -126,7 +126,7 @@ def _exit(ctx: click.Context, code: int) -> None:
     "-v",
     "--verbose",
     count=True,
-    help="Log to stderr: -v shows each retry, -vv debug output.",
+    help="Log to stderr: -v shows each retry and other info, -vv debug output.",
 )
 @click.pass_context
 def cli(

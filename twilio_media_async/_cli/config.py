@@ -85,8 +85,8 @@ def stdout_console() -> Console:
 
 
 def configure_logging(verbose: int) -> None:
-    """Log to stderr: errors only by default, ``-v`` adds warnings (each retry) and info,
-    ``-vv`` debug output."""
+    """Log to stderr: errors only by default; ``-v`` adds INFO and WARNING records (each
+    retry among them), ``-vv`` debug output."""
     level = logging.ERROR if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler: logging.Handler
     if sys.stderr.isatty():
