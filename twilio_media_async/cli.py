@@ -106,6 +106,8 @@ def _exit(ctx: click.Context, code: int) -> None:
 )
 @click.option(
     "--base-url",
+    envvar="TWILIO_MEDIA_BASE_URL",
+    show_envvar=True,
     metavar="URL",
     help="API origin, e.g. a fake server's http://127.0.0.1:8080 (overrides region and edge).",
 )
@@ -453,8 +455,9 @@ def fake_server(
 ) -> None:
     """Serve a fake Twilio Media API in the foreground until Ctrl-C.
 
-    It prints its URL and the (fake) credentials it accepts; the global credential options
-    are not used.  Point the other commands at it with --base-url.
+    It prints its URL and the (fake) credentials it accepts, as export lines to paste into
+    another shell; the global credential options are not used.  Point the other commands
+    at it with those variables (or --base-url and the credential options).
     """
     from .testing import FakeMediaServer, serve_forever
 

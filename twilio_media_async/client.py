@@ -129,12 +129,15 @@ class MediaClient:
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
         """Build a client from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_API_KEY,
-        TWILIO_API_SECRET, TWILIO_REGION and TWILIO_EDGE; keyword arguments win."""
+        TWILIO_API_SECRET, TWILIO_REGION, TWILIO_EDGE and TWILIO_MEDIA_BASE_URL (an API
+        origin such as a fake server's, which overrides region and edge); keyword arguments
+        win."""
         env = os.environ
         kwargs: dict[str, Any] = {
             "account_sid": env.get("TWILIO_ACCOUNT_SID"),
             "region": env.get("TWILIO_REGION") or None,
             "edge": env.get("TWILIO_EDGE") or None,
+            "base_url": env.get("TWILIO_MEDIA_BASE_URL") or None,
         }
         if env.get("TWILIO_API_KEY") or env.get("TWILIO_API_SECRET"):
             kwargs["api_key"] = env.get("TWILIO_API_KEY")
