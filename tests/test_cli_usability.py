@@ -11,9 +11,13 @@ import subprocess
 import sys
 from typing import Final
 
+import attrs
+import pytest
+
+from twilio_media_async import MediaRecording
 from twilio_media_async.testing import FakeMediaServer, Fault
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, as_served
 from .test_cli import CLI, TIMEOUT, _base_env, _closed_port, connect, run_cli, server
 
 __all__ = ["server"]  # the fixture, re-exported for the tests below
@@ -137,3 +141,78 @@ async def test_the_base_url_option_wins_over_the_environment(server: FakeMediaSe
     assert len(from_env.lines) == len(option.lines) == 2
     help_text = await run_cli("--help")
     assert "TWILIO_MEDIA_BASE_URL" in help_text.out
+
+
+# -- tables that fit the terminal ----------------------------------------------------------
+
+
+def _widen_numbers(server: FakeMediaServer) -> list[MediaRecording]:
+    """Give every recording a size and a duration as wide as real ones get."""
+    for n, sid in enumerate(server.sids):
+        wide = attrs.evolve(server.recordings[sid], size=145_562_500_000 + n, duration=86_400 + n)
+        server.add(wide)
+    return [as_served(server, sid) for sid in server.sids]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_list_table_fits_the_width_and_never_cuts_a_value(
+    server: FakeMediaServer, width: int
+) -> None:
+    recordings = _widen_numbers(server)
+    run = await run_cli(*connect(server), "list", "--table", env={"COLUMNS": str(width)})
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert max(len(line) for line in lines) <= width, run.out
+    assert "…" not in run.out
+    for recording in recordings:
+        row = next(line for line in lines if str(recording.sid) in line)
+        assert f"{recording.size:,}" in row
+        assert f"{recording.duration:,} s" in row
+        assert str(recording.status) in row
+    created = [f"{r.date_created:%Y-%m-%d %H:%M:%S}" for r in recordings]
+    if width == 80:  # the last default column does not fit: left out, and said so
+        assert not any(when in run.out for when in created)
+        assert "Left out to fit 80 columns: created" in run.err
+    else:
+        assert all(when in run.out for when in created)
+        assert run.err == ""
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_one_recording_is_shown_vertically_with_every_field(
+    server: FakeMediaServer, width: int
+) -> None:
+    sid = server.sids[5]
+    recording = _widen_numbers(server)[5]
+    run = await run_cli(*connect(server), "fetch", "--table", sid, env={"COLUMNS": str(width)})
+    assert run.code == 0, run.err
+    assert max(len(line) for line in run.out.splitlines()) <= width
+    assert "…" not in run.out
+    rows = {
+        cells[0]: cells[1]
+        for line in run.out.splitlines()
+        if len(cells := [cell.strip() for cell in line.strip("│┃").split("│")]) == 2
+    }
+    assert rows["sid"] == sid
+    assert rows["size (bytes)"] == f"{recording.size:,}"
+    assert rows["duration"] == f"{recording.duration:,} s"
+    assert rows["processor sid"] == recording.processor_sid
+    assert rows["created (UTC)"] == f"{recording.date_created:%Y-%m-%d %H:%M:%S}"
+
+
+async def test_columns_choose_and_order_the_table(server: FakeMediaServer) -> None:
+    run = await run_cli(
+        *connect(server), "list", "--limit", "3", "--columns", "size, sid ,resolution"
+    )
+    assert run.code == 0, run.err  # --columns implies --table
+    header = next(line for line in run.out.splitlines() if "sid" in line)
+    assert [cell.strip() for cell in header.strip("┃").split("┃")] == [
+        "size (bytes)",
+        "sid",
+        "resolution",
+    ]
+    bad = await run_cli(*connect(server), "list", "--columns", "sid,colour")
+    assert bad.code == 2
+    assert "unknown column 'colour'" in bad.err
+    assert "choose from sid, status" in bad.err
+    assert server.request_count == 1  # the bad one sent nothing

@@ -39,7 +39,15 @@ from ._cli.config import (
     stderr_console,
     stdout_console,
 )
-from ._cli.render import LineWriter, recording_json, recordings_table
+from ._cli.render import (
+    COLUMNS,
+    DEFAULT_COLUMNS,
+    LineWriter,
+    parse_columns,
+    recording_card,
+    recording_json,
+    recordings_table,
+)
 from ._version import __version__
 from .client import MediaClient
 from .errors import InvalidSidError, NotFoundError, TwilioMediaError
@@ -67,6 +75,48 @@ def _error_line(settings: Settings, exc: TwilioMediaError) -> None:
 def _exit(ctx: click.Context, code: int) -> None:
     if code != EXIT_OK:
         ctx.exit(code)
+
+
+def _columns_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    try:
+        return parse_columns(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+_table_option = click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+_columns = click.option(
+    "--columns",
+    metavar="NAME,...",
+    callback=_columns_option,
+    help=(
+        f"The table's columns, implies --table [default: {','.join(DEFAULT_COLUMNS)}; "
+        f"also: {', '.join(name for name in COLUMNS if name not in DEFAULT_COLUMNS)}]."
+    ),
+)
+
+
+def _print_table(recordings: Sequence[MediaRecording], columns: tuple[str, ...] | None) -> None:
+    """One recording vertically, several as a table that fits the terminal: columns that do
+    not fit are left out (and named on stderr) rather than cut."""
+    console = stdout_console()
+    if len(recordings) == 1:
+        console.print(recording_card(recordings[0], columns=columns))
+        return
+    table, left_out = recordings_table(
+        recordings, console=console, columns=columns or DEFAULT_COLUMNS
+    )
+    console.print(table)
+    if left_out:
+        stderr_console().print(
+            f"Left out to fit {console.width} columns: {', '.join(left_out)} "
+            "(--columns chooses).",
+            markup=False,
+        )
 
 
 # -- the group -----------------------------------------------------------------------------
@@ -171,10 +221,14 @@ def cli(
 
 @cli.command()
 @click.argument("sids", nargs=-1, required=True, metavar="SID...")
-@click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+@_table_option
+@_columns
 @click.pass_context
-def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
-    """Fetch recordings by sid, one after the other: a JSON line each on stdout (or a table).
+def fetch(
+    ctx: click.Context, sids: tuple[str, ...], table: bool, columns: tuple[str, ...] | None
+) -> None:
+    """Fetch recordings by sid, one after the other: a JSON line each on stdout (or a table;
+    a single recording is shown vertically, with every field).
 
     An unknown sid is reported on stderr and the others are still printed (exit 1).  Any
     other error stops the command.
@@ -182,6 +236,7 @@ def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
     settings: Settings = ctx.obj
     _check_sids(sids)
     client = settings.client()
+    table = table or columns is not None
 
     async def go() -> int:
         found: list[MediaRecording] = []
@@ -200,7 +255,7 @@ def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
                 else:
                     out.write(recording_json(recording))
         if table and found:
-            stdout_console().print(recordings_table(found))
+            _print_table(found, columns)
         return EXIT_FAILED if missing else EXIT_OK
 
     _exit(ctx, run_async(settings, go()))
@@ -324,7 +379,8 @@ def fetch_many(
 )
 @click.option("--page-size", type=click.IntRange(1, 1000), help="Recordings per request.")
 @click.option("--limit", type=click.IntRange(min=0), help="Stop after this many.")
-@click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+@_table_option
+@_columns
 @click.pass_context
 def list_(
     ctx: click.Context,
@@ -335,10 +391,12 @@ def list_(
     page_size: int | None,
     limit: int | None,
     table: bool,
+    columns: tuple[str, ...] | None,
 ) -> None:
     """List recordings, newest first unless --order asc: JSON lines or a table."""
     settings: Settings = ctx.obj
     client = settings.client()
+    table = table or columns is not None
 
     async def go() -> int:
         found: list[MediaRecording] = []
@@ -357,7 +415,7 @@ def list_(
                 else:
                     out.write(recording_json(recording))
         if table:
-            stdout_console().print(recordings_table(found))
+            _print_table(found, columns)
         return EXIT_OK
 
     _exit(ctx, run_async(settings, go()))
