@@ -9,12 +9,25 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Final
 
 import attrs
+import orjson
 import pytest
 
-from twilio_media_async import MediaRecording
+from twilio_media_async import (
+    FetchResult,
+    InvalidSidError,
+    MediaRecording,
+    NotFoundError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+    TwilioMediaError,
+)
+from twilio_media_async._cli.bulk import STOP_AFTER_CONNECT_FAILURES, BulkStats
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, as_served
@@ -216,3 +229,123 @@ async def test_columns_choose_and_order_the_table(server: FakeMediaServer) -> No
     assert "unknown column 'colour'" in bad.err
     assert "choose from sid, status" in bad.err
     assert server.request_count == 1  # the bad one sent nothing
+
+
+# -- fetch-many: the most common errors, and the early stop --------------------------------
+
+
+def _result(sid: str, error: TwilioMediaError | None, attempts: int = 1) -> FetchResult:
+    return FetchResult(sid=sid, recording=None, error=error, attempts=attempts)
+
+
+def _refused(sid: str) -> TransportError:
+    error = TransportError(f"GET http://127.0.0.1:9/v1/MediaRecordings/{sid} failed: refused")
+    error.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return error
+
+
+def test_the_stop_needs_twenty_failures_to_connect_and_nothing_else() -> None:
+    stopped: list[bool] = []
+    stats = BulkStats(on_cannot_connect=lambda: stopped.append(True))
+    sids = [f"KV{n:032x}" for n in range(STOP_AFTER_CONNECT_FAILURES)]
+    stats.add(_result("not-a-sid", InvalidSidError("bad"), attempts=0))  # sent nothing
+    for sid in sids[:-1]:
+        stats.add(_result(sid, _refused(sid), attempts=1))
+    assert not stats.cannot_connect and not stopped
+    stats.add(_result(sids[-1], _refused(sids[-1]), attempts=1))
+    assert stats.cannot_connect and stats.stopped_early and stopped == [True]
+    stats.add(_result(sids[0], _refused(sids[0])))
+    assert stopped == [True]  # told once
+    assert stats.connect_failure is not None and "<sid>" in stats.connect_failure
+    assert sids[0] not in stats.connect_failure
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        None,  # a recording
+        NotFoundError("The requested resource was not found", status=404, code=20404),
+        ServerError("Service Unavailable", status=503),
+        RequestTimeoutError("GET ... timed out"),  # connected, then too slow
+        TransportError("GET ...: the response was cut off"),  # connected, then reset
+    ],
+)
+def test_one_request_that_reached_the_server_rules_the_stop_out(
+    answer: TwilioMediaError | None,
+) -> None:
+    stats = BulkStats()
+    stats.add(_result("KV" + "a" * 32, answer))
+    for n in range(3 * STOP_AFTER_CONNECT_FAILURES):
+        sid = f"KV{n:032x}"
+        stats.add(_result(sid, _refused(sid)))
+    assert not stats.cannot_connect and not stats.stopped_early
+
+
+async def test_fetch_many_against_a_dead_port_stops_early_and_says_why(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    source = tmp_path / "sids.txt"
+    source.write_text("".join(f"KV{n:032x}\n" for n in range(2000)))
+    target = tmp_path / "out.jsonl"
+    args = ["--base-url", url, "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN]
+    started = time.monotonic()
+    run = await run_cli(*args, "fetch-many", "-i", str(source), "-o", str(target))
+    elapsed = time.monotonic() - started
+    assert run.code == 1
+    assert "Traceback" not in run.err
+    last = run.err.strip().splitlines()[-1]
+    assert last.startswith("Error: stopped early: the first ")
+    assert "failed to connect" in last
+    assert f"Cannot connect to host 127.0.0.1:{url.rsplit(':', 1)[1]}" in last
+    summary_row = next(line for line in run.err.splitlines() if "stopped early" in line)
+    assert "requests failed to connect" in summary_row
+    written = target.read_bytes().splitlines()
+    assert len(written) < 2000  # the input was not ground through
+    assert all(orjson.loads(line)["error"] == "TransportError" for line in written)
+    # The retries of the first items alone would take over 10 s (backoff and two extra
+    # passes); the stop comes as soon as 20 requests have failed.
+    assert elapsed < 8, elapsed
+
+
+async def test_fetch_many_summary_lists_the_most_common_errors(server: FakeMediaServer) -> None:
+    unknown = [f"KV{n:032x}" for n in range(6)]
+    given = [*server.sids[:5], *unknown, "not-a-sid", "KV123", "not-b-sid"]
+    run = await run_cli(
+        *connect(server), "fetch-many", stdin="\n".join(given).encode(), env={"COLUMNS": "200"}
+    )
+    assert run.code == 1
+    assert len(run.lines) == len(given)  # no early stop: the server answered
+    digest = run.err[run.err.index("Most common errors (of 9 failed):") :].splitlines()
+    assert [line.split(None, 1) for line in digest[1:]] == [
+        [
+            "6",
+            "NotFoundError (HTTP 404, code 20404): "
+            "The requested resource /v1/MediaRecordings/<sid> was not found",
+        ],
+        ["2", "InvalidSidError: invalid MediaRecording sid '<sid>': expected 34 characters, got 9"],
+        ["1", "InvalidSidError: invalid MediaRecording sid '<sid>': expected 34 characters, got 5"],
+    ]
+
+
+# -- the demo ------------------------------------------------------------------------------
+
+
+async def test_demo_ends_with_its_summary_after_a_few_sample_lines() -> None:
+    """On a terminal stdout and stderr share the screen: the summary must come last, not
+    scroll away under the samples."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *["demo", "--recordings", "200", "--seed", "1"],
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**_base_env(), "COLUMNS": "80"},
+    )
+    screen, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 0, screen.decode()
+    lines = screen.decode().splitlines()
+    samples_at = next(i for i, line in enumerate(lines) if "of the recordings fetched" in line)
+    summary_at = next(i for i, line in enumerate(lines) if line.startswith("demo summary"))
+    assert samples_at < summary_at
+    assert summary_at - samples_at <= 10  # three samples take a few lines, not a screenful
+    assert "The fake server answered" in " ".join(lines[-2:])
+    assert max(len(line) for line in lines) <= 80

@@ -25,7 +25,13 @@ from typing import IO, Final
 import click
 
 from . import _sids
-from ._cli.bulk import BulkStats, Progress, read_sids, run_bulk, summary_table
+from ._cli.bulk import (
+    BulkStats,
+    Progress,
+    read_sids,
+    run_bulk,
+    summary,
+)
 from ._cli.config import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -113,8 +119,7 @@ def _print_table(recordings: Sequence[MediaRecording], columns: tuple[str, ...] 
     console.print(table)
     if left_out:
         stderr_console().print(
-            f"Left out to fit {console.width} columns: {', '.join(left_out)} "
-            "(--columns chooses).",
+            f"Left out to fit {console.width} columns: {', '.join(left_out)} (--columns chooses).",
             markup=False,
         )
 
@@ -305,8 +310,10 @@ def fetch_many(
     dropped.  The input is read lazily, so it may be endless or very large.
 
     A progress bar shows on stderr when it is a terminal, and a summary at the
-    end.  Exit 0 when every sid was fetched, 1 when some failed, 130 on Ctrl-C
-    (the output then holds only complete lines).
+    end, with the most common error messages.  When the first 20 sids sent all
+    fail to connect (host down, wrong --base-url), the run stops there.  Exit 0
+    when every sid was fetched, 1 when some failed or the run stopped early, 130
+    on Ctrl-C (the output then holds only complete lines).
     """
     settings: Settings = ctx.obj
     stats = BulkStats()
@@ -355,9 +362,16 @@ def fetch_many(
             in_file.close()
         if out_file is not None:
             out_file.close()
-    console.print(summary_table(stats))
+    console.print(summary(stats))
     if stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
+    if stats.stopped_early:
+        raise CommandFailed(
+            settings.redact(
+                f"stopped early: the first {stats.failed_connects:,} requests all failed to "
+                f"connect, so the other sids were not tried: {stats.connect_failure}"
+            )
+        )
     _exit(ctx, EXIT_FAILED if stats.failures else EXIT_OK)
 
 
@@ -571,8 +585,9 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
     No credentials needed.  The fake server answers some requests with 429 and a
     short Retry-After, 503, a proxy's HTML 502 or a dropped connection, and
     refuses requests beyond 50 in flight with 429.  The SDK retries, and adapts its
-    concurrency, until every recording is fetched; then the summary and three
-    sample records are printed.  Exit 0 when all were fetched.
+    concurrency, until every recording is fetched; then three of the recordings
+    (a table on stdout) and the summary (last, on stderr) are printed.  Exit 0
+    when all were fetched.
     """
     from ._cli.demo import describe_profile, fake_server_for_demo
 
@@ -618,16 +633,16 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
         return EXIT_OK
 
     run_async(settings, go())
-    console.print(summary_table(stats, title="demo summary"))
+    if samples:  # before the summary, so that the summary is what stays on the screen
+        out = stdout_console()
+        out.print(f"{len(samples)} of the recordings fetched:", markup=False)
+        out.print(recordings_table(samples, console=out)[0])
+    console.print(summary(stats, title="demo summary"))
     console.print(
         f"The fake server answered {server_requests:,} requests "
         "(aiohttp silently resends a GET once after a dropped connection).",
         markup=False,
     )
-    out = stdout_console()
-    for index, recording in enumerate(samples, 1):
-        out.print(f"Sample {index} of {len(samples)}:", markup=False)
-        out.print_json(recording_json(recording).decode())
     if stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
     _exit(ctx, EXIT_FAILED if stats.failures else EXIT_OK)
