@@ -349,3 +349,27 @@ async def test_demo_ends_with_its_summary_after_a_few_sample_lines() -> None:
     assert summary_at - samples_at <= 10  # three samples take a few lines, not a screenful
     assert "The fake server answered" in " ".join(lines[-2:])
     assert max(len(line) for line in lines) <= 80
+
+
+# -- hints ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (
+            ["fetch-many", "--max-attempts", "3"],
+            "--max-attempts is a global option: it goes before the command, "
+            "as in twilio-media --max-attempts ... fetch-many ...",
+        ),
+        (["list", "--timeout=3"], "as in twilio-media --timeout ... list ..."),
+        (["fetch", "-v", "KV" + "0" * 32], "-v is a global option: it goes before the command"),
+        (["list", "--base-url", "http://127.0.0.1:1"], "as in twilio-media --base-url ... list"),
+        (["list", "--limt", "3"], "No such option '--limt'. Did you mean '--limit'?"),
+    ],
+)
+async def test_a_global_option_after_the_command_gets_a_hint(args: list[str], hint: str) -> None:
+    run = await run_cli(*args)
+    assert run.code == 2
+    assert hint in run.err
+    assert "Traceback" not in run.err

@@ -127,7 +127,36 @@ def _print_table(recordings: Sequence[MediaRecording], columns: tuple[str, ...] 
 # -- the group -----------------------------------------------------------------------------
 
 
-@click.group(context_settings=_CONTEXT, no_args_is_help=True)
+class _Group(click.Group):
+    """The command group, with a hint when a global option follows the command."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            hint = self._misplaced(ctx, exc)
+            if hint is None:
+                raise
+            raise click.UsageError(hint, ctx=exc.ctx) from None
+
+    def _misplaced(self, ctx: click.Context, exc: click.NoSuchOption) -> str | None:
+        # click only says "No such option"; the fix is to move the option, so say that.
+        if exc.ctx is None or exc.ctx.parent is not ctx:
+            return None
+        for param in self.params:
+            if isinstance(param, click.Option) and exc.option_name in (
+                *param.opts,
+                *param.secondary_opts,
+            ):
+                value = "" if param.is_flag or param.count else " ..."
+                return (
+                    f"{exc.option_name} is a global option: it goes before the command, "
+                    f"as in {ctx.command_path} {exc.option_name}{value} {exc.ctx.info_name} ..."
+                )
+        return None
+
+
+@click.group(cls=_Group, context_settings=_CONTEXT, no_args_is_help=True)
 @click.version_option(__version__, prog_name=PROG)
 @click.option(
     "--account-sid",
