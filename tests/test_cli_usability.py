@@ -5,6 +5,8 @@ for misplaced options.  Each runs the real console script against a FakeMediaSer
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import shlex
 import signal
 import subprocess
@@ -35,6 +37,8 @@ from .test_cli import CLI, TIMEOUT, _base_env, _closed_port, connect, run_cli, s
 
 __all__ = ["server"]  # the fixture, re-exported for the tests below
 
+README: Final = Path(__file__).resolve().parent.parent / "README.md"
+
 
 async def test_dash_v_shows_each_retry_and_nothing_shows_without_it(
     server: FakeMediaServer,
@@ -42,8 +46,10 @@ async def test_dash_v_shows_each_retry_and_nothing_shows_without_it(
     first, second = server.sids[:2]
     server.script(first, [Fault.server_error(503), None])
     server.script(second, [Fault.server_error(503), None])
-    quiet = await run_cli(*connect(server), "--max-attempts", "2", "fetch", first)
-    verbose = await run_cli(*connect(server), "-v", "--max-attempts", "2", "fetch", second)
+    quiet, verbose = await asyncio.gather(
+        run_cli(*connect(server), "--max-attempts", "2", "fetch", first),
+        run_cli(*connect(server), "-v", "--max-attempts", "2", "fetch", second),
+    )
     assert quiet.code == verbose.code == 0, quiet.err + verbose.err
     assert server.attempts(first) == server.attempts(second) == 2  # both were retried
     assert quiet.err == ""
@@ -141,18 +147,16 @@ asyncio.run(main())
 async def test_the_base_url_option_wins_over_the_environment(server: FakeMediaServer) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}"
     credentials = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
-    from_env = await run_cli(
-        "list", "--limit", "2", env={**credentials, "TWILIO_MEDIA_BASE_URL": server.url}
-    )
-    option = await run_cli(
-        "--base-url",
-        server.url,
-        *["list", "--limit", "2"],
-        env={**credentials, "TWILIO_MEDIA_BASE_URL": dead},
+    from_env, option, help_text = await asyncio.gather(
+        run_cli("list", "--limit", "2", env={**credentials, "TWILIO_MEDIA_BASE_URL": server.url}),
+        run_cli(
+            *["--base-url", server.url, "list", "--limit", "2"],
+            env={**credentials, "TWILIO_MEDIA_BASE_URL": dead},
+        ),
+        run_cli("--help"),
     )
     assert from_env.code == option.code == 0, from_env.err + option.err
     assert len(from_env.lines) == len(option.lines) == 2
-    help_text = await run_cli("--help")
     assert "TWILIO_MEDIA_BASE_URL" in help_text.out
 
 
@@ -214,8 +218,9 @@ async def test_one_recording_is_shown_vertically_with_every_field(
 
 
 async def test_columns_choose_and_order_the_table(server: FakeMediaServer) -> None:
-    run = await run_cli(
-        *connect(server), "list", "--limit", "3", "--columns", "size, sid ,resolution"
+    run, bad = await asyncio.gather(
+        run_cli(*connect(server), "list", "--limit", "3", "--columns", "size, sid ,resolution"),
+        run_cli(*connect(server), "list", "--columns", "sid,colour"),
     )
     assert run.code == 0, run.err  # --columns implies --table
     header = next(line for line in run.out.splitlines() if "sid" in line)
@@ -224,7 +229,6 @@ async def test_columns_choose_and_order_the_table(server: FakeMediaServer) -> No
         "sid",
         "resolution",
     ]
-    bad = await run_cli(*connect(server), "list", "--columns", "sid,colour")
     assert bad.code == 2
     assert "unknown column 'colour'" in bad.err
     assert "choose from sid, status" in bad.err
@@ -373,3 +377,56 @@ async def test_a_global_option_after_the_command_gets_a_hint(args: list[str], hi
     assert run.code == 2
     assert hint in run.err
     assert "Traceback" not in run.err
+
+
+def _readme_block(name: str) -> str:
+    """The README's bash block marked ``<!-- command: NAME -->`` (as .ci/readme_command.py
+    reads them)."""
+    pattern = rf"<!-- command: {re.escape(name)} -->\s*```(?:bash|sh|console)?\n(.*?)```"
+    match = re.search(pattern, README.read_text(), re.S)
+    assert match is not None, f"README.md has no {name!r} block"
+    return match.group(1).strip()
+
+
+async def test_the_readme_walk_through_against_the_fake_server_works_as_written() -> None:
+    """The README's two blocks, with only the port changed to a free one: the server's
+    banner prints exactly the README's export lines, and pasting them makes ``twilio-media
+    list`` talk to the fake server."""
+    port = str(_closed_port())
+    start = _readme_block("fake-server").replace("8080", port)
+    paste = _readme_block("against-the-fake-server").replace("8080", port)
+    assert shlex.split(start)[0] == "twilio-media"
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *shlex.split(start)[1:],
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_base_env(),
+    )
+    assert proc.stdout is not None
+    try:
+        banner: list[str] = []
+        async with asyncio.timeout(TIMEOUT):
+            while not banner or "Ctrl-C" not in banner[-1]:
+                banner.append((await proc.stdout.readline()).decode())
+        printed = [line.strip() for line in banner if line.strip().startswith("export ")]
+        pasted = [line for line in paste.splitlines() if line.startswith("export ")]
+        assert printed == pasted
+        env = {**_base_env(), "PATH": f"{Path(CLI[0]).parent}{os.pathsep}{os.environ['PATH']}"}
+        shell = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            "set -e\n" + paste,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        out, err = await asyncio.wait_for(shell.communicate(), TIMEOUT)
+        assert shell.returncode == 0, err.decode()
+        rows = [line for line in out.decode().splitlines() if re.search(r"KV[0-9a-f]{32}", line)]
+        assert len(rows) == 5
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), TIMEOUT)
