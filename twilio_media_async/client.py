@@ -513,7 +513,8 @@ class MediaClient:
         concurrency: int = 64,
         ordered: bool = True,
     ) -> builtins.list[FetchResult]:
-        """Collect ``fetch_many`` into a list (input order by default), for small jobs."""
+        """Collect ``fetch_many`` into a list of FetchResult, one per input item (in input
+        order by default), for small jobs."""
         return [r async for r in self.fetch_many(sids, concurrency=concurrency, ordered=ordered)]
 
 
