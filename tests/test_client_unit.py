@@ -261,6 +261,7 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
     monkeypatch.setenv("TWILIO_REGION", "ie1")
     monkeypatch.setenv("TWILIO_EDGE", "dublin")
+    monkeypatch.delenv("TWILIO_MEDIA_BASE_URL", raising=False)
     client = MediaClient.from_env()
     assert client.base_url == "https://media.dublin.ie1.twilio.com"
     assert client._auth_kind == "auth_token"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -154,3 +155,23 @@ async def test_unreachable_host_is_a_transport_error() -> None:
         with pytest.raises(TransportError) as info:
             await client.fetch(UNKNOWN)
     assert info.value.attempts == 1
+
+
+async def test_a_transport_error_says_whether_a_connection_was_ever_opened(
+    server: FakeMediaServer,
+) -> None:
+    sid = server.sids[0]
+    server.script(sid, [Fault.reset()] * 4)  # aiohttp absorbs a single reset by resending
+    async with client_for(server) as client:
+        with pytest.raises(TransportError) as reset:
+            await client.fetch(sid)
+    assert not reset.value.connect_failed  # the server got the request
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()
+    kwargs = {**server.client_kwargs(), "base_url": f"http://127.0.0.1:{port}"}
+    async with MediaClient(**kwargs, retry=NO_RETRY) as client:
+        with pytest.raises(TransportError) as refused:
+            await client.fetch(sid)
+    assert refused.value.connect_failed

@@ -6,6 +6,8 @@ async with MediaClient(account_sid, auth_token) as client:
 ```
 """
 
+import logging
+
 from ._converter import converter
 from ._version import __version__
 from .client import MediaClient, fetch_recording
@@ -38,6 +40,10 @@ from .models import (
     RecordingStatus,
 )
 from .retry import RetryEvent, RetryPolicy
+
+# A library stays silent unless its user configures logging: without a handler of its own,
+# the package's warnings would reach stderr through logging's last-resort handler.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "ApiError",

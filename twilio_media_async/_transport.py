@@ -13,6 +13,7 @@ import base64
 import math
 import platform
 import re
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -338,7 +339,10 @@ class Transport:
             )
         except aiohttp.ClientError as exc:
             failure = TransportError(
-                f"{method} {url} failed: {self.describe(exc)}", method=method, url=str(url)
+                f"{method} {url} failed: {self.describe(exc)}",
+                method=method,
+                url=str(url),
+                connect_failed=isinstance(exc, aiohttp.ClientConnectorError),
             )
         except RuntimeError:
             if not session.closed:
@@ -349,7 +353,10 @@ class Transport:
             )
         except OSError as exc:
             failure = TransportError(
-                f"{method} {url} failed: {self.describe(exc)}", method=method, url=str(url)
+                f"{method} {url} failed: {self.describe(exc)}",
+                method=method,
+                url=str(url),
+                connect_failed=isinstance(exc, ConnectionRefusedError | socket.gaierror),
             )
         raise failure
 

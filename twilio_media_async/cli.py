@@ -25,7 +25,13 @@ from typing import IO, Final
 import click
 
 from . import _sids
-from ._cli.bulk import BulkStats, Progress, read_sids, run_bulk, summary_table
+from ._cli.bulk import (
+    BulkStats,
+    Progress,
+    read_sids,
+    run_bulk,
+    summary,
+)
 from ._cli.config import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -39,7 +45,15 @@ from ._cli.config import (
     stderr_console,
     stdout_console,
 )
-from ._cli.render import LineWriter, recording_json, recordings_table
+from ._cli.render import (
+    COLUMNS,
+    DEFAULT_COLUMNS,
+    LineWriter,
+    parse_columns,
+    recording_card,
+    recording_json,
+    recordings_table,
+)
 from ._version import __version__
 from .client import MediaClient
 from .errors import InvalidSidError, NotFoundError, TwilioMediaError
@@ -69,10 +83,80 @@ def _exit(ctx: click.Context, code: int) -> None:
         ctx.exit(code)
 
 
+def _columns_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    try:
+        return parse_columns(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+_table_option = click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+_columns = click.option(
+    "--columns",
+    metavar="NAME,...",
+    callback=_columns_option,
+    help=(
+        f"The table's columns, implies --table [default: {','.join(DEFAULT_COLUMNS)}; "
+        f"also: {', '.join(name for name in COLUMNS if name not in DEFAULT_COLUMNS)}]."
+    ),
+)
+
+
+def _print_table(recordings: Sequence[MediaRecording], columns: tuple[str, ...] | None) -> None:
+    """One recording vertically, several as a table that fits the terminal: columns that do
+    not fit are left out (and named on stderr) rather than cut."""
+    console = stdout_console()
+    if len(recordings) == 1:
+        console.print(recording_card(recordings[0], columns=columns))
+        return
+    table, left_out = recordings_table(
+        recordings, console=console, columns=columns or DEFAULT_COLUMNS
+    )
+    console.print(table)
+    if left_out:
+        stderr_console().print(
+            f"Left out to fit {console.width} columns: {', '.join(left_out)} (--columns chooses).",
+            markup=False,
+        )
+
+
 # -- the group -----------------------------------------------------------------------------
 
 
-@click.group(context_settings=_CONTEXT, no_args_is_help=True)
+class _Group(click.Group):
+    """The command group, with a hint when a global option follows the command."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            hint = self._misplaced(ctx, exc)
+            if hint is None:
+                raise
+            raise click.UsageError(hint, ctx=exc.ctx) from None
+
+    def _misplaced(self, ctx: click.Context, exc: click.NoSuchOption) -> str | None:
+        # click only says "No such option"; the fix is to move the option, so say that.
+        if exc.ctx is None or exc.ctx.parent is not ctx:
+            return None
+        for param in self.params:
+            if isinstance(param, click.Option) and exc.option_name in (
+                *param.opts,
+                *param.secondary_opts,
+            ):
+                value = "" if param.is_flag or param.count else " ..."
+                return (
+                    f"{exc.option_name} is a global option: it goes before the command, "
+                    f"as in {ctx.command_path} {exc.option_name}{value} {exc.ctx.info_name} ..."
+                )
+        return None
+
+
+@click.group(cls=_Group, context_settings=_CONTEXT, no_args_is_help=True)
 @click.version_option(__version__, prog_name=PROG)
 @click.option(
     "--account-sid",
@@ -106,6 +190,8 @@ def _exit(ctx: click.Context, code: int) -> None:
 )
 @click.option(
     "--base-url",
+    envvar="TWILIO_MEDIA_BASE_URL",
+    show_envvar=True,
     metavar="URL",
     help="API origin, e.g. a fake server's http://127.0.0.1:8080 (overrides region and edge).",
 )
@@ -126,7 +212,7 @@ def _exit(ctx: click.Context, code: int) -> None:
     "-v",
     "--verbose",
     count=True,
-    help="Log to stderr: -v shows each retry, -vv debug output.",
+    help="Log to stderr: -v shows each retry and other info, -vv debug output.",
 )
 @click.pass_context
 def cli(
@@ -169,10 +255,14 @@ def cli(
 
 @cli.command()
 @click.argument("sids", nargs=-1, required=True, metavar="SID...")
-@click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+@_table_option
+@_columns
 @click.pass_context
-def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
-    """Fetch recordings by sid, one after the other: a JSON line each on stdout (or a table).
+def fetch(
+    ctx: click.Context, sids: tuple[str, ...], table: bool, columns: tuple[str, ...] | None
+) -> None:
+    """Fetch recordings by sid, one after the other: a JSON line each on stdout (or a table;
+    a single recording is shown vertically, with every field).
 
     An unknown sid is reported on stderr and the others are still printed (exit 1).  Any
     other error stops the command.
@@ -180,6 +270,7 @@ def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
     settings: Settings = ctx.obj
     _check_sids(sids)
     client = settings.client()
+    table = table or columns is not None
 
     async def go() -> int:
         found: list[MediaRecording] = []
@@ -198,7 +289,7 @@ def fetch(ctx: click.Context, sids: tuple[str, ...], table: bool) -> None:
                 else:
                     out.write(recording_json(recording))
         if table and found:
-            stdout_console().print(recordings_table(found))
+            _print_table(found, columns)
         return EXIT_FAILED if missing else EXIT_OK
 
     _exit(ctx, run_async(settings, go()))
@@ -248,8 +339,10 @@ def fetch_many(
     dropped.  The input is read lazily, so it may be endless or very large.
 
     A progress bar shows on stderr when it is a terminal, and a summary at the
-    end.  Exit 0 when every sid was fetched, 1 when some failed, 130 on Ctrl-C
-    (the output then holds only complete lines).
+    end, with the most common error messages.  When the first 20 sids sent all
+    fail to connect (host down, wrong --base-url), the run stops there.  Exit 0
+    when every sid was fetched, 1 when some failed or the run stopped early, 130
+    on Ctrl-C (the output then holds only complete lines).
     """
     settings: Settings = ctx.obj
     stats = BulkStats()
@@ -299,9 +392,16 @@ def fetch_many(
             in_file.close()
         if out_file is not None:
             out_file.close()
-    console.print(summary_table(stats))
+    console.print(summary(stats))
     if stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
+    if stats.stopped_early:
+        raise CommandFailed(
+            settings.redact(
+                f"stopped early: the first {stats.failed_connects:,} requests all failed to "
+                f"connect, so the other sids were not tried: {stats.connect_failure}"
+            )
+        )
     _exit(ctx, EXIT_FAILED if stats.failures else EXIT_OK)
 
 
@@ -323,7 +423,8 @@ def fetch_many(
 )
 @click.option("--page-size", type=click.IntRange(1, 1000), help="Recordings per request.")
 @click.option("--limit", type=click.IntRange(min=0), help="Stop after this many.")
-@click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
+@_table_option
+@_columns
 @click.pass_context
 def list_(
     ctx: click.Context,
@@ -334,10 +435,12 @@ def list_(
     page_size: int | None,
     limit: int | None,
     table: bool,
+    columns: tuple[str, ...] | None,
 ) -> None:
     """List recordings, newest first unless --order asc: JSON lines or a table."""
     settings: Settings = ctx.obj
     client = settings.client()
+    table = table or columns is not None
 
     async def go() -> int:
         found: list[MediaRecording] = []
@@ -356,7 +459,7 @@ def list_(
                 else:
                     out.write(recording_json(recording))
         if table:
-            stdout_console().print(recordings_table(found))
+            _print_table(found, columns)
         return EXIT_OK
 
     _exit(ctx, run_async(settings, go()))
@@ -454,8 +557,9 @@ def fake_server(
 ) -> None:
     """Serve a fake Twilio Media API in the foreground until Ctrl-C.
 
-    It prints its URL and the (fake) credentials it accepts; the global credential options
-    are not used.  Point the other commands at it with --base-url.
+    It prints its URL and the (fake) credentials it accepts, as export lines to paste into
+    another shell; the global credential options are not used.  Point the other commands
+    at it with those variables (or --base-url and the credential options).
     """
     from .testing import FakeMediaServer, serve_forever
 
@@ -511,8 +615,9 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
     No credentials needed.  The fake server answers some requests with 429 and a
     short Retry-After, 503, a proxy's HTML 502 or a dropped connection, and
     refuses requests beyond 50 in flight with 429.  The SDK retries, and adapts its
-    concurrency, until every recording is fetched; then the summary and three
-    sample records are printed.  Exit 0 when all were fetched.
+    concurrency, until every recording is fetched; then three of the recordings
+    (a table on stdout) and the summary (last, on stderr) are printed.  Exit 0
+    when all were fetched.
     """
     from ._cli.demo import describe_profile, fake_server_for_demo
 
@@ -558,16 +663,16 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
         return EXIT_OK
 
     run_async(settings, go())
-    console.print(summary_table(stats, title="demo summary"))
+    if samples:  # before the summary, so that the summary is what stays on the screen
+        out = stdout_console()
+        out.print(f"{len(samples)} of the recordings fetched:", markup=False)
+        out.print(recordings_table(samples, console=out)[0])
+    console.print(summary(stats, title="demo summary"))
     console.print(
         f"The fake server answered {server_requests:,} requests "
         "(aiohttp silently resends a GET once after a dropped connection).",
         markup=False,
     )
-    out = stdout_console()
-    for index, recording in enumerate(samples, 1):
-        out.print(f"Sample {index} of {len(samples)}:", markup=False)
-        out.print_json(recording_json(recording).decode())
     if stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
     _exit(ctx, EXIT_FAILED if stats.failures else EXIT_OK)

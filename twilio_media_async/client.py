@@ -110,7 +110,9 @@ class MediaClient:
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
         """Build a client from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_API_KEY,
-        TWILIO_API_SECRET, TWILIO_REGION and TWILIO_EDGE; keyword arguments win.
+        TWILIO_API_SECRET, TWILIO_REGION, TWILIO_EDGE and TWILIO_MEDIA_BASE_URL (an API
+        origin such as a fake server's, which overrides region and edge); keyword arguments
+        win.
 
         A missing or malformed value is reported under the name it came from: the
         environment variable, or the keyword argument that overrode it.
@@ -120,6 +122,7 @@ class MediaClient:
             "account_sid": env.get("TWILIO_ACCOUNT_SID"),
             "region": env.get("TWILIO_REGION") or None,
             "edge": env.get("TWILIO_EDGE") or None,
+            "base_url": env.get("TWILIO_MEDIA_BASE_URL") or None,
         }
         if env.get("TWILIO_API_KEY") or env.get("TWILIO_API_SECRET"):
             kwargs["api_key"] = env.get("TWILIO_API_KEY")
@@ -428,7 +431,8 @@ class MediaClient:
         concurrency: int = 64,
         ordered: bool = True,
     ) -> builtins.list[FetchResult]:
-        """Collect ``fetch_many`` into a list (input order by default), for small jobs."""
+        """Collect ``fetch_many`` into a list of FetchResult, one per input item (in input
+        order by default), for small jobs."""
         return [r async for r in self.fetch_many(sids, concurrency=concurrency, ordered=ordered)]
 
 

@@ -135,15 +135,29 @@ class ResponseTooLargeError(TwilioMediaError):
 
 
 class TransportError(TwilioMediaError):
-    """The request did not produce a complete HTTP response: connect, DNS, reset or timeout."""
+    """The request did not produce a complete HTTP response: connect, DNS, reset or timeout.
+
+    ``connect_failed`` is True when no connection was ever opened (refused, an unresolvable
+    host, a failed TLS handshake): nothing reached the server.
+    """
 
     method: str
     url: str
+    connect_failed: bool
 
-    def __init__(self, message: str, *, method: str = "", url: str = "", attempts: int = 0):
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        attempts: int = 0,
+        connect_failed: bool = False,
+    ):
         super().__init__(message, attempts=attempts)
         self.method = method
         self.url = url
+        self.connect_failed = connect_failed
 
     @property
     def retryable(self) -> bool:

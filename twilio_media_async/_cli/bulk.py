@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import re
 import stat
 import sys
 import threading
@@ -15,15 +16,39 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callab
 from types import TracebackType
 from typing import Any, Final, Self
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
-from twilio_media_async import FetchResult, MediaClient, RetryEvent
+from twilio_media_async import (
+    ApiError,
+    FetchResult,
+    MediaClient,
+    RetryEvent,
+    TransportError,
+    TwilioMediaError,
+)
 
 from .render import LineWriter, error_record, recording_json
 
-__all__ = ["BulkStats", "Progress", "read_sids", "run_bulk", "summary_table"]
+__all__ = [
+    "STOP_AFTER_CONNECT_FAILURES",
+    "BulkStats",
+    "Progress",
+    "failed_to_connect",
+    "error_digest",
+    "read_sids",
+    "run_bulk",
+    "summary",
+    "summary_table",
+]
 
+STOP_AFTER_CONNECT_FAILURES: Final = 20
+"""A bulk run stops when its first this many requests all failed to connect: the host is
+down or wrong, and the rest of the input would only fail the same way."""
+_TOP_MESSAGES: Final = 5  # error messages the summary lists
+_MAX_MESSAGES: Final = 1000  # distinct messages counted; later new ones count as "other"
+_SID_IN_TEXT: Final = re.compile(r"KV[0-9a-fA-F]{32}")
 _CHUNK: Final = 64 * 1024
 _READ_AHEAD: Final = 4  # chunks a pipe reader may hold before the fetches catch up
 _MAX_LINE: Final = 4096  # a longer line is no sid; only its start is kept
@@ -111,12 +136,33 @@ async def read_sids(fd: int) -> AsyncIterator[str]:
 # -- counters ------------------------------------------------------------------------------
 
 
+def failed_to_connect(error: BaseException | None) -> bool:
+    """Whether ``error`` is a TransportError from a connection that never opened: refused,
+    unresolvable host, TLS handshake refused (not a reset, a cut-off body or a timeout)."""
+    return isinstance(error, TransportError) and error.connect_failed
+
+
+def _message_of(sid: object, error: TwilioMediaError) -> str:
+    """What the summary groups failures by: the error's type and message, with the sid
+    taken out so that the same failure of different sids counts as one message."""
+    if isinstance(error, ApiError):
+        code = f", code {error.code}" if error.code is not None else ""
+        text = f"{type(error).__name__} (HTTP {error.status}{code}): {error.message}"
+    else:
+        text = f"{type(error).__name__}: {error.message}"
+    if isinstance(sid, str) and sid:
+        text = text.replace(sid, "<sid>")
+    return " ".join(_SID_IN_TEXT.sub("<sid>", text).split())
+
+
 @dataclasses.dataclass
 class BulkStats:
     """What a bulk run did so far: results by outcome, retries and HTTP requests."""
 
     ok: int = 0
     failed: Counter[str] = dataclasses.field(default_factory=Counter)
+    messages: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Failures by message (``_message_of``), at most ``_MAX_MESSAGES`` distinct ones."""
     hooked_retries: int = 0
     """Retries reported by the RetryPolicy hook, as they happen."""
     result_retries: int = 0
@@ -125,10 +171,35 @@ class BulkStats:
     started: float = dataclasses.field(default_factory=time.perf_counter)
     finished: float | None = None
     interrupted: bool = False
+    failed_connects: int = 0
+    """Requests seen to fail to connect (``failed_to_connect``), by the retry hook or as a
+    result's last attempt."""
+    connect_failure: str | None = None
+    """The message of the first of them."""
+    reached: bool = False
+    """A request reached the server (any answer, a reset or a timeout): no early stop."""
+    stopped_early: bool = False
+    """The run stopped because nothing could connect (see ``cannot_connect``)."""
+    on_cannot_connect: Callable[[], object] | None = None
+    """Called (by ``run_bulk``) once, as soon as ``cannot_connect`` holds."""
 
     def on_retry(self, event: RetryEvent) -> None:
-        """The ``RetryPolicy(on_retry=...)`` hook: counts each retry."""
+        """The ``RetryPolicy(on_retry=...)`` hook: counts each retry, and sees failures to
+        connect as they happen rather than after an item's last retry."""
         self.hooked_retries += 1
+        self._saw(event.error, None)
+
+    def _saw(self, error: TwilioMediaError | None, sid: object) -> None:
+        if error is None or not failed_to_connect(error):
+            self.reached = True
+            return
+        self.failed_connects += 1
+        if self.connect_failure is None:
+            self.connect_failure = _message_of(sid, error)
+        if self.cannot_connect and not self.stopped_early:
+            self.stopped_early = True
+            if self.on_cannot_connect is not None:
+                self.on_cannot_connect()
 
     def add(self, result: FetchResult) -> None:
         """Count one result."""
@@ -138,6 +209,18 @@ class BulkStats:
             self.ok += 1
         else:
             self.failed[type(result.error).__name__] += 1
+            message = _message_of(result.sid, result.error)
+            if message in self.messages or len(self.messages) < _MAX_MESSAGES:
+                self.messages[message] += 1
+        if result.attempts > 0:  # an invalid sid sent nothing: it tells nothing of the host
+            self._saw(result.error, result.sid)
+
+    @property
+    def cannot_connect(self) -> bool:
+        """The first ``STOP_AFTER_CONNECT_FAILURES`` requests, or more, all failed to
+        connect, and none reached the server: the run should stop.  A single request that
+        reached the server, even for an error, rules the stop out for good."""
+        return not self.reached and self.failed_connects >= STOP_AFTER_CONNECT_FAILURES
 
     def finish(self) -> None:
         """Stop the clock."""
@@ -183,7 +266,33 @@ def summary_table(stats: BulkStats, *, title: str = "fetch-many") -> Table:
     table.add_row("throughput", f"{stats.done / stats.wall:,.0f} sids/s")
     if stats.interrupted:
         table.add_row("interrupted", "yes (Ctrl-C)", style="yellow")
+    if stats.stopped_early:
+        connects = f"{stats.failed_connects:,} requests failed to connect"
+        table.add_row("stopped early", connects, style="yellow")
     return table
+
+
+def error_digest(stats: BulkStats, *, top: int = _TOP_MESSAGES) -> Text | None:
+    """The most common error messages with their counts, or None when nothing failed."""
+    if not stats.messages:
+        return None
+    text = Text(f"Most common errors (of {stats.failures:,} failed):")
+    for message, count in stats.messages.most_common(top):
+        text.append(f"\n  {count:>7,}  {message}")
+    others = stats.failures - sum(count for _, count in stats.messages.most_common(top))
+    if others:
+        text.append(f"\n  {others:>7,}  other errors")
+    return text
+
+
+def summary(stats: BulkStats, *, title: str = "fetch-many") -> RenderableType:
+    """The summary table, then the most common error messages."""
+    digest = error_digest(stats)
+    return (
+        summary_table(stats, title=title)
+        if digest is None
+        else Group(summary_table(stats, title=title), digest)
+    )
 
 
 # -- progress ------------------------------------------------------------------------------
@@ -278,10 +387,18 @@ async def run_bulk(
     A recording becomes its JSON; a failure becomes an error record: no sid is dropped.
     ``out=None`` writes nothing; ``on_result`` sees every result; ``redact`` rewrites the
     message of each error record.
+    When the first ``STOP_AFTER_CONNECT_FAILURES`` requests all failed to connect, the
+    run stops as on Ctrl-C, but with ``stats.stopped_early`` set instead of
+    ``interrupted``: the rest of the input is not read.
     Ctrl-C (a cancellation of this task) stops the run cleanly: the requests in flight are
     cancelled, every line written is whole, and ``stats.interrupted`` is set.
     """
     stats.started = time.perf_counter()
+    task = asyncio.current_task()
+    if task is not None:
+        # Stop as Ctrl-C does: the retry hook sees the failures to connect long before an
+        # item's retries run out and its result comes back.
+        stats.on_cannot_connect = task.cancel
     results = client.fetch_many(sids, concurrency=concurrency, ordered=ordered)
     try:
         async for result in results:
@@ -296,8 +413,7 @@ async def run_bulk(
                 on_result(result)
             progress.update()
     except asyncio.CancelledError:
-        stats.interrupted = True
-        task = asyncio.current_task()
+        stats.interrupted = not stats.stopped_early
         if task is not None:
             task.uncancel()
     finally:

@@ -109,8 +109,9 @@ class _Redacting(logging.Filter):
 
 
 def configure_logging(verbose: int, redact: Callable[[str], str] | None = None) -> None:
-    """Log to stderr: errors only by default, ``-v`` adds warnings (each retry) and info,
-    ``-vv`` debug output.  ``redact`` rewrites every line before it is shown."""
+    """Log to stderr: errors only by default; ``-v`` adds INFO and WARNING records (each
+    retry among them), ``-vv`` debug output.  ``redact`` rewrites every line before it is
+    shown."""
     level = logging.ERROR if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler: logging.Handler
     if sys.stderr.isatty():

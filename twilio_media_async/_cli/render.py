@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import IO, Any
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import IO, Any, Final, Literal
 
 import orjson
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from twilio_media_async import ApiError, MediaRecording, TwilioMediaError, converter
 
-__all__ = ["LineWriter", "error_record", "recording_json", "recordings_table"]
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_COLUMNS",
+    "Column",
+    "LineWriter",
+    "error_record",
+    "parse_columns",
+    "recording_card",
+    "recording_json",
+    "recordings_table",
+]
 
 
 def recording_json(recording: MediaRecording) -> bytes:
@@ -66,37 +80,112 @@ class LineWriter:
         self.write(orjson.dumps(data))
 
 
-def _when(recording: MediaRecording) -> str:
-    created = recording.date_created
-    return "" if created is None else created.strftime("%Y-%m-%d %H:%M:%SZ")
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _number(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
+def _number(value: int | None, unit: str = "") -> str:
+    return "" if value is None else f"{value:,}{unit}"
 
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def recordings_table(recordings: Iterable[MediaRecording], *, title: str | None = None) -> Table:
-    """A table of recordings: sid, status, format, duration, size, resolution, created."""
-    table = Table(title=title)
-    table.add_column("sid", no_wrap=True, min_width=34)
-    table.add_column("status")
-    table.add_column("format")
-    table.add_column("duration (s)", justify="right")
-    table.add_column("size (bytes)", justify="right")
-    table.add_column("resolution")
-    table.add_column("created (UTC)", no_wrap=True)
-    for rec in recordings:
-        table.add_row(
-            _text(rec.sid),
-            _text(rec.status),
-            _text(rec.format),
-            _number(rec.duration),
-            _number(rec.size),
-            _text(rec.resolution),
-            _when(rec),
-        )
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A column of the recordings table: its header and how a recording fills its cell."""
+
+    header: str
+    cell: Callable[[MediaRecording], str]
+    numeric: bool = False
+
+
+COLUMNS: Final[Mapping[str, Column]] = {
+    "sid": Column("sid", lambda r: _text(r.sid)),
+    "status": Column("status", lambda r: _text(r.status)),
+    "format": Column("format", lambda r: _text(r.format)),
+    "duration": Column("duration", lambda r: _number(r.duration, " s"), numeric=True),
+    "size": Column("size (bytes)", lambda r: _number(r.size), numeric=True),
+    "bitrate": Column("bitrate", lambda r: _number(r.bitrate), numeric=True),
+    "resolution": Column("resolution", lambda r: _text(r.resolution)),
+    "created": Column("created (UTC)", lambda r: _when(r.date_created)),
+    "updated": Column("updated (UTC)", lambda r: _when(r.date_updated)),
+    "source_sid": Column("source sid", lambda r: _text(r.source_sid)),
+    "processor_sid": Column("processor sid", lambda r: _text(r.processor_sid)),
+    "account_sid": Column("account sid", lambda r: _text(r.account_sid)),
+    "status_callback": Column("status callback", lambda r: _text(r.status_callback)),
+    "status_callback_method": Column(
+        "status callback method", lambda r: _text(r.status_callback_method)
+    ),
+    "url": Column("url", lambda r: _text(r.url)),
+    "media": Column("media", lambda r: _text(r.links.get("media") if r.links else None)),
+}
+"""Every column ``--columns`` can name, in the order the vertical layout shows them."""
+
+_UNBOUNDED: Final = 1_000_000
+
+DEFAULT_COLUMNS: Final = ("sid", "status", "duration", "size", "created")
+"""The table's columns unless ``--columns`` says otherwise, most important first: when the
+terminal is too narrow for all of them, the last ones are left out."""
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """``"sid, size"`` -> ``("sid", "size")``; ValueError naming the choices for an unknown
+    or repeated name, or for none at all."""
+    names = tuple(name.strip().lower().replace("-", "_") for name in text.split(","))
+    names = tuple(name for name in names if name)
+    unknown = [name for name in names if name not in COLUMNS]
+    if unknown or not names:
+        what = f"unknown column {', '.join(map(repr, unknown))}" if unknown else "no column"
+        raise ValueError(f"{what}: choose from {', '.join(COLUMNS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a column is named twice in {text!r}")
+    return names
+
+
+def _table(recordings: Sequence[MediaRecording], names: Sequence[str]) -> Table:
+    table = Table()
+    for name in names:
+        column = COLUMNS[name]
+        # Nothing is ever cut or wrapped: the caller leaves out columns until it fits.
+        justify: Literal["left", "right"] = "right" if column.numeric else "left"
+        table.add_column(column.header, justify=justify, no_wrap=True)
+    for recording in recordings:
+        table.add_row(*(COLUMNS[name].cell(recording) for name in names))
+    return table
+
+
+def recordings_table(
+    recordings: Sequence[MediaRecording],
+    *,
+    console: Console,
+    columns: Sequence[str] = DEFAULT_COLUMNS,
+) -> tuple[Table, tuple[str, ...]]:
+    """A table of ``recordings`` with ``columns`` that fits ``console``'s width, and the
+    names of the columns left out to make it fit.
+
+    A cell is never cut: a number cut short misstates the data. Columns are left out from
+    the end of ``columns`` instead, down to the first one.
+    """
+    names = list(columns)
+    unbounded = console.options.update_width(_UNBOUNDED)  # the table's natural width
+    while True:
+        table = _table(recordings, names)
+        width = Measurement.get(console, unbounded, table).maximum
+        if width <= console.width or len(names) == 1:
+            return table, tuple(column for column in columns if column not in names)
+        names.pop()
+
+
+def recording_card(recording: MediaRecording, *, columns: Sequence[str] | None = None) -> Table:
+    """One recording, vertically: a row per field (every field unless ``columns``).
+
+    Long values (a URL) fold onto the next line rather than being cut.
+    """
+    table = Table(show_header=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name in COLUMNS if columns is None else columns:
+        table.add_row(COLUMNS[name].header, COLUMNS[name].cell(recording))
     return table

@@ -4,6 +4,11 @@ Installed with the package (entry point ``pytest11``), so there is nothing to im
 register.  The fixtures are async: they need pytest-asyncio (``pip install pytest-asyncio``);
 without it the plugin still loads and a test that asks for them fails with that hint.
 
+In pytest-asyncio's strict mode (its default) an async test runs only when marked with
+``@pytest.mark.asyncio``.  These fixtures only work on asyncio, so the plugin marks every
+async test that asks for them, directly or through other fixtures; tests that do not use
+them are left alone.
+
 ``fake_media_server``
     A started :class:`~twilio_media_async.testing.FakeMediaServer`, one per test, with 10
     deterministic recordings (``generate=10, seed=0``), closed after the test.  Any keyword
@@ -31,7 +36,8 @@ without it the plugin still loads and a test that asks for them fails with that 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Generator
 from typing import Any, Final
 
 import pytest
@@ -40,9 +46,15 @@ from twilio_media_async.client import MediaClient
 from twilio_media_async.retry import RetryPolicy
 from twilio_media_async.testing._server import FakeMediaServer
 
-__all__ = ["fake_media_server", "media_client", "pytest_configure"]
+__all__ = [
+    "fake_media_server",
+    "media_client",
+    "pytest_configure",
+    "pytest_pycollect_makeitem",
+]
 
 MARKER: Final = "fake_media_server"
+FIXTURES: Final = frozenset({"fake_media_server", "media_client"})
 DEFAULTS: Final[dict[str, Any]] = {"generate": 10, "seed": 0}
 _NEEDS_ASYNCIO: Final = (
     "the {name} fixture of twilio-media-async is async and needs pytest-asyncio: "
@@ -60,6 +72,29 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, Any]:
+    """Mark ``asyncio`` the async tests that use this plugin's fixtures.
+
+    ``trylast`` makes this wrapper the innermost one, so that it marks the items that
+    pytest made before pytest-asyncio's own wrapper looks for the mark (in strict mode it
+    only turns marked coroutines into asyncio tests).
+    """
+    collected = yield
+    if not (_HAVE_PYTEST_ASYNCIO and inspect.iscoroutinefunction(obj)):
+        return collected
+    for item in collected if isinstance(collected, list) else [collected]:
+        if (
+            isinstance(item, pytest.Function)
+            and FIXTURES.intersection(item.fixturenames)
+            and item.get_closest_marker("asyncio") is None
+        ):
+            item.add_marker(pytest.mark.asyncio)
+    return collected
+
+
 def _server_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
     kwargs = dict(DEFAULTS)
     # The closest marker wins: a test's own over its class's over its module's.
@@ -74,6 +109,7 @@ def _server_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - exercised in a subprocess by the test suite
+    _HAVE_PYTEST_ASYNCIO = False
 
     @pytest.fixture(name="fake_media_server")
     def _fake_media_server_unavailable() -> None:
@@ -86,6 +122,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the test 
         pytest.fail(_NEEDS_ASYNCIO.format(name="media_client"), pytrace=False)
 
 else:
+    _HAVE_PYTEST_ASYNCIO = True
 
     @pytest_asyncio.fixture
     async def fake_media_server(request: pytest.FixtureRequest) -> AsyncIterator[FakeMediaServer]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -31,10 +32,10 @@ def banner(server: FakeMediaServer) -> str:
             f"  recordings:  {len(server.recordings)}",
             f"  account sid: {server.account_sid}",
             f"  auth token:  {server.auth_token}",
-            "Use it with:",
-            f"  export TWILIO_ACCOUNT_SID={server.account_sid}",
-            f"  export TWILIO_AUTH_TOKEN={server.auth_token}",
-            f'  MediaClient.from_env(base_url="{server.url}")',
+            "Point MediaClient.from_env() and the twilio-media command at it with:",
+            f"  export TWILIO_MEDIA_BASE_URL={shlex.quote(server.url)}",
+            f"  export TWILIO_ACCOUNT_SID={shlex.quote(server.account_sid)}",
+            f"  export TWILIO_AUTH_TOKEN={shlex.quote(server.auth_token)}",
             "Press Ctrl-C to stop.",
         ]
     )
