@@ -170,8 +170,10 @@ async def test_a_transport_error_says_whether_a_connection_was_ever_opened(
     dead.bind(("127.0.0.1", 0))
     port = dead.getsockname()[1]
     dead.close()
-    kwargs = {**server.client_kwargs(), "base_url": f"http://127.0.0.1:{port}"}
-    async with MediaClient(**kwargs, retry=NO_RETRY) as client:
+    dead_url = f"http://127.0.0.1:{port}"
+    async with MediaClient(
+        **server.client_kwargs() | {"base_url": dead_url}, retry=NO_RETRY
+    ) as client:
         with pytest.raises(TransportError) as refused:
             await client.fetch(sid)
     assert refused.value.connect_failed
