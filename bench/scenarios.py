@@ -371,9 +371,10 @@ def run_scenario(
         rule,
         row,
         "",
-        f"- Run: {runs[0].describe()}.",
-        f"- Oracle: {oracles[0].describe()}.",
     ]
+    for label, side in (("Run", runs), ("Oracle", oracles)):
+        for i, m in enumerate(side):
+            lines.append(f"- {label}{f', round {i + 1}' if rounds > 1 else ''}: {m.describe()}.")
     if violations:
         lines += ["", "**Exactly-once violated:**", "", *(f"- {v}" for v in violations)]
     if figure is not None and sampled is not None:
