@@ -41,7 +41,10 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """SDK against raw aiohttp and twilio-python 9.0.2; ratios from the same run.
 
-    Pass ``-- --markdown docs/performance.md`` to record the table.
+    Pass ``-- --scenario NAME`` for a scenario under faults or rate limits (``faults``,
+    ``cap``, ``share``, ``faults-default``, or ``all``), and ``-- --markdown
+    docs/performance.md`` to record the tables (and the limiter figures, drawn with
+    matplotlib, a benchmark-only dependency).
     """
-    session.install("-e", ".", "twilio==9.0.2")
+    session.install("-e", ".", "twilio==9.0.2", "matplotlib>=3.8")
     session.run("python", "-m", "bench.run", *session.posargs)

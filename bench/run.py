@@ -1,11 +1,21 @@
-"""Run the benchmark: every variant against one local server, alternated, median of rounds.
+"""Run the benchmark: the clean-network comparison, or a scenario under faults and limits.
 
-``python -m bench.run [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...]
-[--memory-n 200000] [--markdown FILE]``
+``python -m bench.run [--scenario clean|faults|cap|share|faults-default|all]
+[--n 20000] [--concurrency 64] [--rounds 5] [--variants ...] [--memory-n 200000]
+[--scenario-rounds 1] [--seed 1] [--markdown FILE] [--figures DIR]``
 
-The server runs in its own process pinned to one core and the clients, each round in a
-fresh process, to the other (where the machine has two).  Ratios are against raw aiohttp
-from the same run, so they hold across machines better than absolute numbers do.
+``clean`` (the default): every variant against one local server, alternated, median of
+rounds.  The server runs in its own process pinned to one core and the clients, each round
+in a fresh process, to the other (where the machine has two).  Ratios are against raw
+aiohttp from the same run, so they hold across machines better than absolute numbers do.
+``--n``, ``--concurrency``, ``--rounds``, ``--variants`` and ``--memory-n`` apply to it.
+
+The other scenarios (see ``bench/scenarios.py``) each measure fetch_many's goodput against
+an oracle from the same invocation; ``all`` runs every scenario, ``clean`` first.
+
+``--markdown FILE`` writes each report into its own section of FILE and keeps the rest:
+``## Results`` for ``clean``, ``## Scenario: NAME`` for the others.  Figures of the
+limiter go to ``--figures DIR`` (by default ``img/`` next to FILE; none without either).
 """
 
 from __future__ import annotations
@@ -16,13 +26,14 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from bench.launch import cores, server_stats, serving
+from bench.pages import write_section
+from bench.scenarios import SCENARIOS, run_scenario
 
 LABELS = {
     "raw": "(a) raw aiohttp: get + read",
@@ -33,16 +44,8 @@ LABELS = {
 }
 
 
-def _cores() -> tuple[str | None, str | None]:
-    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2:
-        first, second = sorted(os.sched_getaffinity(0))[:2]
-        return str(second), str(first)  # server, client
-    return None, None
-
-
 def _server_cpu(url: str) -> float:
-    with urllib.request.urlopen(f"{url}/__stats") as resp:
-        return float(orjson.loads(resp.read())["cpu"])
+    return float(server_stats(url)["cpu"])
 
 
 def _run_client(variant: str, url: str, n: int, concurrency: int, cpu: str | None) -> Any:
@@ -55,43 +58,55 @@ def _run_client(variant: str, url: str, n: int, concurrency: int, cpu: str | Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scenario", choices=["clean", *SCENARIOS, "all"], default="clean")
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--variants", nargs="+", default=list(LABELS), choices=list(LABELS))
     parser.add_argument("--memory-n", type=int, default=200_000, help="0 skips the memory run")
+    parser.add_argument("--scenario-rounds", type=int, default=1, help="rounds per scenario")
+    parser.add_argument("--seed", type=int, default=1, help="of the scenarios' random faults")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
+    parser.add_argument("--figures", type=Path, help="draw the limiter figures here")
     args = parser.parse_args()
+    names = ["clean", *SCENARIOS] if args.scenario == "all" else [args.scenario]
+    command = f"nox -s bench -- {' '.join(sys.argv[1:])}".strip()
+    figures = args.figures
+    if figures is None and args.markdown is not None:
+        figures = args.markdown.parent / "img"
 
-    server_cpu_core, client_cpu_core = _cores()
-    with tempfile.TemporaryDirectory() as tmp:
-        port_file = os.path.join(tmp, "port")
-        cmd = [sys.executable, "-m", "bench.server", port_file]
-        if server_cpu_core is not None:
-            cmd.append(server_cpu_core)
-        server = subprocess.Popen(cmd)
-        try:
-            deadline = time.monotonic() + 10
-            while not os.path.exists(port_file):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the benchmark server did not start")
-                time.sleep(0.05)
-            url = f"http://127.0.0.1:{Path(port_file).read_text()}"
-            report = _measure(args, url, client_cpu_core)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-    print(report)
-    if args.markdown:
-        _write_results(args.markdown, report, " ".join(sys.argv[1:]))
-
-
-def _write_results(page: Path, report: str, argv: str) -> None:
-    """Replace the page's "## Results" section (to the end) and keep the prose above it."""
-    text = page.read_text() if page.exists() else "# Performance\n"
-    head = text.split("\n## Results", 1)[0].rstrip()
-    command = f"nox -s bench -- {argv}".strip()
-    page.write_text(f"{head}\n\n## Results\n\nProduced by `{command}`:\n\n{report}")
+    server_core, client_core = cores()
+    exactly_once = True
+    for name in names:
+        if name == "clean":
+            with serving(server_core) as url:
+                report = _measure(args, url, client_core)
+            print(report)
+            if args.markdown:
+                write_section(args.markdown, "Results", f"Produced by `{command}`:\n\n{report}")
+            continue
+        scenario = SCENARIOS[name]
+        figure = link = None
+        if scenario.figure and figures is not None:
+            figure = figures / f"limiter-{name}.png"
+            if args.markdown is not None:
+                link = os.path.relpath(figure, args.markdown.parent)
+        outcome = run_scenario(
+            scenario,
+            rounds=args.scenario_rounds,
+            seed=args.seed,
+            server_core=server_core,
+            client_core=client_core,
+            command=command,
+            figure=figure,
+            figure_link=link,
+        )
+        print(f"## Scenario: {name}\n\n{outcome.section}")
+        if args.markdown:
+            write_section(args.markdown, f"Scenario: {name}", outcome.section)
+        exactly_once = exactly_once and outcome.exactly_once
+    if not exactly_once:
+        raise SystemExit("exactly-once was violated: see the reports above")
 
 
 def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str:
