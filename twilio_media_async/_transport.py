@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import math
 import platform
 import re
 import socket
@@ -22,6 +21,7 @@ import attrs
 from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from yarl import URL
 
+from ._numbers import is_finite
 from ._redact import Redactor
 from ._version import __version__
 from .errors import (
@@ -117,12 +117,7 @@ def as_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientT
 
 
 def _finite_seconds(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+    return is_finite(value) and value > 0
 
 
 def parse_base_url(value: object) -> URL:

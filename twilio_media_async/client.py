@@ -18,6 +18,7 @@ from ._converter import loads_json, structure_recording
 from ._credentials import ENVIRONMENT, check_credentials
 from ._engine import RetryEngine
 from ._limiter import Lane, RequestGate, RunSlots
+from ._numbers import is_int as _is_int
 from ._redact import Redactor
 from ._transport import (
     DEFAULT_BASE_URL,
@@ -458,10 +459,6 @@ def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTi
 
 def _base_url(region: str | None, edge: str | None) -> str:
     return build_base_url(region, edge) if (region or edge) else DEFAULT_BASE_URL
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _list_params(

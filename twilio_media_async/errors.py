@@ -27,6 +27,8 @@ from typing import Any, Final
 
 import orjson
 
+from ._numbers import is_int
+
 __all__ = [
     "ApiError",
     "AuthenticationError",
@@ -299,7 +301,7 @@ _CLASS_BY_STATUS: Final[Mapping[int, type[ApiError]]] = {
 
 
 def _as_int(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²"
         return int(value)

@@ -9,7 +9,6 @@ retryable error: the happy path never pays for the retry machinery.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import re
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._numbers import is_finite, is_int
 from .errors import InvalidParameterError, TwilioMediaError
 
 __all__ = [
@@ -131,12 +131,7 @@ async def _no_sleep(_seconds: float) -> None:
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     # NaN compares false with everything, so "value < 0" alone would let it through and
     # silently disable every bound it takes part in; infinity would wait forever.
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if not is_finite(value) or value < 0:
         raise InvalidParameterError(
             f"{attribute.name} must be a finite number >= 0, got {value!r:.40}"
         )
@@ -148,7 +143,7 @@ def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: flo
 
 
 def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise InvalidParameterError(f"{attribute.name} must be an integer >= 1, got {value!r:.40}")
 
 

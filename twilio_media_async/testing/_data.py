@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from twilio_media_async._numbers import is_int
 from twilio_media_async._sids import ACCOUNT_SID
 from twilio_media_async.models import (
     HttpMethod,
@@ -54,7 +55,7 @@ def make_recordings(
     something to find), their ``date_created`` values are spread over 2024 in random order,
     and every field is set.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
     if not ACCOUNT_SID.match(account_sid):
         raise ValueError(f"account_sid must be 'AC' and 32 hex digits, got {account_sid!r}")

@@ -6,13 +6,14 @@ the ``script_next`` queue or the seeded random draw) and how (``_server.py``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Final, Literal
 
 import attrs
 import orjson
+
+from twilio_media_async._numbers import is_finite, is_int
 
 __all__ = ["DEFAULT_FAULT_KINDS", "Fault", "FaultKind", "error_body", "html_page"]
 
@@ -71,13 +72,13 @@ def html_page(status: int) -> bytes:
 def _retry_after_header(value: float | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    if not is_finite(value) or value < 0:
         raise ValueError(f"retry_after must be a finite number >= 0, got {value!r}")
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _seconds(value: float) -> float:
-    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    if not is_finite(value) or value < 0:
         raise ValueError(f"seconds must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -130,7 +131,7 @@ class Fault:
     @classmethod
     def server_error(cls, status: int = 503, *, html: bool = False, applied: bool = False) -> Fault:
         """A 5xx with Twilio's error JSON, or a proxy's HTML page (``text/html``)."""
-        if isinstance(status, bool) or not isinstance(status, int) or not 500 <= status <= 599:
+        if not is_int(status) or not 500 <= status <= 599:
             raise ValueError(f"server_error needs a 5xx status, got {status!r}")
         return cls(
             kind="server_error",
@@ -156,7 +157,7 @@ class Fault:
         ``code_twilio`` defaults to Twilio's code for the status (20001 for 400, 20003 for
         401, 20000 + status otherwise); ``message`` defaults to the reason phrase.
         """
-        if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599:
+        if not is_int(code) or not 400 <= code <= 599:
             raise ValueError(f"status needs a 4xx or 5xx status, got {code!r}")
         return cls(
             kind="status",

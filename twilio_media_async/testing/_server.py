@@ -29,6 +29,7 @@ from typing import Any, Final, Self, TypedDict
 import attrs
 from aiohttp import web
 
+from twilio_media_async._numbers import is_int, is_number
 from twilio_media_async._sids import ACCOUNT_SID
 from twilio_media_async.models import MediaRecording
 
@@ -149,18 +150,15 @@ class FakeMediaServer:
             raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
         if not isinstance(auth_token, str) or not auth_token:
             raise ValueError("auth_token must be a non-empty str")
-        if not 0.0 <= fault_rate <= 1.0:
+        if not (is_number(fault_rate) and 0.0 <= fault_rate <= 1.0):
             raise ValueError(f"fault_rate must be from 0 to 1, got {fault_rate!r}")
         kinds = tuple(DEFAULT_FAULT_KINDS if fault_kinds is None else fault_kinds)
         if fault_rate > 0 and not kinds:
             raise ValueError("fault_kinds is empty but fault_rate is above 0")
         if not all(isinstance(kind, Fault) for kind in kinds):
             raise TypeError("fault_kinds must hold Fault instances")
-        if concurrency_limit is not None and (
-            isinstance(concurrency_limit, bool)
-            or not isinstance(concurrency_limit, int)
-            or concurrency_limit < 1
-        ):
+        limit = concurrency_limit
+        if limit is not None and (not is_int(limit) or limit < 1):
             raise ValueError(f"concurrency_limit must be an int >= 1, got {concurrency_limit!r}")
 
         self.account_sid: Final = account_sid
