@@ -13,6 +13,8 @@ import attrs
 from yarl import URL
 
 from . import _sids
+from ._api import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
+from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
 from ._bulk import bounded_map
 from ._converter import loads_json, structure_recording
 from ._credentials import ENVIRONMENT, check_credentials
@@ -45,8 +47,6 @@ from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
 
-_RECORDINGS_PATH: Final = "/v1/MediaRecordings"
-_MAX_PAGE_SIZE: Final = 1000
 _CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret")
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.

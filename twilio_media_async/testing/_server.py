@@ -29,19 +29,20 @@ from typing import Any, Final, Self, TypedDict
 import attrs
 from aiohttp import web
 
+from twilio_media_async._api import RECORDINGS_PATH
 from twilio_media_async._numbers import is_int, is_number
 from twilio_media_async._sids import ACCOUNT_SID
 from twilio_media_async.models import MediaRecording
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
 from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page
-from ._store import LIST_PATH, ListError, PayloadShape, Store
+from ._store import ListError, PayloadShape, Store
 
 __all__ = ["ClientKwargs", "FakeMediaServer", "RecordedRequest"]
 
 _JSON: Final = "application/json; charset=utf-8"
 _HTML: Final = "text/html; charset=utf-8"
-_ITEM_PREFIX: Final = LIST_PATH + "/"
+_ITEM_PREFIX: Final = RECORDINGS_PATH + "/"
 _AUTH_FAILED: Final = error_body(401, 20003, "Authenticate")
 _AUTH_CHALLENGE: Final = 'Basic realm="Twilio API"'
 _CONCURRENCY_BODY: Final = error_body(429, 20429, "Too Many Requests")
@@ -525,7 +526,7 @@ class FakeMediaServer:
                 if self._store.delete(sid) is not None:
                     return 204, b""
                 return 404, _not_found(path)
-        elif path == LIST_PATH and method == "GET":
+        elif path == RECORDINGS_PATH and method == "GET":
             try:
                 return 200, self._store.page(request.query, self._page_origin(request))
             except ListError as exc:
