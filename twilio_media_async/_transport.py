@@ -240,10 +240,6 @@ class Transport:
                 return min(limits) if limits else 0
         return self.connection_limit
 
-    def url(self, path: str) -> URL:
-        """An absolute URL under the base URL, from an already-safe, already-encoded path."""
-        return URL(f"{self.base_url}{path}", encoded=True)
-
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new MediaClient")

@@ -417,8 +417,6 @@ async def run_bulk(
         if task is not None:
             task.uncancel()
     finally:
-        aclose = getattr(results, "aclose", None)
-        if aclose is not None:
-            await aclose()  # cancels and awaits whatever is still in flight
+        await results.aclose()  # cancels and awaits whatever is still in flight
         stats.finish()
         progress.update(force=True)

@@ -111,11 +111,6 @@ class Fault:
     applied: bool = False
     """Carry the request out (a DELETE deletes) before failing it."""
 
-    @property
-    def name(self) -> str:
-        """The name recorded for this fault (the same as ``kind``)."""
-        return self.kind
-
     @classmethod
     def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
         """429 with Twilio's 20429 JSON; a number becomes ``Retry-After: <seconds>``, a str
