@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
+from pathlib import Path
 
 import twilio_media_async as tma
 
@@ -78,3 +81,30 @@ def test_error_hierarchy() -> None:
     for base in (tma.ApiError, tma.TransportError, tma.ResponseValidationError):
         assert issubclass(base, tma.TwilioMediaError)
     assert not issubclass(tma.ForeignPageUrlError, tma.TransportError | tma.ApiError)
+
+
+def test_every_name_a_module_imports_from_a_private_one_is_in_its_all() -> None:
+    """A private module's ``__all__`` says what the rest of the package relies on."""
+    package = Path(tma.__file__).parent
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if path.name == "__init__.py" else parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            base = module if path.name == "__init__.py" else module.rpartition(".")[0]
+            for _ in range(max(node.level - 1, 0)):
+                base = base.rpartition(".")[0]
+            source = f"{base}.{node.module}" if node.level else node.module
+            if not source.startswith("twilio_media_async") or not any(
+                part.startswith("_") and not part.startswith("__") for part in source.split(".")
+            ):
+                continue
+            exported = importlib.import_module(source).__all__
+            missing += [
+                f"{module} imports {alias.name} from {source}"
+                for alias in node.names
+                if alias.name not in exported
+            ]
+    assert missing == []

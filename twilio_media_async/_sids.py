@@ -13,6 +13,7 @@ from typing import Final, cast
 from .errors import InvalidParameterError, InvalidSidError
 
 __all__ = [
+    "ACCOUNT_SID",
     "check_processor_sid",
     "check_recording_sid",
     "check_source_sid",

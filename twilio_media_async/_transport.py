@@ -38,10 +38,14 @@ from .errors import (
 )
 from .retry import parse_retry_after
 
+# What the client, the retry engine, the bench and the tests import from here.
 __all__ = [
+    "DEFAULT_BASE_URL",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_TIMEOUT",
     "Transport",
+    "as_timeout",
+    "basic_auth_header",
     "build_base_url",
     "clip_timeout",
 ]
