@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from twilio_media_async import (
     ForeignPageUrlError,
     InvalidParameterError,
     InvalidSidError,
+    MediaClient,
     NotFoundError,
     RecordingStatus,
 )
@@ -33,6 +35,57 @@ async def test_delete_then_404(server: FakeMediaServer) -> None:
             await client.fetch(sid)
         with pytest.raises(NotFoundError):
             await client.delete(sid)
+
+
+async def test_a_delete_that_aiohttp_resent_after_carrying_it_out_counts_as_done(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    """The first send deletes, then the connection drops before the answer; aiohttp sends
+    the DELETE again by itself and gets 404.  The client counted two sends, so the 404
+    means "already done"."""
+    sid = fake_media_server.sids[0]
+    fake_media_server.script(sid, [Fault.reset(applied=True)])
+    await media_client.delete(sid)
+    assert sid not in fake_media_server.recordings
+    assert [(r.method, r.status) for r in fake_media_server.requests] == [
+        ("DELETE", None),
+        ("DELETE", 404),
+    ]
+
+
+async def test_a_borrowed_sessions_middlewares_run_on_a_delete(
+    fake_media_server: FakeMediaServer,
+) -> None:
+    seen: list[str] = []
+
+    async def note(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        seen.append(request.method)
+        return await handler(request)
+
+    async with (
+        aiohttp.ClientSession(middlewares=(note,)) as session,
+        client_for(fake_media_server, session=session) as client,
+    ):
+        await client.delete(fake_media_server.sids[0])
+    assert seen == ["DELETE"]
+
+
+async def test_through_a_borrowed_session_aiohttps_silent_resend_goes_unnoticed(
+    fake_media_server: FakeMediaServer,
+) -> None:
+    """The documented limit: counting sends would switch off the borrowed session's own
+    middlewares, so through it the 404 of aiohttp's resend is reported as it came."""
+    sid = fake_media_server.sids[0]
+    fake_media_server.script(sid, [Fault.reset(applied=True)])
+    async with (
+        aiohttp.ClientSession() as session,
+        client_for(fake_media_server, session=session) as client,
+    ):
+        with pytest.raises(NotFoundError):
+            await client.delete(sid)
+    assert sid not in fake_media_server.recordings
 
 
 async def test_delete_checks_the_sid_first(server: FakeMediaServer) -> None:

@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
-import attrs
-from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from yarl import URL
 
 from ._numbers import is_finite
@@ -273,7 +271,10 @@ class Transport:
 
         ``on_send`` is called each time the request goes out on a connection, which is more
         than once when aiohttp silently resends an idempotent request after a dropped
-        keep-alive connection.
+        keep-alive connection.  Only through an owned session: counting takes a per-request
+        middleware, which replaces the session's own, and aiohttp has no public way to read
+        a borrowed session's middlewares so as to keep them.  Through a borrowed session
+        ``on_send`` is never called, and its middlewares always run.
         """
         session = self._session
         if session is None or self._closed:
@@ -287,8 +288,10 @@ class Transport:
             kwargs["timeout"] = clip_timeout(self.timeout, attempt_timeout)
         if params:
             kwargs["params"] = params
-        if on_send is not None:
-            kwargs["middlewares"] = (*_session_middlewares(session), _counting(on_send))
+        if on_send is not None and self._owns_session:
+            # An owned session has no middlewares of its own for this one to replace.  Only
+            # the requests that ask to be counted pay for it: a fetch never does.
+            kwargs["middlewares"] = (_counting(on_send),)
         failure: TwilioMediaError
         try:
             # Awaited directly rather than through ``async with``: one context-manager
@@ -449,14 +452,9 @@ class Transport:
             await session.close()
 
 
-def _session_middlewares(session: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
-    # Per-request middlewares replace the session's; keep a borrowed session's own ones.
-    return tuple(getattr(session, "_middlewares", ()) or ())
-
-
-def _counting(on_send: Callable[[], None]) -> ClientMiddlewareType:
+def _counting(on_send: Callable[[], None]) -> aiohttp.ClientMiddlewareType:
     async def middleware(
-        request: aiohttp.ClientRequest, handler: ClientHandlerType
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         on_send()
         return await handler(request)
@@ -465,16 +463,20 @@ def _counting(on_send: Callable[[], None]) -> ClientMiddlewareType:
 
 
 def clip_timeout(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
-    """``base`` with no part longer than ``seconds`` (its other settings kept)."""
+    """``base`` with no part longer than ``seconds`` (its other settings kept).
+
+    Rebuilt through ClientTimeout's public constructor, part by part: a test pins that
+    these five are all the parts it has.
+    """
     total = seconds if base.total is None else min(base.total, seconds)
 
     def clip(part: float | None) -> float | None:
         return None if part is None else min(part, total)
 
-    return attrs.evolve(
-        base,
+    return aiohttp.ClientTimeout(
         total=total,
         connect=clip(base.connect),
         sock_read=clip(base.sock_read),
         sock_connect=clip(base.sock_connect),
+        ceil_threshold=base.ceil_threshold,
     )
