@@ -15,7 +15,14 @@ import orjson
 
 from twilio_media_async._numbers import is_finite, is_int
 
-__all__ = ["DEFAULT_FAULT_KINDS", "Fault", "FaultKind", "error_body", "html_page"]
+__all__ = [
+    "DEFAULT_FAULT_KINDS",
+    "Fault",
+    "FaultKind",
+    "error_body",
+    "html_page",
+    "twilio_code_for",
+]
 
 FaultKind = Literal[
     "rate_limited",

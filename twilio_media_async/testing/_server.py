@@ -23,8 +23,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Final, Self, TypedDict
+from typing import Any, Final, Self, TypedDict, assert_never
 
 import attrs
 from aiohttp import web
@@ -35,7 +34,7 @@ from twilio_media_async._sids import ACCOUNT_SID
 from twilio_media_async.models import MediaRecording
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
-from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page
+from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page, twilio_code_for
 from ._store import ListError, PayloadShape, Store
 
 __all__ = ["ClientKwargs", "FakeMediaServer", "RecordedRequest"]
@@ -271,12 +270,7 @@ class FakeMediaServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     @property
@@ -549,45 +543,52 @@ class FakeMediaServer:
         request: web.Request,
         request_id: str,
     ) -> tuple[int | None, web.StreamResponse]:
-        kind = fault.kind
-        response: web.StreamResponse
-        if kind in ("rate_limited", "server_error", "status"):
-            if fault.applied:
-                self._route(method, path, sid, request)
-            status = fault.http_status or 500
-            if fault.html:
-                response = _reply(status, html_page(status), _HTML, request_id)
-            else:
-                code = fault.twilio_code or 20000 + status
-                body = error_body(status, code, fault.message or "Error")
-                response = _reply(status, body, _JSON, request_id)
-            if fault.retry_after is not None:
-                response.headers["Retry-After"] = fault.retry_after
-            return status, response
-        if kind == "reset":
-            if fault.applied:
-                self._route(method, path, sid, request)
-            return None, _abort(request)
-        if kind == "latency" and await self._sleep(fault.seconds):
-            return None, _abort(request)
+        """Answer under ``fault``: (the status recorded, None for a dropped connection; the
+        response)."""
+        if fault.applied:  # carried out before failing: a DELETE really deletes
+            self._route(method, path, sid, request)
+        match fault.kind:
+            case "rate_limited" | "server_error" | "status":
+                return _error_reply(fault, request_id)
+            case "reset":
+                return None, _abort(request)
+            case "latency":
+                if await self._sleep(fault.seconds):
+                    return None, _abort(request)
+                status, body = self._route(method, path, sid, request)
+                return status, _reply(status, body, _JSON if body else None, request_id)
+            case "wrong_content_type":
+                status, body = self._spoilable(method, path, sid, request)
+                return status, _reply(status, body, _HTML, request_id)
+            case "invalid_json":
+                status, body = self._spoilable(method, path, sid, request)
+                return status, _reply(status, body[: len(body) // 2] or b"<", _JSON, request_id)
+            case "truncated" | "slow_body":
+                status, body = self._spoilable(method, path, sid, request)
+                return await self._send_in_halves(fault, status, body, request, request_id)
+            case unknown:
+                assert_never(unknown)
 
+    def _spoilable(
+        self, method: str, path: str, sid: str | None, request: web.Request
+    ) -> tuple[int, bytes]:
+        """The normal answer, carried out, with a body to spoil: a 204 has none, so it
+        becomes a 200 with an empty object."""
         status, body = self._route(method, path, sid, request)
-        if kind == "latency":
-            return status, _reply(status, body, _JSON if body else None, request_id)
-        if not body:  # a 204 has no body to spoil: spoil a 200 with an empty object
-            status, body = 200, b"{}"
-        if kind == "wrong_content_type":
-            return status, _reply(status, body, _HTML, request_id)
+        return (status, body) if body else (200, b"{}")
+
+    async def _send_in_halves(
+        self, fault: Fault, status: int, body: bytes, request: web.Request, request_id: str
+    ) -> tuple[int | None, web.StreamResponse]:
+        """Announce the whole body's length and send half of it; then ``truncated`` closes
+        the connection, and ``slow_body`` stalls before sending the rest."""
         half = len(body) // 2
-        if kind == "invalid_json":
-            return status, _reply(status, body[:half] or b"<", _JSON, request_id)
-        # truncated and slow_body stream the body by hand
         response = web.StreamResponse(status=status, headers=_headers(_JSON, request_id))
         response.content_length = len(body)
         try:
             await response.prepare(request)
             await response.write(body[:half])
-            if kind == "truncated":
+            if fault.kind == "truncated":
                 if request.transport is not None:
                     request.transport.close()  # flushes the half, then closes
                 return status, response
@@ -627,6 +628,20 @@ def _headers(content_type: str | None, request_id: str) -> dict[str, str]:
     if content_type is None:
         return {"Twilio-Request-Id": request_id}
     return {"Content-Type": content_type, "Twilio-Request-Id": request_id}
+
+
+def _error_reply(fault: Fault, request_id: str) -> tuple[int, web.Response]:
+    """The status and the answer of a status fault: Twilio's error JSON, or a proxy's page."""
+    status = fault.http_status or 500
+    if fault.html:
+        response = _reply(status, html_page(status), _HTML, request_id)
+    else:
+        code = fault.twilio_code or twilio_code_for(status)
+        body = error_body(status, code, fault.message or "Error")
+        response = _reply(status, body, _JSON, request_id)
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = fault.retry_after
+    return status, response
 
 
 def _reply(status: int, body: bytes, content_type: str | None, request_id: str) -> web.Response:
