@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Final
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
@@ -72,10 +73,7 @@ class RetryEngine:
         """
         started = time.monotonic()
         try:
-            if lane is None:
-                body = await self._send(method, url, params, send, None)
-            else:
-                body = await self._in_lane(method, url, params, send, None, lane, held)
+            body = await self._attempt(method, url, params, send, None, lane, held)
         except TwilioMediaError as exc:
             if not (exc.retryable and self.policy.enabled) or self.transport.closed:
                 if not isinstance(exc, ClientClosedError):  # that one sent nothing
@@ -86,28 +84,31 @@ class RetryEngine:
             self.budget.record_success()
         return body, 1
 
-    def _send(
+    def _attempt(
         self,
         method: str,
         url: URL,
         params: Mapping[str, str] | None,
         send: Send | None,
         time_limit: float | None,
+        lane: Lane | None,
+        epoch: int | None,
     ) -> Awaitable[bytes]:
+        """One attempt, holding a request slot of ``lane`` when there is one (the slot of
+        ``epoch``, or one taken for it).  A plain function returning the transport's
+        awaitable: a single fetch pays for no coroutine of its own here."""
+        if lane is not None:
+            attempt = partial(self._attempt, method, url, params, send, time_limit, None, None)
+            return self._in_lane(lane, epoch, attempt)
         if send is not None:
             return send(time_limit)
         return self.transport.request(method, url, params=params, attempt_timeout=time_limit)
 
     async def _in_lane(
-        self,
-        method: str,
-        url: URL,
-        params: Mapping[str, str] | None,
-        send: Send | None,
-        time_limit: float | None,
-        lane: Lane,
-        epoch: int | None,
+        self, lane: Lane, epoch: int | None, attempt: Callable[[], Awaitable[bytes]]
     ) -> bytes:
+        """Run ``attempt`` holding a request slot of ``lane``: the one of ``epoch``, or one
+        taken here; the gate hears how it was answered."""
         gate, run = lane.gate, lane.run
         if epoch is None:
             epoch = gate.try_acquire(run)
@@ -116,7 +117,7 @@ class RetryEngine:
         limited = False
         answered = False
         try:
-            body = await self._send(method, url, params, send, time_limit)
+            body = await attempt()
             answered = True
             return body
         except RateLimitError as exc:
@@ -160,12 +161,7 @@ class RetryEngine:
                     attempts += 1
                     timeout = attempt_timeout(left, per_attempt)
                     try:
-                        if lane is None:
-                            body = await self._send(method, url, params, send, timeout)
-                        else:
-                            body = await self._in_lane(
-                                method, url, params, send, timeout, lane, epoch
-                            )
+                        body = await self._attempt(method, url, params, send, timeout, lane, epoch)
                     except TwilioMediaError as exc:
                         last = exc
                         raise
