@@ -31,6 +31,7 @@ from aiohttp import web
 from twilio_media_async._api import RECORDINGS_PATH
 from twilio_media_async._numbers import is_int, is_number
 from twilio_media_async._sids import ACCOUNT_SID
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.models import MediaRecording
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
@@ -82,10 +83,6 @@ class RecordedRequest:
 
 def _request_id() -> str:
     return "RQ" + os.urandom(16).hex()
-
-
-def _basic_header(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def _decode_basic(header: str) -> tuple[str, str] | None:
@@ -179,13 +176,15 @@ class FakeMediaServer:
         self._latency = _latency_range(latency)
 
         # Authorization header value -> username, computed once: the check is a dict lookup.
+        # Built as the SDK builds it; any other spelling (a lower-case scheme, say) takes
+        # the slow path, which decodes the header on its own (_check_auth).
         credentials = {account_sid: auth_token, **dict(api_keys or {})}
         self._accepted: dict[str, str] = {}
         self._secrets: dict[str, str] = {}
         for username, secret in credentials.items():
             if not (isinstance(username, str) and isinstance(secret, str) and username and secret):
                 raise ValueError("api_keys must map non-empty str keys to non-empty str secrets")
-            self._accepted[_basic_header(username, secret)] = username
+            self._accepted[basic_auth_header(username, secret)] = username
             self._secrets[username] = secret
 
         self._store = Store(payload_shape)
