@@ -7,7 +7,6 @@ upgrade that changes it fails here, by name, rather than somewhere downstream.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -31,19 +30,9 @@ def counting(sends: Sends, name: str) -> aiohttp.ClientMiddlewareType:
     return middleware
 
 
-@pytest.fixture
-async def session(fake_media_server: FakeMediaServer) -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain aiohttp session with no middlewares, authenticated for the fake server."""
-    auth = basic_auth_header(fake_media_server.account_sid, fake_media_server.auth_token)
-    async with aiohttp.ClientSession(
-        base_url=fake_media_server.url, headers={"Authorization": auth}
-    ) as plain:
-        yield plain
-
-
 @pytest.mark.parametrize(("method", "status"), [("GET", 200), ("DELETE", 204)])
 async def test_an_idempotent_request_is_resent_once_and_a_middleware_sees_both_sends(
-    fake_media_server: FakeMediaServer, session: aiohttp.ClientSession, method: str, status: int
+    fake_media_server: FakeMediaServer, raw_http: aiohttp.ClientSession, method: str, status: int
 ) -> None:
     """The connection drops before the answer: aiohttp sends the request again by itself,
     and the caller sees only the second answer.  The SDK counts the sends with a
@@ -52,7 +41,7 @@ async def test_an_idempotent_request_is_resent_once_and_a_middleware_sees_both_s
     sid = fake_media_server.sids[0]
     fake_media_server.script(sid, [Fault.reset(), None])
     sends: Sends = []
-    async with session.request(
+    async with raw_http.request(
         method, f"{RECORDINGS_PATH}/{sid}", middlewares=(counting(sends, "sdk"),)
     ) as resp:
         await resp.read()
@@ -65,13 +54,13 @@ async def test_an_idempotent_request_is_resent_once_and_a_middleware_sees_both_s
 
 
 async def test_a_request_is_resent_only_once(
-    fake_media_server: FakeMediaServer, session: aiohttp.ClientSession
+    fake_media_server: FakeMediaServer, raw_http: aiohttp.ClientSession
 ) -> None:
     sid = fake_media_server.sids[0]
     fake_media_server.script(sid, [Fault.reset(), Fault.reset()])
     sends: Sends = []
     with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-        async with session.delete(
+        async with raw_http.delete(
             f"{RECORDINGS_PATH}/{sid}", middlewares=(counting(sends, "sdk"),)
         ) as resp:
             await resp.read()
@@ -80,12 +69,12 @@ async def test_a_request_is_resent_only_once(
 
 
 async def test_a_non_idempotent_request_is_never_resent(
-    fake_media_server: FakeMediaServer, session: aiohttp.ClientSession
+    fake_media_server: FakeMediaServer, raw_http: aiohttp.ClientSession
 ) -> None:
     fake_media_server.script_next([Fault.reset()])
     sends: Sends = []
     with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-        async with session.post(RECORDINGS_PATH, middlewares=(counting(sends, "sdk"),)) as resp:
+        async with raw_http.post(RECORDINGS_PATH, middlewares=(counting(sends, "sdk"),)) as resp:
             await resp.read()
     assert sends == ["sdk"]
     assert fake_media_server.request_count == 1
