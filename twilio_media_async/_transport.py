@@ -52,8 +52,9 @@ DEFAULT_BASE_URL: Final = "https://media.twilio.com"
 DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
 # Per attempt.  A fetch answers in well under a second; 10 s leaves room for a slow edge
 # without letting a stuck connection hold a bulk run's slot for long.  No sock_read by
-# default: aiohttp re-arms that timer on every chunk received, which costs a bulk run
-# about 8 µs of CPU per request, and ``total`` already bounds a stalled body.
+# default: aiohttp re-arms that timer on every chunk received, CPU that every request of a
+# bulk run would pay (docs/performance.md, "Choices on the hot path"), and ``total``
+# already bounds a stalled body.
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=10.0, connect=5.0)
 # Error bodies are only excerpted, so a small cap is plenty.
 _ERROR_BODY_CAP: Final = 64 * 1024

@@ -120,8 +120,12 @@ class Fault:
 
     @classmethod
     def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
-        """429 with Twilio's 20429 JSON; a number becomes ``Retry-After: <seconds>``, a str
-        (an HTTP-date, or anything odd) is sent verbatim, None sends no header."""
+        """429 with Twilio's 20429 JSON.
+
+        Args:
+            retry_after: The ``Retry-After`` header: a number of seconds, a str sent
+                verbatim (an HTTP-date, or anything odd), or None for no header.
+        """
         return cls(
             kind="rate_limited",
             http_status=429,
@@ -132,7 +136,13 @@ class Fault:
 
     @classmethod
     def server_error(cls, status: int = 503, *, html: bool = False, applied: bool = False) -> Fault:
-        """A 5xx with Twilio's error JSON, or a proxy's HTML page (``text/html``)."""
+        """A 5xx with Twilio's error JSON, or a proxy's HTML page (``text/html``).
+
+        Args:
+            status: The 5xx status.
+            html: Answer with a proxy's HTML page instead of Twilio's JSON.
+            applied: Carry the request out first (a DELETE deletes), then fail.
+        """
         if not is_int(status) or not 500 <= status <= 599:
             raise ValueError(f"server_error needs a 5xx status, got {status!r}")
         return cls(
@@ -154,10 +164,15 @@ class Fault:
         html: bool = False,
         applied: bool = False,
     ) -> Fault:
-        """Any HTTP status (400, 401, 403, ...) with Twilio's error JSON.
+        """Any HTTP error status (400, 401, 403, ...) with Twilio's error JSON.
 
-        ``code_twilio`` defaults to Twilio's code for the status (20001 for 400, 20003 for
-        401, 20000 + status otherwise); ``message`` defaults to the reason phrase.
+        Args:
+            code: The 4xx or 5xx status.
+            code_twilio: The ``code`` in the JSON; None: Twilio's code for the status
+                (20001 for 400, 20003 for 401, 20000 + status otherwise).
+            message: The ``message`` in the JSON; None: the status's reason phrase.
+            html: Answer with a proxy's HTML page instead of Twilio's JSON.
+            applied: Carry the request out first (a DELETE deletes), then fail.
         """
         if not is_int(code) or not 400 <= code <= 599:
             raise ValueError(f"status needs a 4xx or 5xx status, got {code!r}")
@@ -178,6 +193,9 @@ class Fault:
         aiohttp resends an idempotent request (GET, DELETE) once by itself after such a
         disconnect: a single reset is invisible to the caller and costs two server
         requests; script two in a row to make one surface.
+
+        Args:
+            applied: Carry the request out first (a DELETE deletes), then close.
         """
         return cls(kind="reset", applied=applied)
 
@@ -189,13 +207,21 @@ class Fault:
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
-        """Wait ``seconds``, then answer normally."""
+        """Wait, then answer normally.
+
+        Args:
+            seconds: How long to wait before answering.
+        """
         return cls(kind="latency", seconds=_seconds(seconds))
 
     @classmethod
     def slow_body(cls, seconds: float) -> Fault:
-        """Send the headers and the first half of the body, stall ``seconds``, then send
-        the rest: trips a client's ``sock_read`` timeout."""
+        """Send the headers and the first half of the body, stall, then send the rest:
+        trips a client's ``sock_read`` timeout.
+
+        Args:
+            seconds: How long to stall in the middle of the body.
+        """
         return cls(kind="slow_body", seconds=_seconds(seconds))
 
     @classmethod

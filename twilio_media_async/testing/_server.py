@@ -121,8 +121,27 @@ class FakeMediaServer:
     beyond that many in flight.  ``requests``, ``attempts``, ``max_in_flight`` and
     ``connections`` show what the client did.
 
-    ``record_requests=False`` keeps the counters but not the ``requests`` list, for very
-    long runs.
+    Args:
+        account_sid: The account sid accepted as the Basic user name
+            (``DEFAULT_ACCOUNT_SID`` by default).
+        auth_token: The auth token accepted with it (``DEFAULT_AUTH_TOKEN`` by default).
+        api_keys: API key sids to their secrets: more credentials the server accepts.
+        recordings: Recordings to serve: MediaRecordings, or dicts in Twilio's JSON shape.
+        generate: How many deterministic recordings to add besides (``make_recordings``).
+        seed: Seeds the generated recordings, the random faults and the latency draws.
+        fault_rate: The probability, from 0 to 1, that a request gets a random fault.
+        fault_kinds: The faults random ones are drawn from, with equal odds
+            (``DEFAULT_FAULT_KINDS`` by default).
+        concurrency_limit: Requests beyond this many in flight get 429 (code 20429) at
+            once; None: no cap.
+        latency: Seconds every request waits before it is handled, or a (low, high)
+            range each wait is drawn from.
+        payload_shape: ``"spec"`` (``media_size``, no ``bitrate``, as the OpenAPI spec)
+            or ``"seed"`` (``size`` and ``bitrate``, as the documented fetch page).
+        host: The address to listen on.
+        port: The port to listen on; 0 picks a free one.
+        record_requests: Whether ``requests`` keeps a RecordedRequest per request;
+            False keeps only the counters, for very long runs.
     """
 
     def __init__(
@@ -300,8 +319,10 @@ class FakeMediaServer:
     # -- the store ----------------------------------------------------------------------
 
     def add(self, recording: MediaRecording | Mapping[str, Any]) -> MediaRecording:
-        """Add a recording (a MediaRecording, or a dict in Twilio's JSON shape); a sid that
-        is already there is replaced in place.
+        """Add a recording; a sid that is already there is replaced in place.
+
+        Args:
+            recording: A MediaRecording, or a dict in Twilio's JSON shape.
 
         Returns the MediaRecording as stored, which is exactly what a client reads back:
         with ``payload_shape="spec"`` its ``bitrate`` is None, because that shape has none.
@@ -327,13 +348,22 @@ class FakeMediaServer:
     # -- faults -------------------------------------------------------------------------
 
     def script(self, sid: str, faults: Iterable[Fault | None]) -> None:
-        """The next requests for ``sid`` (fetch or delete) take these faults in order;
-        None answers normally.  Calling it again appends."""
+        """The next requests for ``sid`` (fetch or delete) take these faults in order.
+        Calling it again appends.
+
+        Args:
+            sid: The recording sid whose requests get the faults.
+            faults: One per request, in order; None answers that request normally.
+        """
         self._scripts.setdefault(sid, deque()).extend(_checked(faults))
 
     def script_next(self, faults: Iterable[Fault | None]) -> None:
         """The next requests of any kind (list included) take these faults in order, after
-        any per-sid script has had its turn.  Calling it again appends."""
+        any per-sid script has had its turn.  Calling it again appends.
+
+        Args:
+            faults: One per request, in order; None answers that request normally.
+        """
         self._next.extend(_checked(faults))
 
     def _pick_fault(self, sid: str | None) -> Fault | None:
@@ -358,7 +388,11 @@ class FakeMediaServer:
         return list(self._requests)
 
     def attempts(self, sid: str) -> int:
-        """How many requests targeted ``sid`` (its fetch or delete URL)."""
+        """How many requests targeted ``sid`` (its fetch or delete URL).
+
+        Args:
+            sid: A recording sid.
+        """
         return self._attempts.get(sid, 0)
 
     @property
