@@ -145,14 +145,8 @@ class Fault:
         """
         if not is_int(status) or not 500 <= status <= 599:
             raise ValueError(f"server_error needs a 5xx status, got {status!r}")
-        return cls(
-            kind="server_error",
-            http_status=status,
-            twilio_code=twilio_code_for(status),
-            message=_reason(status),
-            html=html,
-            applied=applied,
-        )
+        # A status fault under its own name, so that it is recorded as a server error.
+        return attrs.evolve(cls.status(status, html=html, applied=applied), kind="server_error")
 
     @classmethod
     def status(
