@@ -64,10 +64,29 @@ class MediaClient:
     ```
 
     Authenticate with the account's auth token, or with an API key and secret (the account
-    sid is required either way).  ``base_url`` overrides the host built from ``region`` and
-    ``edge``.  ``timeout`` bounds each attempt (seconds, or an ``aiohttp.ClientTimeout``);
-    ``retry`` decides what is retried and for how long in all.  Pass ``session`` to share
-    your own ``aiohttp.ClientSession``; the client then never closes it.
+    sid is required either way).
+
+    Args:
+        account_sid: The account sid (``AC`` and 32 hex digits).
+        auth_token: The account's auth token; or give ``api_key`` and ``api_secret``.
+        api_key: An API key's sid (``SK...``), with ``api_secret``.
+        api_secret: The API key's secret.
+        region: A Twilio region such as ``ie1``: the host becomes
+            ``media.{region}.twilio.com``.
+        edge: A Twilio edge such as ``dublin`` (region ``us1`` unless one is given).
+        base_url: The API origin, such as a fake server's ``http://127.0.0.1:8080``; it
+            overrides ``region`` and ``edge``.
+        session: Your own ``aiohttp.ClientSession`` to share, borrowed: the client never
+            closes it, and sets back on each request the defaults that would change what
+            it does.
+        retry: What is retried, and for how long in all (``RetryPolicy()`` by default).
+        timeout: Bounds each attempt: seconds, or an ``aiohttp.ClientTimeout`` (10 s in
+            all, 5 s to connect, by default); clipped to ``retry.deadline``.
+        max_body_size: The most bytes of a response body read; a larger one raises
+            ResponseTooLargeError.  16 MiB by default.
+        connection_limit: The size of the client's own connection pool, which also
+            bounds ``fetch_many``'s requests in flight (a borrowed session's connector
+            sets its own).  100 by default.
     """
 
     def __init__(
@@ -93,7 +112,9 @@ class MediaClient:
         if not isinstance(connection_limit, int) or connection_limit < 1:
             raise InvalidParameterError(f"connection_limit must be >= 1, got {connection_limit!r}")
         self.account_sid: Final = checked.account_sid
+        """The account sid the client was built with."""
         self.retry: Final = retry if retry is not None else RetryPolicy()
+        """The retry policy every call follows."""
         self._transport = Transport(
             base_url=_base_url(region, edge) if base_url is None else base_url,
             authorization=basic_auth_header(checked.username, checked.password),
@@ -117,6 +138,9 @@ class MediaClient:
 
         A missing or malformed value is reported under the name it came from: the
         environment variable, or the keyword argument that overrode it.
+
+        Args:
+            **overrides: Any argument of ``MediaClient()``; each wins over its variable.
         """
         env = os.environ
         kwargs: dict[str, Any] = {
@@ -191,6 +215,9 @@ class MediaClient:
         Raises InvalidSidError before any I/O for a bad sid, NotFoundError for an unknown
         one, and the ApiError, TransportError or ResponseValidationError that says what went
         wrong otherwise; every error carries ``.attempts``.
+
+        Args:
+            sid: The recording's sid.
         """
         recording, _ = await self._fetch(_sids.check_recording_sid(sid))
         return recording
@@ -227,8 +254,8 @@ class MediaClient:
         )
 
     def _recording_url(self, sid: str) -> URL:
-        # with_path on the parsed base skips parsing the whole URL again: about 1 µs a
-        # request.  The sid was checked, so it needs no quoting.
+        # with_path on the parsed base skips parsing the whole URL again, on every request
+        # (docs/performance.md).  The sid was checked, so it needs no quoting.
         return self._transport.base_url.with_path(f"{self._recordings_path}/{sid}", encoded=True)
 
     async def delete(self, sid: str) -> None:
@@ -237,7 +264,11 @@ class MediaClient:
         DELETE is idempotent, so it is retried like a fetch.  When an attempt failed in a
         way that may have reached the server (a timeout, a reset, a 5xx, or aiohttp's own
         silent resend on a dropped keep-alive connection) and a later one gets 404, the
-        recording was deleted by the earlier one, and this returns None.
+        recording was deleted by the earlier one, and this returns None.  (aiohttp's resend
+        is noticed only through a session the client owns: see the docs on DELETE.)
+
+        Args:
+            sid: The recording's sid.
         """
         sid = _sids.check_recording_sid(sid)
         url = self._recording_url(sid)
@@ -280,8 +311,16 @@ class MediaClient:
     ) -> AsyncGenerator[MediaRecording, None]:
         """Iterate over MediaRecordings across pages, fetched lazily.
 
-        Filters are checked before any request.  ``limit`` stops early and never fetches a
-        page it does not need; with only ``limit`` given, pages hold ``min(limit, 1000)``.
+        Filters are checked before any request.
+
+        Args:
+            status: Only recordings with this status.
+            source_sid: Only recordings of this source (two letters and 32 hex digits).
+            processor_sid: Only recordings of this MediaProcessor (``ZX`` and 32 hex).
+            order: ``"asc"`` or ``"desc"`` (the API's default) by ``date_created``.
+            page_size: Recordings per page, from 1 to 1000.
+            limit: Stop after this many recordings, never fetching a page not needed;
+                with only ``limit`` given, pages hold ``min(limit, 1000)``.
         """
         if limit is not None and (not _is_int(limit) or limit < 0):
             raise InvalidParameterError(f"limit must be an integer >= 0, got {limit!r}")
@@ -310,9 +349,17 @@ class MediaClient:
     ) -> AsyncGenerator[Page, None]:
         """Iterate over pages of MediaRecordings, each with its ``next_page_url``.
 
-        Save a page's ``next_page_url`` and pass it as ``start_url`` to resume a crawl;
-        the filters are then taken from that URL.  A URL of another origin than the
-        client's is refused before anything is sent to it.
+        Save a page's ``next_page_url`` and pass it as ``start_url`` to resume a crawl.
+
+        Args:
+            status: Only recordings with this status.
+            source_sid: Only recordings of this source (two letters and 32 hex digits).
+            processor_sid: Only recordings of this MediaProcessor (``ZX`` and 32 hex).
+            order: ``"asc"`` or ``"desc"`` (the API's default) by ``date_created``.
+            page_size: Recordings per page, from 1 to 1000.
+            start_url: A ``next_page_url`` saved from an earlier crawl: the crawl resumes
+                there, with the filters in that URL.  A URL of another origin than the
+                client's is refused before anything is sent to it.
         """
         params = _list_params(status, source_sid, processor_sid, order, page_size)
         if start_url is not None:
@@ -388,8 +435,15 @@ class MediaClient:
         of 429s shrinks it quickly, scattered ones do not, and a 429 with ``Retry-After``
         pauses the run's new requests until it passes.  Each item follows the retry policy
         as a single fetch does: at most ``max_attempts`` requests within ``deadline``
-        seconds of its first one.  ``ordered=True`` yields in input order.  Breaking out,
-        ``aclose()`` or cancellation cancels and awaits every request in flight.
+        seconds of its first one.  Breaking out, ``aclose()`` or cancellation cancels and
+        awaits every request in flight.
+
+        Args:
+            sids: The sids, as any iterable or async iterable; each item gets its result,
+                even one that is not a sid at all.
+            concurrency: The most requests in flight (at most the connection pool's size).
+            ordered: Yield in input order (within a bounded window) instead of as
+                completed.
         """
         if not _is_int(concurrency) or concurrency < 1:
             raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
@@ -432,16 +486,24 @@ class MediaClient:
         concurrency: int = 64,
         ordered: bool = True,
     ) -> builtins.list[FetchResult]:
-        """Collect ``fetch_many`` into a list of FetchResult, one per input item (in input
-        order by default), for small jobs."""
+        """Collect ``fetch_many`` into a list of FetchResult, one per input item, for small
+        jobs.
+
+        Args:
+            sids: The sids, as any iterable or async iterable.
+            concurrency: The most requests in flight.
+            ordered: Keep the input order (the default here).
+        """
         return [r async for r in self.fetch_many(sids, concurrency=concurrency, ordered=ordered)]
 
 
 async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
     """Fetch one recording with a short-lived client, for scripts.
 
-    Credentials come from ``client_kwargs`` or, when none are given, from the environment
-    (see ``MediaClient.from_env``).
+    Args:
+        sid: The recording's sid.
+        **client_kwargs: Arguments of ``MediaClient()``.  Without ``account_sid``, the
+            client comes from ``MediaClient.from_env(**client_kwargs)``.
     """
     client = (
         MediaClient(**client_kwargs)
