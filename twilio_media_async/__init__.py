@@ -30,6 +30,7 @@ from .errors import (
     WrongEventLoopError,
 )
 from .models import (
+    DeleteResult,
     FetchResult,
     HttpMethod,
     Links,
@@ -49,6 +50,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "ClientClosedError",
+    "DeleteResult",
     "FetchResult",
     "ForeignPageUrlError",
     "HttpMethod",

@@ -39,7 +39,14 @@ from .errors import (
     TransportError,
     TwilioMediaError,
 )
-from .models import FetchResult, MediaRecording, Page, RecordingOrder, RecordingStatus
+from .models import (
+    DeleteResult,
+    FetchResult,
+    MediaRecording,
+    Page,
+    RecordingOrder,
+    RecordingStatus,
+)
 from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
@@ -238,7 +245,10 @@ class MediaClient:
         silent resend on a dropped keep-alive connection) and a later one gets 404, the
         recording was deleted by the earlier one, and this returns None.
         """
-        sid = _sids.check_recording_sid(sid)
+        await self._delete(_sids.check_recording_sid(sid))
+
+    async def _delete(self, sid: str, lane: Lane | None = None, held: int | None = None) -> int:
+        """Delete a checked sid under the idempotent DELETE rule; return the attempts."""
         url = self._recording_url(sid)
         transport = self._transport
         maybe_deleted = False
@@ -256,6 +266,8 @@ class MediaClient:
                     "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
                 )
             except NotFoundError:
+                # An earlier attempt, or aiohttp's own resend of this one, may have been
+                # carried out: the recording is gone either way.
                 if maybe_deleted or sends > 1:
                     return b""
                 raise
@@ -263,7 +275,8 @@ class MediaClient:
                 maybe_deleted = True
                 raise
 
-        await self._engine.call("DELETE", url, send=send)
+        _, attempts = await self._engine.call("DELETE", url, send=send, lane=lane, held=held)
+        return attempts
 
     # -- list and pages ------------------------------------------------------------------
 
@@ -390,12 +403,7 @@ class MediaClient:
         seconds of its first one.  ``ordered=True`` yields in input order.  Breaking out,
         ``aclose()`` or cancellation cancels and awaits every request in flight.
         """
-        if not _is_int(concurrency) or concurrency < 1:
-            raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        cap = self._transport.connection_cap
-        # Never more in flight than the pool has connections: aiohttp's timeouts would
-        # otherwise count the time spent queueing for one.
-        concurrency = min(concurrency, cap) if cap else concurrency
+        lane = self._bulk_lane(concurrency)
 
         def immediate(item: Any) -> FetchResult | None:
             if self._transport.closed:
@@ -415,14 +423,63 @@ class MediaClient:
             except TwilioMediaError as exc:
                 return FetchResult(sid=item, error=exc, attempts=exc.attempts)
             except Exception as exc:  # never lose a result, even to a bug: report it
-                # Described, not chained: an exception from inside aiohttp may hold the
-                # request's headers, and nothing reachable from our errors may.
-                error = TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
-                return FetchResult(sid=item, error=error, attempts=0)
+                return FetchResult(sid=item, error=self._unexpected(exc), attempts=0)
             return FetchResult(sid=item, recording=recording, attempts=attempts)
 
-        lane = Lane(self._limiter, RunSlots(cap=concurrency))
         return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
+
+    def delete_many(
+        self,
+        sids: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 32,
+        ordered: bool = False,
+    ) -> AsyncGenerator[DeleteResult, None]:
+        """Delete many recordings concurrently; yield exactly one DeleteResult per input item.
+
+        It runs as ``fetch_many`` does (a lazy input, memory bounded by ``concurrency``,
+        the client's adaptive limiter, one retry policy per item, ``ordered``, clean
+        cancellation), and each delete follows ``delete``'s idempotent DELETE rule: a
+        404 after an attempt that may have reached the server is an ok result, a 404 for
+        a sid that never existed is a ``NotFoundError`` result.  Invalid sids and
+        exhausted retries are results too, never exceptions.
+        """
+        lane = self._bulk_lane(concurrency)
+
+        def immediate(item: Any) -> DeleteResult | None:
+            if self._transport.closed:
+                raise ClientClosedError("the client was closed during delete_many")
+            try:
+                _sids.check_recording_sid(item)
+            except InvalidSidError as exc:
+                return DeleteResult(sid=item, error=exc, attempts=0)
+            return None
+
+        async def run(item: Any, epoch: int) -> DeleteResult:
+            try:
+                attempts = await self._delete(_sids.check_recording_sid(item), lane, epoch)
+            except TwilioMediaError as exc:
+                return DeleteResult(sid=item, error=exc, attempts=exc.attempts)
+            except Exception as exc:  # never lose a result, even to a bug: report it
+                return DeleteResult(sid=item, error=self._unexpected(exc), attempts=0)
+            return DeleteResult(sid=item, attempts=attempts)
+
+        return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
+
+    def _bulk_lane(self, concurrency: int) -> Lane:
+        """A bulk run's lane: the client's request gate, and the run's own cap."""
+        if not _is_int(concurrency) or concurrency < 1:
+            raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        cap = self._transport.connection_cap
+        # Never more in flight than the pool has connections: aiohttp's timeouts would
+        # otherwise count the time spent queueing for one.
+        concurrency = min(concurrency, cap) if cap else concurrency
+        return Lane(self._limiter, RunSlots(cap=concurrency))
+
+    def _unexpected(self, exc: Exception) -> TwilioMediaError:
+        # Described, not chained: an exception from inside aiohttp may hold the request's
+        # headers, and nothing reachable from our errors may.
+        return TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
 
     async def fetch_all(
         self,
