@@ -14,7 +14,7 @@ DESIGN_NAMES = {
     "FetchResult", "Page", "RetryPolicy", "RetryEvent", "converter", "fetch_recording",
     "TwilioMediaError", "InvalidSidError", "ApiError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError",
-    "TransportError", "ResponseValidationError", "DeleteResult",
+    "TransportError", "ResponseValidationError", "DeleteResult", "WaitTimeoutError",
     "InvalidParameterError",
 }  # fmt: skip
 
@@ -81,6 +81,9 @@ def test_error_hierarchy() -> None:
     for base in (tma.ApiError, tma.TransportError, tma.ResponseValidationError):
         assert issubclass(base, tma.TwilioMediaError)
     assert not issubclass(tma.ForeignPageUrlError, tma.TransportError | tma.ApiError)
+    assert issubclass(tma.WaitTimeoutError, tma.TwilioMediaError)
+    assert issubclass(tma.WaitTimeoutError, TimeoutError)
+    assert not issubclass(tma.WaitTimeoutError, tma.TransportError)
 
 
 def test_delete_result_is_frozen_and_ok_follows_the_error() -> None:

@@ -27,6 +27,7 @@ from .errors import (
     ServerError,
     TransportError,
     TwilioMediaError,
+    WaitTimeoutError,
     WrongEventLoopError,
 )
 from .models import (
@@ -74,6 +75,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "TwilioMediaError",
+    "WaitTimeoutError",
     "WrongEventLoopError",
     "__version__",
     "converter",

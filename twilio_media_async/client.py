@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import math
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
@@ -38,6 +40,7 @@ from .errors import (
     ServerError,
     TransportError,
     TwilioMediaError,
+    WaitTimeoutError,
 )
 from .models import (
     DeleteResult,
@@ -57,6 +60,11 @@ _CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
 _UNCAPPED_REQUESTS: Final = 1024
+# wait_for_completion's interval grows by half after each poll, up to four times the
+# poll_interval asked for: gentle on a recording that takes long, and a completion is still
+# seen within 4 x poll_interval.
+POLL_BACKOFF: Final = 1.5
+POLL_MAX_FACTOR: Final = 4.0
 
 
 class MediaClient:
@@ -277,6 +285,67 @@ class MediaClient:
 
         _, attempts = await self._engine.call("DELETE", url, send=send, lane=lane, held=held)
         return attempts
+
+    # The signature is pinned public API: ``timeout`` is the wait's own, as in asyncio.wait_for.
+    async def wait_for_completion(
+        self,
+        sid: str,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109
+        poll_interval: float = 5.0,
+    ) -> MediaRecording:
+        """Poll a recording until its status is no longer ``processing``; return it.
+
+        Each poll is a fetch, with its retries.  The interval starts at ``poll_interval``
+        seconds and grows by half after each poll, up to four times ``poll_interval``.  A
+        poll that fails in a way worth retrying (a 429, a 5xx, a timeout or a connection
+        error, once the retry policy gave up on it) does not end the wait; any other error
+        (NotFoundError, AuthenticationError...) is raised at once.  When ``timeout``
+        seconds have passed since the call, WaitTimeoutError (a TimeoutError) is raised,
+        even in the middle of a poll.
+        """
+        sid = _sids.check_recording_sid(sid)
+        _check_seconds("timeout", timeout, finite=True)
+        _check_seconds("poll_interval", poll_interval, finite=False)
+        recording: MediaRecording | None = None
+        last_error: TwilioMediaError | None = None
+        attempts = polls = 0
+        interval = float(poll_interval)
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                while True:
+                    polls += 1
+                    try:
+                        recording, used = await self._fetch(sid)
+                    except TwilioMediaError as exc:
+                        attempts += exc.attempts
+                        if not exc.retryable:
+                            raise
+                        last_error = exc
+                    else:
+                        attempts += used
+                        last_error = None
+                        if recording.status != RecordingStatus.PROCESSING:
+                            return recording
+                    # Never longer than the timeout: the scope ends the wait by then anyway.
+                    await asyncio.sleep(min(interval, timeout))
+                    interval = next_poll_interval(interval, poll_interval)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        # Raised outside the handler: the cancellation that ended the poll is no context.
+        seen = "no poll got an answer" if recording is None else f"status {recording.status!s}"
+        failed = f"; the last poll failed: {last_error.message}" if last_error is not None else ""
+        raise WaitTimeoutError(
+            f"recording {sid} still not done after {timeout:g} s and {polls} poll(s) "
+            f"({seen}){failed}",
+            sid=sid,
+            timeout=float(timeout),
+            recording=recording,
+            last_error=last_error,
+            attempts=attempts,
+        )
 
     # -- list and pages ------------------------------------------------------------------
 
@@ -506,6 +575,25 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
     )
     async with client:
         return await client.fetch(sid)
+
+
+def next_poll_interval(interval: float, poll_interval: float) -> float:
+    """The wait before the next poll of ``wait_for_completion``: half as long again as the
+    last one, up to ``POLL_MAX_FACTOR`` times the ``poll_interval`` asked for."""
+    return min(interval * POLL_BACKOFF, poll_interval * POLL_MAX_FACTOR)
+
+
+def _check_seconds(name: str, value: object, *, finite: bool) -> None:
+    """A number of seconds above 0 (NaN never is; infinity only when not ``finite``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+        or value <= 0
+        or (finite and math.isinf(value))
+    ):
+        what = "a finite number" if finite else "a number"
+        raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
 
 
 def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:
