@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import random
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import pytest_asyncio
@@ -317,3 +319,43 @@ async def test_delete_many_writes_to_stdout_by_default(server: FakeMediaServer) 
     assert run.code == 0, run.err
     assert run.out.strip() == orjson.dumps({"sid": sid, "deleted": True, "attempts": 1}).decode()
     assert sid not in server.recordings
+
+
+# -- the docs' shell example ---------------------------------------------------------------
+
+JOBS_DOC: Final = Path(__file__).resolve().parent.parent / "docs" / "jobs.md"
+
+
+def _shell_example() -> str:
+    text = JOBS_DOC.read_text()
+    match = re.search(r"<!-- a shell example: [^>]*-->\s*```bash\n(.*?)```", text, re.S)
+    assert match is not None, "docs/jobs.md has lost its marked shell example"
+    return match.group(1)
+
+
+async def test_the_docs_shard_loop_works_as_written(
+    server: FakeMediaServer, tmp_path: Path
+) -> None:
+    (tmp_path / "sids.txt").write_text("\n".join(server.sids) + "\n")
+    env = {
+        **_base_env(),
+        "PATH": f"{Path(CLI[0]).parent}{os.pathsep}{os.environ['PATH']}",
+        "TWILIO_MEDIA_BASE_URL": server.url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    }
+    for _ in range(2):  # and once more, as after a crash: everything is done already
+        shell = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            "set -e\n" + _shell_example(),
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        _, err = await asyncio.wait_for(shell.communicate(), TIMEOUT)
+        assert shell.returncode == 0, err.decode()
+        records = whole_json_lines((tmp_path / "inventory.jsonl").read_bytes())
+        assert ok_sids(records) == Counter(server.sids)
+    assert server.request_count == len(server.sids)
