@@ -121,7 +121,7 @@ class RetryEngine:
             return body
         except RateLimitError as exc:
             limited = answered = True
-            if exc.retry_after:
+            if exc.retry_after and self.policy.sleeps:
                 # The account, not this item, is told to wait: hold every new request.
                 gate.pause(min(exc.retry_after, self.policy.max_retry_after))
             raise
