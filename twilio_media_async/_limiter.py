@@ -14,8 +14,9 @@ tells a server's concurrency cap from noise the way loss-tolerant TCP variants d
   congestion it doubles (slow start).  Far below the ceiling it adds one slot per round trip,
   and equal steps for every worker are what make their shares converge to fair ones (AIMD).
   Near a ceiling below the maximum it creeps, and holds in a round that saw a 429, so it
-  spends its time just under a cap instead of just over it.  Past the ceiling it speeds up
-  again, so a cap that was lifted is left behind within a few round trips.
+  spends its time just under a cap instead of just over it.  Past the ceiling it probes one
+  slot per round trip, and at twice the ceiling it takes the cap as lifted and slow-starts
+  again.
 
 ``RequestGate`` is the asyncio side: a client-wide count of requests in flight bounded by the
 control's limit, each bulk run's own cap (its ``concurrency``), and a pause that a 429 with
@@ -129,8 +130,10 @@ class CongestionControl:
                 self.limit = min(step, max(self.limit, ceiling * _NEAR_CEILING)) if capped else step
             elif self.limit < ceiling + 1.0:
                 self.limit += max(0.01, ceiling * _CREEP)  # creep where the cap was
+            elif self.limit < 2.0 * ceiling:
+                self.limit += 1.0  # past the ceiling: probe, in case the cap was lifted
             else:
-                self.limit += max(1.0, (self.limit - ceiling) / 2.0)  # the cap was lifted
+                self.ceiling = None  # twice past it without congestion: slow start again
             self.limit = min(self.limit, float(self.maximum))
         self.round_answers = 0
         self.busy = self.round_limited = False
