@@ -162,3 +162,19 @@ async def test_the_test_mode_skips_the_runs_retry_after_pause_too() -> None:
             results = [r async for r in client.fetch_many(server.sids, concurrency=4)]
     assert all(r.ok for r in results)
     assert time.monotonic() - started < 4  # neither the item nor the run waited 2 x 5 s
+
+
+async def test_stopping_a_run_gives_back_every_request_slot() -> None:
+    async with FakeMediaServer(generate=200, seed=19, latency=0.01) as server:
+        async with client_for(server) as client:
+            # An invalid sid is yielded at once, while the valid ones before it were just
+            # handed their slots: each run stops there, before those items ever ran.
+            items = [*server.sids[:8], "not-a-sid", *server.sids[8:]]
+            for _ in range(3):
+                async with contextlib.aclosing(client.fetch_many(items, concurrency=16)) as run:
+                    async for _result in run:
+                        break
+                await asyncio.sleep(0.05)
+                assert client._limiter.in_flight == 0
+            results = [r async for r in client.fetch_many(server.sids, concurrency=16)]
+    assert all(r.ok for r in results)
