@@ -73,8 +73,8 @@ class CongestionControl:
     """429s among them."""
     round_answers: int = 0
     """Answers since the limit last grew: one round is about one round trip."""
-    round_limited: bool = False
-    """Whether this round saw a 429."""
+    round_limited: int = 0
+    """429s in this round."""
     busy: bool = False
     """Whether this round saw the limit in full use (an idle limit must not grow)."""
 
@@ -94,13 +94,20 @@ class CongestionControl:
         self.answers += 1
         self.round_answers += 1
         self.busy = self.busy or full
-        self.round_limited = self.round_limited or limited
         window = max(self.slots, MIN_WINDOW)
         if limited:
             self.rate_limited += 1
+            self.round_limited += 1
             if self.rate_limited > CONGESTION_SHARE * window:
-                # The window is over the line whatever its remaining answers bring.
-                self._cut(share=self.rate_limited / max(self.answers, 2 * SLOW_START))
+                # The window is over the line whatever its remaining answers bring.  How
+                # deep to cut: the share of 429s in the window, or in this round trip
+                # when that is higher (a burst that began late in a quiet window).
+                self._cut(
+                    share=max(
+                        self.rate_limited / self.answers,
+                        self.round_limited / max(self.round_answers, SLOW_START),
+                    )
+                )
                 return
         if self.answers >= window:
             self.answers = self.rate_limited = 0
@@ -111,7 +118,7 @@ class CongestionControl:
         factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
         self.ceiling = self.limit
         self.limit = max(float(self.minimum), self.limit * factor)
-        self.answers = self.rate_limited = self.round_answers = 0
+        self.answers = self.rate_limited = self.round_answers = self.round_limited = 0
         self.busy = False
         self.epoch += 1
 
@@ -135,8 +142,8 @@ class CongestionControl:
             else:
                 self.ceiling = None  # twice past it without congestion: slow start again
             self.limit = min(self.limit, float(self.maximum))
-        self.round_answers = 0
-        self.busy = self.round_limited = False
+        self.round_answers = self.round_limited = 0
+        self.busy = False
 
 
 @attrs.define(eq=False)
