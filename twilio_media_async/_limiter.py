@@ -82,10 +82,12 @@ class CongestionControl:
     def _start_small(self) -> float:
         return float(max(self.minimum, min(self.maximum, SLOW_START)))
 
-    @property
-    def slots(self) -> int:
-        """How many requests may be in flight now."""
-        return max(self.minimum, int(self.limit))
+    slots: int = attrs.field(init=False)
+    """How many requests may be in flight now: the whole part of the limit (kept, since every
+    request asks)."""
+
+    def __attrs_post_init__(self) -> None:
+        self.slots = max(self.minimum, int(self.limit))
 
     def on_answer(self, *, limited: bool, epoch: int, full: bool) -> None:
         """Judge one answer: ``limited`` for a 429, ``full`` when all slots were in use."""
@@ -118,6 +120,7 @@ class CongestionControl:
         factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
         self.ceiling = self.limit
         self.limit = max(float(self.minimum), self.limit * factor)
+        self.slots = max(self.minimum, int(self.limit))
         self.answers = self.rate_limited = self.round_answers = self.round_limited = 0
         self.busy = False
         self.epoch += 1
@@ -142,6 +145,7 @@ class CongestionControl:
             else:
                 self.ceiling = None  # twice past it without congestion: slow start again
             self.limit = min(self.limit, float(self.maximum))
+            self.slots = max(self.minimum, int(self.limit))
         self.round_answers = self.round_limited = 0
         self.busy = False
 
