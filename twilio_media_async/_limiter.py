@@ -6,7 +6,9 @@ tells a server's concurrency cap from noise the way loss-tolerant TCP variants d
 
 - A 429 is congestion only when 429s make up more than ``CONGESTION_SHARE`` of a window of
   at least ``MIN_WINDOW`` answers.  Scattered 429s among successes are retried by the engine
-  and cost the limit nothing.
+  and cost the limit nothing.  Once a round trip has shown a cap unmistakably (40 % of its
+  answers 429s, as when slow start overshoots one), the line drops to
+  ``CONFIRMED_CONGESTION_SHARE``.
 - On congestion the limit shrinks in proportion to the share of 429s, by 10 % at least and
   by half at most (so 50 % 429s halve it at once), and the level it was at becomes the
   *ceiling*: where the cap was found.
@@ -43,6 +45,12 @@ holds seven or more 429s less than 1 % of the time, and one request too many ove
 16 already makes 6 %."""
 MIN_WINDOW: Final = 100
 """Answers judged together at least: fewer would mistake one unlucky 429 for a trend."""
+CONFIRMED_CONGESTION_SHARE: Final = 0.03
+"""The threshold once a cap is known to exist: then 429s are far more likely to be that cap
+than noise, and a lower line keeps the limit from overshooting it for long."""
+_UNMISTAKABLE: Final = 0.4
+"""A round trip with this share of 429s (of at least ``SLOW_START`` answers) is a cap, not
+noise: 2 % of scattered 429s almost never make it."""
 SLOW_START: Final = 8
 """Where the limit starts: a run against an account near its cap opens with few 429s."""
 _NEAR_CEILING: Final = 0.9
@@ -77,6 +85,8 @@ class CongestionControl:
     """429s in this round."""
     busy: bool = False
     """Whether this round saw the limit in full use (an idle limit must not grow)."""
+    cap_seen: bool = False
+    """Whether a cut was ever unmistakably a cap (see ``_UNMISTAKABLE``)."""
 
     @limit.default
     def _start_small(self) -> float:
@@ -100,7 +110,8 @@ class CongestionControl:
         if limited:
             self.rate_limited += 1
             self.round_limited += 1
-            if self.rate_limited > CONGESTION_SHARE * window:
+            line = CONFIRMED_CONGESTION_SHARE if self.cap_seen else CONGESTION_SHARE
+            if self.rate_limited > line * window:
                 # The window is over the line whatever its remaining answers bring.  How
                 # deep to cut: the share of 429s in the window, or in this round trip
                 # when that is higher (a burst that began late in a quiet window).
@@ -117,6 +128,11 @@ class CongestionControl:
             self._grow()
 
     def _cut(self, *, share: float) -> None:
+        if (
+            self.round_answers >= SLOW_START
+            and self.round_limited >= _UNMISTAKABLE * self.round_answers
+        ):
+            self.cap_seen = True
         factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
         self.ceiling = self.limit
         self.limit = max(float(self.minimum), self.limit * factor)
