@@ -58,7 +58,7 @@ async def test_exactly_one_result_per_item(
         result = by_sid[repr(sid)]
         assert result.ok and result.error is None
         assert result.attempts == 1
-        assert result.request_id is None  # not wired yet: the field is there for it
+        assert result.request_id is not None and result.request_id.startswith("RQ")
         assert sid not in server.recordings
     for bad in ("KVbad", None, 7):
         result = by_sid[repr(bad)]
@@ -68,6 +68,7 @@ async def test_exactly_one_result_per_item(
     never = by_sid[repr(UNKNOWN)]
     assert isinstance(never.error, NotFoundError)  # it never existed: no DELETE rule
     assert never.attempts == 1
+    assert never.request_id is not None and never.request_id == never.error.request_id
     assert len(server.recordings) == 20  # the others are untouched
     assert server.request_count == 11  # nothing sent for the invalid sids
 
@@ -87,6 +88,7 @@ async def test_the_delete_rule_holds_in_bulk(server: FakeMediaServer) -> None:
         }
     for sid in (applied_503, late, resent, plain):
         assert results[sid].ok, results[sid]
+        assert results[sid].request_id is not None  # the 204's, or the deciding 404's
         assert sid not in server.recordings
     assert results[applied_503].attempts == 2
     assert results[late].attempts == 2

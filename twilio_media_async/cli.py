@@ -229,6 +229,15 @@ class _Group(click.Group):
     help="Timeout of each attempt.  [default: 10]",
 )
 @click.option(
+    "--proxy",
+    metavar="URL",
+    help=(
+        "HTTP proxy for every request, e.g. http://proxy.example.com:3128; credentials in "
+        "the URL are never printed.  Without it, HTTPS_PROXY or HTTP_PROXY (by the API's "
+        "scheme) and NO_PROXY apply."
+    ),
+)
+@click.option(
     "-v",
     "--verbose",
     count=True,
@@ -246,6 +255,7 @@ def cli(
     edge: str | None,
     max_attempts: int | None,
     timeout: float | None,
+    proxy: str | None,
     verbose: int,
 ) -> None:
     """Fetch, list and delete Twilio Media recordings (MediaRecordings).
@@ -265,6 +275,7 @@ def cli(
         edge=edge or None,
         max_attempts=max_attempts,
         timeout=timeout,
+        proxy=proxy or None,
         verbose=verbose,
     )
     configure_logging(verbose, redact=settings.redact)
@@ -883,6 +894,7 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
                 retry=retry,
                 timeout=settings.timeout,
                 connection_limit=max(100, concurrency),
+                trust_env=False,  # the demo's server is on this machine, never behind a proxy
             )
 
             def keep_samples(result: FetchResult) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import builtins
 import math
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -14,7 +14,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from . import _sids
+from . import _proxy, _sids
 from ._bulk import bounded_map
 from ._converter import loads_json, structure_recording
 from ._credentials import ENVIRONMENT, check_credentials
@@ -24,11 +24,14 @@ from ._redact import Redactor
 from ._transport import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_BODY_SIZE,
+    Reply,
     Transport,
+    TransportView,
     as_timeout,
     basic_auth_header,
     build_base_url,
     clip_timeout,
+    user_agent,
 )
 from .errors import (
     ClientClosedError,
@@ -82,6 +85,14 @@ class MediaClient:
     ``edge``.  ``timeout`` bounds each attempt (seconds, or an ``aiohttp.ClientTimeout``);
     ``retry`` decides what is retried and for how long in all.  Pass ``session`` to share
     your own ``aiohttp.ClientSession``; the client then never closes it.
+
+    ``proxy`` sends every request through that HTTP proxy (its credentials may be in the
+    URL); without it, the client's own session takes ``HTTPS_PROXY`` or ``HTTP_PROXY``
+    (by the base URL's scheme) and ``NO_PROXY`` from the environment, once, when the
+    client is built (``trust_env=False`` ignores them).  ``trace_configs`` go to the
+    client's own session (OpenTelemetry's among them).  ``user_agent_extra`` is appended
+    to the User-Agent header.
+    ``with_options()`` gives a view with another timeout or retry policy.
     """
 
     def __init__(
@@ -99,6 +110,10 @@ class MediaClient:
         timeout: float | aiohttp.ClientTimeout | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int = 100,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        user_agent_extra: str | None = None,
     ) -> None:
         checked = check_credentials(account_sid, auth_token, api_key, api_secret)
         self._auth_kind = checked.kind
@@ -108,19 +123,30 @@ class MediaClient:
             raise InvalidParameterError(f"connection_limit must be >= 1, got {connection_limit!r}")
         self.account_sid: Final = checked.account_sid
         self.retry: Final = retry if retry is not None else RetryPolicy()
-        self._transport = Transport(
-            base_url=_base_url(region, edge) if base_url is None else base_url,
+        self._requested_timeout = as_timeout(timeout)
+        origin = _base_url(region, edge) if base_url is None else base_url
+        proxy_url = _proxy_for(proxy, origin, from_env=trust_env and session is None)
+        credentials = [(checked.username, checked.password)]
+        if proxy_url is not None:
+            credentials += _proxy.secrets(proxy_url)
+        transport = Transport(
+            base_url=origin,
             authorization=basic_auth_header(checked.username, checked.password),
-            timeout=_within(as_timeout(timeout), self.retry.deadline),
+            timeout=_within(self._requested_timeout, self.retry.deadline),
             session=session,
             max_body_size=max_body_size,
             connection_limit=connection_limit,
-            redactor=Redactor.for_credentials([(checked.username, checked.password)]),
+            redactor=Redactor.for_credentials(credentials),
+            user_agent=user_agent(user_agent_extra),
+            proxy=proxy_url,
+            trace_configs=_trace_configs(trace_configs),
         )
-        self._recordings_path = f"{self._transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
-        self._engine = RetryEngine(self.retry, self._transport)
+        self._transport: Transport | TransportView = transport
+        self._recordings_path = f"{transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
+        self._engine = RetryEngine(self.retry, transport)
         # One limiter for every bulk run of this client: they draw on one account.
-        self._limiter = RequestGate(maximum=self._transport.connection_cap or _UNCAPPED_REQUESTS)
+        self._limiter = RequestGate(maximum=transport.connection_cap or _UNCAPPED_REQUESTS)
+        self._is_view = False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
@@ -174,9 +200,42 @@ class MediaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client and its owned session.  Idempotent; a borrowed session stays open."""
-        self._limiter.close()
+        """Close the client and its owned session.  Idempotent; a borrowed session stays open.
+
+        Closing a view (``with_options``) closes only the view.
+        """
+        if not self._is_view:  # the limiter is the parent's, shared with its other views
+            self._limiter.close()
         await self._transport.aclose()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> MediaClient:
+        """A view of this client with another per-attempt ``timeout`` or ``retry`` policy.
+
+        The view shares this client's session, connection pool, proxy, retry budget and
+        bulk limiter: it is cheap, and meant to be made per call site
+        (``client.with_options(timeout=2.0).fetch(sid)``).  What it is not given, it takes
+        from this client.  The budget stays the client's: a view's ``retry`` policy decides
+        attempts, waits and deadline, not the size of the budget.  Closing the view leaves
+        this client open; closing this client closes its views too.
+        """
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidParameterError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        policy = self.retry if retry is None else retry
+        requested = self._requested_timeout if timeout is None else as_timeout(timeout)
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.retry = policy  # type: ignore[misc]  # Final for users; a view is built here
+        view._requested_timeout = requested
+        view._transport = TransportView(self._transport, _within(requested, policy.deadline))
+        view._engine = RetryEngine(policy, view._transport)
+        view._engine.budget = self._engine.budget  # one budget per client, views included
+        view._is_view = True
+        return view
 
     @property
     def closed(self) -> bool:
@@ -188,13 +247,24 @@ class MediaClient:
         """The API origin requests go to."""
         return str(self._transport.base_url)
 
+    @property
+    def proxy(self) -> str | None:
+        """The proxy requests go through, without its credentials; None when there is
+        none (or a borrowed session picks its own)."""
+        proxy = self._transport.proxy
+        return None if proxy is None else _proxy.display(proxy)
+
     def __repr__(self) -> str:
         # The account sid identifies, the token authenticates: only the former, and only
-        # partly, is shown.
+        # partly, is shown.  The proxy's credentials are not shown either.
         sid = self.account_sid
+        proxy = self.proxy
         return (
             f"MediaClient(account_sid='{sid[:6]}...{sid[-4:]}', auth={self._auth_kind!r}, "
-            f"base_url={self.base_url!r}, closed={self.closed})"
+            f"base_url={self.base_url!r}, "
+            + (f"proxy={proxy!r}, " if proxy is not None else "")
+            + ("view=True, " if self._is_view else "")
+            + f"closed={self.closed})"
         )
 
     # -- fetch and delete ----------------------------------------------------------------
@@ -206,21 +276,22 @@ class MediaClient:
         one, and the ApiError, TransportError or ResponseValidationError that says what went
         wrong otherwise; every error carries ``.attempts``.
         """
-        recording, _ = await self._fetch(_sids.check_recording_sid(sid))
+        recording, _, _ = await self._fetch(_sids.check_recording_sid(sid))
         return recording
 
     async def _fetch(
         self, sid: str, lane: Lane | None = None, held: int | None = None
-    ) -> tuple[MediaRecording, int]:
+    ) -> tuple[MediaRecording, int, str | None]:
         url = self._recording_url(sid)
-        body, attempts = await self._engine.call("GET", url, lane=lane, held=held)
+        body, attempts, request_id = await self._engine.call("GET", url, lane=lane, held=held)
         try:
-            return structure_recording(loads_json(body), body), attempts
+            return structure_recording(loads_json(body), body), attempts, request_id
         except ResponseValidationError as exc:
             error = exc
         # Raised outside the handler, so the unredacted error is not its __context__.
         error = self._redacted_parse_error(error, body, structure_recording)
         error.attempts = attempts
+        error.request_id = request_id
         raise error
 
     def _redacted_parse_error(
@@ -255,13 +326,16 @@ class MediaClient:
         """
         await self._delete(_sids.check_recording_sid(sid))
 
-    async def _delete(self, sid: str, lane: Lane | None = None, held: int | None = None) -> int:
-        """Delete a checked sid under the idempotent DELETE rule; return the attempts."""
+    async def _delete(
+        self, sid: str, lane: Lane | None = None, held: int | None = None
+    ) -> tuple[int, str | None]:
+        """Delete a checked sid under the idempotent DELETE rule; return the attempts and
+        the request id of the answer that decided it."""
         url = self._recording_url(sid)
         transport = self._transport
         maybe_deleted = False
 
-        async def send(attempt_timeout: float | None) -> bytes:
+        async def send(attempt_timeout: float | None) -> Reply:
             nonlocal maybe_deleted
             sends = 0
 
@@ -273,18 +347,20 @@ class MediaClient:
                 return await transport.request(
                     "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
                 )
-            except NotFoundError:
+            except NotFoundError as exc:
                 # An earlier attempt, or aiohttp's own resend of this one, may have been
                 # carried out: the recording is gone either way.
                 if maybe_deleted or sends > 1:
-                    return b""
+                    return b"", exc.status, exc.request_id
                 raise
             except (TransportError, ServerError):
                 maybe_deleted = True
                 raise
 
-        _, attempts = await self._engine.call("DELETE", url, send=send, lane=lane, held=held)
-        return attempts
+        _, attempts, request_id = await self._engine.call(
+            "DELETE", url, send=send, lane=lane, held=held
+        )
+        return attempts, request_id
 
     # The signature is pinned public API: ``timeout`` is the wait's own, as in asyncio.wait_for.
     async def wait_for_completion(
@@ -317,7 +393,7 @@ class MediaClient:
                 while True:
                     polls += 1
                     try:
-                        recording, used = await self._fetch(sid)
+                        recording, used, _ = await self._fetch(sid)
                     except TwilioMediaError as exc:
                         attempts += exc.attempts
                         if not exc.retryable:
@@ -410,7 +486,7 @@ class MediaClient:
         else:
             url, query = self._check_same_origin(start_url), None
         while True:
-            body, attempts = await self._engine.call("GET", url, params=query)
+            body, attempts, request_id = await self._engine.call("GET", url, params=query)
             try:
                 page = _parse_page(loads_json(body), body)
             except ResponseValidationError as exc:
@@ -420,6 +496,7 @@ class MediaClient:
             if error is not None:  # raised outside the handler, as in _fetch
                 error = self._redacted_parse_error(error, body, _parse_page)
                 error.attempts = attempts
+                error.request_id = request_id
                 raise error
             yield page
             if not page.next_page_url:
@@ -488,12 +565,16 @@ class MediaClient:
                 # The checked sid, a plain str: a str subclass or str-valued enum could
                 # format differently in the URL than its value.
                 sid = _sids.check_recording_sid(item)
-                recording, attempts = await self._fetch(sid, lane, epoch)
+                recording, attempts, request_id = await self._fetch(sid, lane, epoch)
             except TwilioMediaError as exc:
-                return FetchResult(sid=item, error=exc, attempts=exc.attempts)
+                return FetchResult(
+                    sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
+                )
             except Exception as exc:  # never lose a result, even to a bug: report it
                 return FetchResult(sid=item, error=self._unexpected(exc), attempts=0)
-            return FetchResult(sid=item, recording=recording, attempts=attempts)
+            return FetchResult(
+                sid=item, recording=recording, attempts=attempts, request_id=request_id
+            )
 
         return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
 
@@ -526,12 +607,15 @@ class MediaClient:
 
         async def run(item: Any, epoch: int) -> DeleteResult:
             try:
-                attempts = await self._delete(_sids.check_recording_sid(item), lane, epoch)
+                sid = _sids.check_recording_sid(item)
+                attempts, request_id = await self._delete(sid, lane, epoch)
             except TwilioMediaError as exc:
-                return DeleteResult(sid=item, error=exc, attempts=exc.attempts)
+                return DeleteResult(
+                    sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
+                )
             except Exception as exc:  # never lose a result, even to a bug: report it
                 return DeleteResult(sid=item, error=self._unexpected(exc), attempts=0)
-            return DeleteResult(sid=item, attempts=attempts)
+            return DeleteResult(sid=item, attempts=attempts, request_id=request_id)
 
         return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
 
@@ -594,6 +678,34 @@ def _check_seconds(name: str, value: object, *, finite: bool) -> None:
     ):
         what = "a finite number" if finite else "a number"
         raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
+
+
+def _proxy_for(proxy: object, origin: object, *, from_env: bool) -> URL | None:
+    """The proxy a client's requests go through: ``proxy`` when given; else, when
+    ``from_env``, the environment's for the origin's scheme.  (A borrowed session's own
+    ``trust_env`` decides for it.)"""
+    if proxy is not None:
+        return _proxy.parse_proxy(proxy)
+    if not from_env:
+        return None
+    try:
+        target = URL(origin) if isinstance(origin, str) else None
+    except (TypeError, ValueError):
+        target = None
+    if target is None or target.scheme not in ("http", "https"):
+        return None  # the transport reports the bad base URL
+    found = _proxy.environment_proxy(target)
+    return None if found is None else found[0]
+
+
+def _trace_configs(value: object) -> list[aiohttp.TraceConfig]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple) and all(isinstance(t, aiohttp.TraceConfig) for t in value):
+        return list(value)
+    raise InvalidParameterError(
+        f"trace_configs must be a list of aiohttp.TraceConfig, got {type(value).__name__}"
+    )
 
 
 def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:

@@ -83,10 +83,13 @@ class TwilioMediaError(Exception):
     """Base class of every error the SDK raises.
 
     ``attempts`` is how many HTTP requests were made before giving up (0 when nothing was
-    sent).
+    sent).  ``request_id`` is the ``Twilio-Request-Id`` of the answer the error is about: a
+    non-2xx answer's (ApiError), or a 2xx answer's whose body could not be read
+    (ResponseValidationError); None when there was no answer.
     """
 
     attempts: int
+    request_id: str | None = None
 
     def __init__(self, message: str, *, attempts: int = 0) -> None:
         super().__init__(message)

@@ -194,12 +194,16 @@ class FetchResult:
 
     ``sid`` is the input item exactly as given, even when it was not a valid sid.
     ``attempts`` counts the HTTP requests made for it (0 when nothing was sent).
+    ``request_id`` is the ``Twilio-Request-Id`` of the answer that decided the result: the
+    recording's, or the final error's (None when no answer decided it: a bad sid, a
+    timeout, a connection error).  Quote it to Twilio support.
     """
 
     sid: Any
     recording: MediaRecording | None = None
     error: TwilioMediaError | None = None
     attempts: int = 0
+    request_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -215,7 +219,9 @@ class DeleteResult:
     ``attempts`` counts the HTTP requests made for it (0 when nothing was sent).  A delete
     whose later attempt got 404 after an earlier one may have reached the server (the
     idempotent DELETE rule) is ok; a sid that never existed gets a ``NotFoundError``.
-    ``request_id`` is the ``Twilio-Request-Id`` of the last answer, when known.
+    ``request_id`` is the ``Twilio-Request-Id`` of the answer that decided the result: the
+    204's (or the 404's that found the recording gone), or the final error's (None when no
+    answer decided it: a bad sid, a timeout, a connection error).
     """
 
     sid: Any

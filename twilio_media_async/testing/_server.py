@@ -67,6 +67,8 @@ class RecordedRequest:
     key), else None.  ``status`` is None for a reset connection (and while in flight);
     ``fault`` names the fault applied (``"rate_limited"``, ``"reset"``, ...,
     ``"concurrency_limit"`` for the cap), or None.  Times are ``time.monotonic()``.
+    ``request_id`` is the ``Twilio-Request-Id`` the server gave the request (sent with its
+    answer, when it answered); ``user_agent`` is the request's ``User-Agent``.
     """
 
     method: str
@@ -78,6 +80,8 @@ class RecordedRequest:
     started: float = 0.0
     finished: float | None = None
     fault: str | None = None
+    request_id: str | None = None
+    user_agent: str | None = None
 
 
 @attrs.define
@@ -502,6 +506,7 @@ class FakeMediaServer:
             self._attempts[sid] = self._attempts.get(sid, 0) + 1
         records = self._requests
         index = -1
+        request_id = _request_id()
         if self.record_requests:
             index = len(records)
             records.append(
@@ -512,9 +517,10 @@ class FakeMediaServer:
                     auth_user=user,
                     sid=sid,
                     started=started,
+                    request_id=request_id,
+                    user_agent=request.headers.get("User-Agent"),
                 )
             )
-        request_id = _request_id()
 
         cap = self.concurrency_limit
         if cap is not None and self._in_flight >= cap:
@@ -566,6 +572,8 @@ class FakeMediaServer:
             started=old.started,
             finished=time.monotonic(),
             fault=fault,
+            request_id=old.request_id,
+            user_agent=old.user_agent,
         )
 
     def _check_auth(self, header: str | None) -> tuple[str | None, bool]:
