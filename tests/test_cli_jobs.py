@@ -89,9 +89,10 @@ async def test_runs_killed_with_sigkill_and_resumed_end_with_one_ok_record_per_s
                     await asyncio.sleep(0.005)
                 await asyncio.sleep(rng.uniform(0, 0.1))
             if proc.returncode is not None:
+                await proc.communicate()
                 break
             proc.kill()  # SIGKILL: no handler, no flush, no cleanup
-            await proc.wait()
+            await proc.communicate()
             kills += 1
             data = target.read_bytes()
             whole = data[: data.rfind(b"\n") + 1]

@@ -462,7 +462,10 @@ def _run_job(
                 # Lines on a terminal are progress enough; a bar would garble them.
                 show_bar = not (job.output_path == "-" and sys.stdout.isatty())
                 with Progress(stats, total=None, console=console, enabled=show_bar) as progress:
-                    results = start(client, selection.filter(read_sids(in_fd)))
+                    sids = read_sids(in_fd)
+                    if job.shard is not None or scan is not None:
+                        sids = selection.filter(sids)
+                    results = start(client, sids)
                     await drive(results, write=write, stats=stats, progress=progress)
             return 0
 
