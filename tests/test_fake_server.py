@@ -1090,3 +1090,62 @@ async def test_standalone_runner() -> None:
     assert proc.returncode == 0, err.decode()
     assert "Stopped after 1 requests" in out.decode()
     assert b"Traceback" not in err
+
+
+# -- scripted completions ------------------------------------------------------------------
+
+
+async def test_script_completion_after_reads() -> None:
+    async with FakeMediaServer(generate=3, seed=41) as server:
+        sid, other = server.sids[:2]
+        server.script_completion(sid, after_reads=2)
+        assert server.recordings[sid].status == RecordingStatus.PROCESSING
+        async with MediaClient(**server.client_kwargs()) as client:
+            await client.fetch(other)  # reads of another recording do not count
+            [page] = [p async for p in client.pages()]  # nor do lists
+            assert {r.status for r in page if r.sid == sid} == {RecordingStatus.PROCESSING}
+            seen = [(await client.fetch(sid)).status for _ in range(4)]
+        assert seen == ["processing", "processing", "completed", "completed"]
+
+
+async def test_script_completion_after_seconds_shows_in_lists_too() -> None:
+    async with FakeMediaServer(generate=3, seed=42) as server:
+        sid = server.sids[0]
+        server.script_completion(sid, after_seconds=0.2, status=RecordingStatus.FAILED)
+        async with MediaClient(**server.client_kwargs()) as client:
+            assert (await client.fetch(sid)).status == "processing"
+            await asyncio.sleep(0.25)
+            listed = {r.sid: r.status async for r in client.list()}
+        assert listed[sid] == "failed"
+        assert server.recordings[sid].status == RecordingStatus.FAILED
+
+
+async def test_script_completion_of_a_deleted_recording_is_harmless() -> None:
+    async with FakeMediaServer(generate=2, seed=43) as server:
+        sid = server.sids[0]
+        server.script_completion(sid, after_seconds=0)
+        async with MediaClient(**server.client_kwargs()) as client:
+            await client.delete(sid)
+            assert [r.sid async for r in client.list()] == server.sids
+        assert sid not in server.recordings
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"after_reads": 1, "after_seconds": 1.0},
+        {"after_reads": -1},
+        {"after_reads": True},
+        {"after_reads": 1.5},
+        {"after_seconds": float("nan")},
+        {"after_seconds": float("inf")},
+        {"after_seconds": -0.1},
+    ],
+)
+def test_script_completion_checks_its_arguments(kwargs: dict[str, Any]) -> None:
+    server = FakeMediaServer(generate=1)
+    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+        server.script_completion(server.sids[0], **kwargs)
+    with pytest.raises(ValueError, match="holds no recording"):
+        server.script_completion("KV" + "f" * 32, after_reads=1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import math
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -41,8 +43,16 @@ from .errors import (
     ServerError,
     TransportError,
     TwilioMediaError,
+    WaitTimeoutError,
 )
-from .models import FetchResult, MediaRecording, Page, RecordingOrder, RecordingStatus
+from .models import (
+    DeleteResult,
+    FetchResult,
+    MediaRecording,
+    Page,
+    RecordingOrder,
+    RecordingStatus,
+)
 from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
@@ -53,6 +63,11 @@ _CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
 _UNCAPPED_REQUESTS: Final = 1024
+# wait_for_completion's interval grows by half after each poll, up to four times the
+# poll_interval asked for: gentle on a recording that takes long, and a completion is still
+# seen within 4 x poll_interval.
+POLL_BACKOFF: Final = 1.5
+POLL_MAX_FACTOR: Final = 4.0
 
 
 class MediaClient:
@@ -309,7 +324,13 @@ class MediaClient:
         silent resend on a dropped keep-alive connection) and a later one gets 404, the
         recording was deleted by the earlier one, and this returns None.
         """
-        sid = _sids.check_recording_sid(sid)
+        await self._delete(_sids.check_recording_sid(sid))
+
+    async def _delete(
+        self, sid: str, lane: Lane | None = None, held: int | None = None
+    ) -> tuple[int, str | None]:
+        """Delete a checked sid under the idempotent DELETE rule; return the attempts and
+        the request id of the answer that decided it."""
         url = self._recording_url(sid)
         transport = self._transport
         maybe_deleted = False
@@ -327,6 +348,8 @@ class MediaClient:
                     "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
                 )
             except NotFoundError as exc:
+                # An earlier attempt, or aiohttp's own resend of this one, may have been
+                # carried out: the recording is gone either way.
                 if maybe_deleted or sends > 1:
                     return b"", exc.status, exc.request_id
                 raise
@@ -334,7 +357,71 @@ class MediaClient:
                 maybe_deleted = True
                 raise
 
-        await self._engine.call("DELETE", url, send=send)
+        _, attempts, request_id = await self._engine.call(
+            "DELETE", url, send=send, lane=lane, held=held
+        )
+        return attempts, request_id
+
+    # The signature is pinned public API: ``timeout`` is the wait's own, as in asyncio.wait_for.
+    async def wait_for_completion(
+        self,
+        sid: str,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109
+        poll_interval: float = 5.0,
+    ) -> MediaRecording:
+        """Poll a recording until its status is no longer ``processing``; return it.
+
+        Each poll is a fetch, with its retries.  The interval starts at ``poll_interval``
+        seconds and grows by half after each poll, up to four times ``poll_interval``.  A
+        poll that fails in a way worth retrying (a 429, a 5xx, a timeout or a connection
+        error, once the retry policy gave up on it) does not end the wait; any other error
+        (NotFoundError, AuthenticationError...) is raised at once.  When ``timeout``
+        seconds have passed since the call, WaitTimeoutError (a TimeoutError) is raised,
+        even in the middle of a poll.
+        """
+        sid = _sids.check_recording_sid(sid)
+        _check_seconds("timeout", timeout, finite=True)
+        _check_seconds("poll_interval", poll_interval, finite=False)
+        recording: MediaRecording | None = None
+        last_error: TwilioMediaError | None = None
+        attempts = polls = 0
+        interval = float(poll_interval)
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                while True:
+                    polls += 1
+                    try:
+                        recording, used, _ = await self._fetch(sid)
+                    except TwilioMediaError as exc:
+                        attempts += exc.attempts
+                        if not exc.retryable:
+                            raise
+                        last_error = exc
+                    else:
+                        attempts += used
+                        last_error = None
+                        if recording.status != RecordingStatus.PROCESSING:
+                            return recording
+                    # Never longer than the timeout: the scope ends the wait by then anyway.
+                    await asyncio.sleep(min(interval, timeout))
+                    interval = next_poll_interval(interval, poll_interval)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        # Raised outside the handler: the cancellation that ended the poll is no context.
+        seen = "no poll got an answer" if recording is None else f"status {recording.status!s}"
+        failed = f"; the last poll failed: {last_error.message}" if last_error is not None else ""
+        raise WaitTimeoutError(
+            f"recording {sid} still not done after {timeout:g} s and {polls} poll(s) "
+            f"({seen}){failed}",
+            sid=sid,
+            timeout=float(timeout),
+            recording=recording,
+            last_error=last_error,
+            attempts=attempts,
+        )
 
     # -- list and pages ------------------------------------------------------------------
 
@@ -462,12 +549,7 @@ class MediaClient:
         seconds of its first one.  ``ordered=True`` yields in input order.  Breaking out,
         ``aclose()`` or cancellation cancels and awaits every request in flight.
         """
-        if not _is_int(concurrency) or concurrency < 1:
-            raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        cap = self._transport.connection_cap
-        # Never more in flight than the pool has connections: aiohttp's timeouts would
-        # otherwise count the time spent queueing for one.
-        concurrency = min(concurrency, cap) if cap else concurrency
+        lane = self._bulk_lane(concurrency)
 
         def immediate(item: Any) -> FetchResult | None:
             if self._transport.closed:
@@ -489,16 +571,68 @@ class MediaClient:
                     sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
                 )
             except Exception as exc:  # never lose a result, even to a bug: report it
-                # Described, not chained: an exception from inside aiohttp may hold the
-                # request's headers, and nothing reachable from our errors may.
-                error = TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
-                return FetchResult(sid=item, error=error, attempts=0)
+                return FetchResult(sid=item, error=self._unexpected(exc), attempts=0)
             return FetchResult(
                 sid=item, recording=recording, attempts=attempts, request_id=request_id
             )
 
-        lane = Lane(self._limiter, RunSlots(cap=concurrency))
         return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
+
+    def delete_many(
+        self,
+        sids: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 32,
+        ordered: bool = False,
+    ) -> AsyncGenerator[DeleteResult, None]:
+        """Delete many recordings concurrently; yield exactly one DeleteResult per input item.
+
+        It runs as ``fetch_many`` does (a lazy input, memory bounded by ``concurrency``,
+        the client's adaptive limiter, one retry policy per item, ``ordered``, clean
+        cancellation), and each delete follows ``delete``'s idempotent DELETE rule: a
+        404 after an attempt that may have reached the server is an ok result, a 404 for
+        a sid that never existed is a ``NotFoundError`` result.  Invalid sids and
+        exhausted retries are results too, never exceptions.
+        """
+        lane = self._bulk_lane(concurrency)
+
+        def immediate(item: Any) -> DeleteResult | None:
+            if self._transport.closed:
+                raise ClientClosedError("the client was closed during delete_many")
+            try:
+                _sids.check_recording_sid(item)
+            except InvalidSidError as exc:
+                return DeleteResult(sid=item, error=exc, attempts=0)
+            return None
+
+        async def run(item: Any, epoch: int) -> DeleteResult:
+            try:
+                sid = _sids.check_recording_sid(item)
+                attempts, request_id = await self._delete(sid, lane, epoch)
+            except TwilioMediaError as exc:
+                return DeleteResult(
+                    sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
+                )
+            except Exception as exc:  # never lose a result, even to a bug: report it
+                return DeleteResult(sid=item, error=self._unexpected(exc), attempts=0)
+            return DeleteResult(sid=item, attempts=attempts, request_id=request_id)
+
+        return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
+
+    def _bulk_lane(self, concurrency: int) -> Lane:
+        """A bulk run's lane: the client's request gate, and the run's own cap."""
+        if not _is_int(concurrency) or concurrency < 1:
+            raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        cap = self._transport.connection_cap
+        # Never more in flight than the pool has connections: aiohttp's timeouts would
+        # otherwise count the time spent queueing for one.
+        concurrency = min(concurrency, cap) if cap else concurrency
+        return Lane(self._limiter, RunSlots(cap=concurrency))
+
+    def _unexpected(self, exc: Exception) -> TwilioMediaError:
+        # Described, not chained: an exception from inside aiohttp may hold the request's
+        # headers, and nothing reachable from our errors may.
+        return TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
 
     async def fetch_all(
         self,
@@ -525,6 +659,25 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
     )
     async with client:
         return await client.fetch(sid)
+
+
+def next_poll_interval(interval: float, poll_interval: float) -> float:
+    """The wait before the next poll of ``wait_for_completion``: half as long again as the
+    last one, up to ``POLL_MAX_FACTOR`` times the ``poll_interval`` asked for."""
+    return min(interval * POLL_BACKOFF, poll_interval * POLL_MAX_FACTOR)
+
+
+def _check_seconds(name: str, value: object, *, finite: bool) -> None:
+    """A number of seconds above 0 (NaN never is; infinity only when not ``finite``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+        or value <= 0
+        or (finite and math.isinf(value))
+    ):
+        what = "a finite number" if finite else "a number"
+        raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
 
 
 def _proxy_for(proxy: object, origin: object, *, from_env: bool) -> URL | None:
