@@ -43,7 +43,15 @@ SCRIPTS_ONLY: Final = frozenset({"README.md"})
 """Documents whose examples must run as scripts, without a top-level ``await``."""
 _RUNTIME: Final = "__docs_runtime__"
 _ENV: Final = ("TWILIO_MEDIA_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
-_CLEARED_ENV: Final = ("TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_REGION", "TWILIO_EDGE")
+_CLEARED_ENV: Final = (
+    "TWILIO_API_KEY",
+    "TWILIO_API_SECRET",
+    "TWILIO_REGION",
+    "TWILIO_EDGE",
+    # The fake server is on 127.0.0.1: a proxy set on the machine must not take requests away.
+    *(f"{name}_proxy" for name in ("http", "https", "all", "no")),
+    *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO")),
+)
 
 
 def _server() -> FakeMediaServer:

@@ -33,6 +33,19 @@ API_KEY: Final = "SK0123456789abcdef0123456789abcdef"
 API_SECRET: Final = "s3cr3t-api-secret-never-shown"
 SID: Final = "KV0123456789abcdef0123456789abcdef"
 BASE: Final = "https://media.twilio.com"
+PROXY_VARIABLES: Final = tuple(
+    name
+    for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests talk to servers on 127.0.0.1: a proxy set on the machine running them
+    would take every request elsewhere.  Tests of proxies set their own."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:

@@ -24,14 +24,19 @@ def slow_policy(wait: float, **kwargs: Any) -> RetryPolicy:
 
 async def test_items_waiting_out_a_backoff_hold_no_request_slot() -> None:
     async with FakeMediaServer(generate=200, seed=11, latency=0.01) as server:
-        waiting = server.sids[:8]  # the first eight items all fail once, then wait 0.5 s
+        waiting = set(server.sids[:8])  # the first eight items all fail once, then wait 1 s
         for sid in waiting:
             server.script(sid, [Fault.server_error(503)])
-        async with client_for(server, retry=slow_policy(0.5)) as client:
+        async with client_for(server, retry=slow_policy(1.0)) as client:
             results = [r async for r in client.fetch_many(server.sids, concurrency=8)]
+        requests = server.requests
     assert all(r.ok for r in results)
-    # While those eight slept, the other 192 items went through the eight request slots.
-    assert {r.sid for r in results[-8:]} == set(waiting)
+    failed_by = max(r.finished or 0 for r in requests if r.sid in waiting and r.status == 503)
+    retried_at = min(r.started for r in requests if r.sid in waiting and r.status == 200)
+    # While those eight slept, the other items went through the eight request slots: with
+    # a slot held per sleeping item, none could have.
+    others = [r for r in requests if r.sid not in waiting and failed_by < r.started < retried_at]
+    assert len(others) >= 150
     assert server.max_in_flight == 8
 
 
@@ -146,3 +151,30 @@ async def test_an_item_takes_no_longer_than_the_deadline() -> None:
     assert not result.ok
     assert took < 1.0 + 0.2  # the deadline bounds the item, from its first request on
     assert 2 <= result.attempts <= 4
+
+
+async def test_the_test_mode_skips_the_runs_retry_after_pause_too() -> None:
+    async with FakeMediaServer(generate=50, seed=18) as server:
+        server.script(server.sids[0], [Fault.rate_limited(retry_after=5)] * 2)
+        policy = RetryPolicy.no_wait(max_retry_after=60)
+        async with client_for(server, retry=policy) as client:
+            started = time.monotonic()
+            results = [r async for r in client.fetch_many(server.sids, concurrency=4)]
+    assert all(r.ok for r in results)
+    assert time.monotonic() - started < 4  # neither the item nor the run waited 2 x 5 s
+
+
+async def test_stopping_a_run_gives_back_every_request_slot() -> None:
+    async with FakeMediaServer(generate=200, seed=19, latency=0.01) as server:
+        async with client_for(server) as client:
+            # An invalid sid is yielded at once, while the valid ones before it were just
+            # handed their slots: each run stops there, before those items ever ran.
+            items = [*server.sids[:8], "not-a-sid", *server.sids[8:]]
+            for _ in range(3):
+                async with contextlib.aclosing(client.fetch_many(items, concurrency=16)) as run:
+                    async for _result in run:
+                        break
+                await asyncio.sleep(0.05)
+                assert client._limiter.in_flight == 0
+            results = [r async for r in client.fetch_many(server.sids, concurrency=16)]
+    assert all(r.ok for r in results)

@@ -32,7 +32,15 @@ _SCRIPT = shutil.which("twilio-media", path=os.path.dirname(sys.executable))
 CLI: Final[list[str]] = (
     [_SCRIPT] if _SCRIPT is not None else [sys.executable, "-m", "twilio_media_async.cli"]
 )
-COMMANDS: Final = ("fetch", "fetch-many", "list", "delete", "fake-server", "demo")
+COMMANDS: Final = (
+    "fetch",
+    "fetch-many",
+    "list",
+    "delete",
+    "delete-many",
+    "fake-server",
+    "demo",
+)
 UNKNOWN_SID: Final = "KV" + "f" * 32
 TIMEOUT: Final = 60.0
 

@@ -30,7 +30,7 @@ from twilio_media_async import (
     TwilioMediaError,
     fetch_recording,
 )
-from twilio_media_async._transport import basic_auth_header, build_base_url
+from twilio_media_async._transport import Transport, basic_auth_header, build_base_url
 
 from ._mocking import mocked_http
 from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, BASE, SID, twilio_error
@@ -229,9 +229,11 @@ async def test_invalid_sid_sends_nothing(http: mocked_http, client: MediaClient)
 async def test_owned_session_is_created_lazily_and_closed(http: mocked_http) -> None:
     http.get(URL_, payload=PAYLOAD)
     client = MediaClient(ACCOUNT_SID, AUTH_TOKEN)
-    assert client._transport._session is None  # nothing is opened before first use
+    transport = client._transport
+    assert isinstance(transport, Transport)
+    assert transport._session is None  # nothing is opened before first use
     await client.fetch(SID)
-    session = client._transport._session
+    session = transport._session
     assert session is not None
     assert not session.closed
     await client.aclose()

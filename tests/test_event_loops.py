@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from twilio_media_async import MediaClient, WrongEventLoopError
+from twilio_media_async._transport import Transport
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, SID
 
@@ -105,7 +106,9 @@ def test_closing_from_another_thread_closes_in_the_sessions_loop(base_url: str) 
     try:
         client = MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=base_url)
         asyncio.run_coroutine_threadsafe(client.fetch(SID), loop).result(timeout=10)
-        session = client._transport._session
+        transport = client._transport
+        assert isinstance(transport, Transport)
+        session = transport._session
         assert session is not None
         asyncio.run(client.aclose())
         assert session.closed

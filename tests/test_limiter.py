@@ -172,8 +172,7 @@ def simulate(
 
 
 async def test_the_gate_serves_waiters_in_order_within_each_runs_cap() -> None:
-    gate = RequestGate(maximum=2)
-    gate.control.limit = 2.0
+    gate = RequestGate(maximum=2)  # slow start begins at the maximum when it is below 8
     a, b = RunSlots(cap=1), RunSlots(cap=2)
     first = gate.try_acquire(a)
     assert first is not None

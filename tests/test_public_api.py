@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
+import pytest
 
 import twilio_media_async as tma
 from twilio_media_async import testing
@@ -21,7 +22,8 @@ DESIGN_NAMES = {
     "FetchResult", "Page", "RetryPolicy", "RetryEvent", "converter", "fetch_recording",
     "TwilioMediaError", "InvalidSidError", "ApiError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError",
-    "TransportError", "ResponseValidationError",
+    "TransportError", "ResponseValidationError", "DeleteResult", "WaitTimeoutError",
+    "InvalidParameterError",
 }  # fmt: skip
 
 
@@ -31,7 +33,6 @@ def test_all_is_pinned() -> None:
         | {
             "ClientClosedError",
             "ForeignPageUrlError",
-            "InvalidParameterError",
             "Links",
             "RecordingOrder",
             "RequestTimeoutError",
@@ -88,6 +89,24 @@ def test_error_hierarchy() -> None:
     for base in (tma.ApiError, tma.TransportError, tma.ResponseValidationError):
         assert issubclass(base, tma.TwilioMediaError)
     assert not issubclass(tma.ForeignPageUrlError, tma.TransportError | tma.ApiError)
+    assert issubclass(tma.WaitTimeoutError, tma.TwilioMediaError)
+    assert issubclass(tma.WaitTimeoutError, TimeoutError)
+    assert not issubclass(tma.WaitTimeoutError, tma.TransportError)
+
+
+def test_delete_result_is_frozen_and_ok_follows_the_error() -> None:
+    result = tma.DeleteResult(sid="KV" + "0" * 32, attempts=1)
+    assert result.ok and result.request_id is None
+    assert [f.name for f in attrs.fields(tma.DeleteResult)] == [
+        "sid",
+        "error",
+        "attempts",
+        "request_id",
+    ]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.attempts = 2  # type: ignore[misc]
+    failed = tma.DeleteResult(sid=None, error=tma.InvalidSidError("bad"))
+    assert not failed.ok
 
 
 def test_every_name_a_module_imports_from_a_private_one_is_in_its_all() -> None:

@@ -27,9 +27,11 @@ from .errors import (
     ServerError,
     TransportError,
     TwilioMediaError,
+    WaitTimeoutError,
     WrongEventLoopError,
 )
 from .models import (
+    DeleteResult,
     FetchResult,
     HttpMethod,
     Links,
@@ -49,6 +51,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "ClientClosedError",
+    "DeleteResult",
     "FetchResult",
     "ForeignPageUrlError",
     "HttpMethod",
@@ -72,6 +75,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "TwilioMediaError",
+    "WaitTimeoutError",
     "WrongEventLoopError",
     "__version__",
     "converter",

@@ -79,6 +79,16 @@ async def bounded_map(
     # every item already taken still gets its result before the error is raised.
     input_error: Exception | None = None
 
+    # Slots handed to tasks that have not run yet.  A task cancelled before its first step
+    # never runs at all, so the slot it was handed is given back here.
+    handed: dict[asyncio.Task[R], int] = {}
+
+    async def start(item: Any, epoch: int) -> R:
+        task = asyncio.current_task()
+        assert task is not None
+        del handed[task]  # running now: ``run`` owns the slot
+        return await run(item, epoch)
+
     def on_done(task: asyncio.Task[R]) -> None:
         nonlocal unclaimed
         running.discard(task)
@@ -121,9 +131,10 @@ async def bounded_map(
                 if epoch is None:
                     gate.want(slots)  # a nudge comes when a slot frees up
                     break
-                task = asyncio.ensure_future(run(waiting, epoch))
+                task = asyncio.ensure_future(start(waiting, epoch))
                 waiting = _NOTHING
                 running.add(task)
+                handed[task] = epoch
                 task.add_done_callback(on_done)
                 if ordered:
                     window.append(task)
@@ -157,5 +168,7 @@ async def bounded_map(
             task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+        for epoch in handed.values():
+            gate.release(slots, epoch, limited=False, answered=False)
         if source is not None and hasattr(source, "aclose"):
             await source.aclose()

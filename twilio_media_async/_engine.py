@@ -5,6 +5,10 @@ the transport; tenacity is entered only after a retryable failure, so the happy 
 nothing for the retry machinery.  This is the one place that spends the retry budget, calls
 ``on_retry`` and logs a retry.
 
+Each attempt is logged at DEBUG (method, path, status, elapsed time, attempt number and
+``Twilio-Request-Id``) when, and only when, that level is on: otherwise an attempt costs one
+``isEnabledFor`` check, and is not even timed.
+
 A bulk item runs in a *lane*: a request slot from the client's ``RequestGate`` is taken for
 each attempt and given back as soon as its answer is in, so an item waiting out a backoff
 holds no slot, and the gate hears every answer (and pauses new requests on a
@@ -25,7 +29,7 @@ from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
 from yarl import URL
 
 from ._limiter import Lane
-from ._transport import Transport
+from ._transport import Reply, Transport, TransportView
 from .errors import (
     ApiError,
     ClientClosedError,
@@ -35,19 +39,28 @@ from .errors import (
 )
 from .retry import RetryBudget, RetryEvent, RetryPolicy, backoff_wait, is_retryable
 
-__all__ = ["RetryEngine", "Send"]
+__all__ = ["Answer", "RetryEngine", "Send"]
 
 _log = logging.getLogger("twilio_media_async")
+_DEBUG: Final = logging.DEBUG
 _MIN_ATTEMPT_TIMEOUT: Final = 0.001
 
-Send = Callable[[float | None], Awaitable[bytes]]
-"""Sends one attempt with the given timeout (None: the transport's own) and returns the body."""
+Send = Callable[[float | None], Awaitable[Reply]]
+"""Sends one attempt with the given timeout (None: the transport's own) and returns its
+Reply: body, status and request id."""
+
+Answer = tuple[bytes, int, str | None]
+"""What a call returns: the body, the number of attempts it took, and the
+``Twilio-Request-Id`` of the answer that decided it."""
 
 
 class RetryEngine:
-    """Runs calls under one ``RetryPolicy`` and one retry budget (shared by the client)."""
+    """Runs calls under one ``RetryPolicy`` and one retry budget (shared by the client).
 
-    def __init__(self, policy: RetryPolicy, transport: Transport) -> None:
+    A client view's engine shares its client's ``budget``: the view sets it.
+    """
+
+    def __init__(self, policy: RetryPolicy, transport: Transport | TransportView) -> None:
         self.policy = policy
         self.transport = transport
         self.budget = (
@@ -65,15 +78,18 @@ class RetryEngine:
         send: Send | None = None,
         lane: Lane | None = None,
         held: int | None = None,
-    ) -> tuple[bytes, int]:
-        """Run one call; return the body and the number of attempts it took.
+    ) -> Answer:
+        """Run one call; return the body, the number of attempts it took and the request
+        id of its last answer.
 
         ``held`` is the epoch of a slot in ``lane`` already taken for the first attempt.
         Every error raised carries ``.attempts``.
         """
         started = time.monotonic()
         try:
-            body = await self._attempt(method, url, params, send, None, lane, held)
+            body, _, request_id = await self._attempt(
+                method, url, params, send, None, 1, lane, held
+            )
         except TwilioMediaError as exc:
             if not (exc.retryable and self.policy.enabled) or self.transport.closed:
                 if not isinstance(exc, ClientClosedError):  # that one sent nothing
@@ -82,7 +98,7 @@ class RetryEngine:
             return await self._retry(exc, started, method, url, params, send, lane)
         if self.budget is not None:
             self.budget.record_success()
-        return body, 1
+        return body, 1, request_id
 
     def _attempt(
         self,
@@ -91,24 +107,29 @@ class RetryEngine:
         params: Mapping[str, str] | None,
         send: Send | None,
         time_limit: float | None,
-        lane: Lane | None,
-        epoch: int | None,
-    ) -> Awaitable[bytes]:
-        """One attempt, holding a request slot of ``lane`` when there is one (the slot of
-        ``epoch``, or one taken for it).  A plain function returning the transport's
-        awaitable: a single fetch pays for no coroutine of its own here."""
+        attempt: int,
+        lane: Lane | None = None,
+        epoch: int | None = None,
+    ) -> Awaitable[Reply]:
+        """Attempt number ``attempt``, holding a request slot of ``lane`` when there is one
+        (the slot of ``epoch``, or one taken for it).  A plain function returning the
+        transport's awaitable: a single fetch pays for no coroutine of its own here."""
         if lane is not None:
-            attempt = partial(self._attempt, method, url, params, send, time_limit, None, None)
-            return self._in_lane(lane, epoch, attempt)
+            go = partial(self._attempt, method, url, params, send, time_limit, attempt)
+            return self._in_lane(lane, epoch, go)
         if send is not None:
-            return send(time_limit)
-        return self.transport.request(method, url, params=params, attempt_timeout=time_limit)
+            sending = send(time_limit)
+        else:
+            sending = self.transport.request(method, url, params=params, attempt_timeout=time_limit)
+        if _log.isEnabledFor(_DEBUG):
+            return _logged(sending, method, url, params, attempt)
+        return sending
 
     async def _in_lane(
-        self, lane: Lane, epoch: int | None, attempt: Callable[[], Awaitable[bytes]]
-    ) -> bytes:
-        """Run ``attempt`` holding a request slot of ``lane``: the one of ``epoch``, or one
-        taken here; the gate hears how it was answered."""
+        self, lane: Lane, epoch: int | None, go: Callable[[], Awaitable[Reply]]
+    ) -> Reply:
+        """Run ``go`` holding a request slot of ``lane``: the one of ``epoch``, or one taken
+        here; the gate hears how it was answered."""
         gate, run = lane.gate, lane.run
         if epoch is None:
             epoch = gate.try_acquire(run)
@@ -117,12 +138,12 @@ class RetryEngine:
         limited = False
         answered = False
         try:
-            body = await attempt()
+            reply = await go()
             answered = True
-            return body
+            return reply
         except RateLimitError as exc:
             limited = answered = True
-            if exc.retry_after:
+            if exc.retry_after and self.policy.sleeps:
                 # The account, not this item, is told to wait: hold every new request.
                 gate.pause(min(exc.retry_after, self.policy.max_retry_after))
             raise
@@ -141,13 +162,14 @@ class RetryEngine:
         params: Mapping[str, str] | None,
         send: Send | None,
         lane: Lane | None,
-    ) -> tuple[bytes, int]:
+    ) -> Answer:
         policy = self.policy
         per_attempt = self.transport.timeout.total
         pending: TwilioMediaError | None = first_error
         last = first_error
         attempts = 0
         body = b""
+        request_id: str | None = None
         try:
             async for attempt in self._retrying(method, str(url), started):
                 with attempt:
@@ -161,7 +183,9 @@ class RetryEngine:
                     attempts += 1
                     timeout = attempt_timeout(left, per_attempt)
                     try:
-                        body = await self._attempt(method, url, params, send, timeout, lane, epoch)
+                        body, _, request_id = await self._attempt(
+                            method, url, params, send, timeout, attempts, lane, epoch
+                        )
                     except TwilioMediaError as exc:
                         last = exc
                         raise
@@ -170,7 +194,7 @@ class RetryEngine:
             raise
         if self.budget is not None:
             self.budget.record_success()
-        return body, attempts
+        return body, attempts, request_id
 
     async def _slot(self, lane: Lane | None, left: float, last: TwilioMediaError) -> int | None:
         """Take a request slot for a retry, waiting no longer than the deadline allows."""
@@ -224,6 +248,49 @@ class RetryEngine:
             before_sleep=before_sleep,
             reraise=True,
         )
+
+
+async def _logged(
+    sending: Awaitable[Reply],
+    method: str,
+    url: URL,
+    params: Mapping[str, str] | None,
+    attempt: int,
+) -> Reply:
+    """Await one attempt and log it at DEBUG: only ever called when DEBUG is on."""
+    started = time.perf_counter()
+    try:
+        reply = await sending
+    except TwilioMediaError as exc:
+        outcome = str(exc.status) if isinstance(exc, ApiError) else type(exc).__name__
+        _log_attempt(method, url, params, attempt, started, outcome, exc.request_id)
+        raise
+    _log_attempt(method, url, params, attempt, started, str(reply[1]), reply[2])
+    return reply
+
+
+def _log_attempt(
+    method: str,
+    url: URL,
+    params: Mapping[str, str] | None,
+    attempt: int,
+    started: float,
+    outcome: str,
+    request_id: str | None,
+) -> None:
+    # The path and query are the SDK's own (sids, filters, page tokens), and the request id
+    # was redacted by the transport: nothing here can hold a credential.
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    path = (url.update_query(params) if params else url).raw_path_qs
+    _log.debug(
+        "%s %s -> %s in %.1f ms (attempt %d, request id %s)",
+        method,
+        path,
+        outcome,
+        elapsed_ms,
+        attempt,
+        request_id or "none",
+    )
 
 
 def wait_for(policy: RetryPolicy, attempt: int, error: BaseException) -> float:

@@ -6,7 +6,9 @@ tells a server's concurrency cap from noise the way loss-tolerant TCP variants d
 
 - A 429 is congestion only when 429s make up more than ``CONGESTION_SHARE`` of a window of
   at least ``MIN_WINDOW`` answers.  Scattered 429s among successes are retried by the engine
-  and cost the limit nothing.
+  and cost the limit nothing.  Once a round trip has shown a cap unmistakably (40 % of its
+  answers 429s, as when slow start overshoots one), the line drops to
+  ``CONFIRMED_CONGESTION_SHARE``.
 - On congestion the limit shrinks in proportion to the share of 429s, by 10 % at least and
   by half at most (so 50 % 429s halve it at once), and the level it was at becomes the
   *ceiling*: where the cap was found.
@@ -14,8 +16,9 @@ tells a server's concurrency cap from noise the way loss-tolerant TCP variants d
   congestion it doubles (slow start).  Far below the ceiling it adds one slot per round trip,
   and equal steps for every worker are what make their shares converge to fair ones (AIMD).
   Near a ceiling below the maximum it creeps, and holds in a round that saw a 429, so it
-  spends its time just under a cap instead of just over it.  Past the ceiling it speeds up
-  again, so a cap that was lifted is left behind within a few round trips.
+  spends its time just under a cap instead of just over it.  Past the ceiling it probes one
+  slot per round trip, and at twice the ceiling it takes the cap as lifted and slow-starts
+  again.
 
 ``RequestGate`` is the asyncio side: a client-wide count of requests in flight bounded by the
 control's limit, each bulk run's own cap (its ``concurrency``), and a pause that a 429 with
@@ -42,6 +45,12 @@ holds seven or more 429s less than 1 % of the time, and one request too many ove
 16 already makes 6 %."""
 MIN_WINDOW: Final = 100
 """Answers judged together at least: fewer would mistake one unlucky 429 for a trend."""
+CONFIRMED_CONGESTION_SHARE: Final = 0.03
+"""The threshold once a cap is known to exist: then 429s are far more likely to be that cap
+than noise, and a lower line keeps the limit from overshooting it for long."""
+_UNMISTAKABLE: Final = 0.4
+"""A round trip with this share of 429s (of at least ``SLOW_START`` answers) is a cap, not
+noise: 2 % of scattered 429s almost never make it."""
 SLOW_START: Final = 8
 """Where the limit starts: a run against an account near its cap opens with few 429s."""
 _NEAR_CEILING: Final = 0.9
@@ -72,19 +81,23 @@ class CongestionControl:
     """429s among them."""
     round_answers: int = 0
     """Answers since the limit last grew: one round is about one round trip."""
-    round_limited: bool = False
-    """Whether this round saw a 429."""
+    round_limited: int = 0
+    """429s in this round."""
     busy: bool = False
     """Whether this round saw the limit in full use (an idle limit must not grow)."""
+    cap_seen: bool = False
+    """Whether a cut was ever unmistakably a cap (see ``_UNMISTAKABLE``)."""
 
     @limit.default
     def _start_small(self) -> float:
         return float(max(self.minimum, min(self.maximum, SLOW_START)))
 
-    @property
-    def slots(self) -> int:
-        """How many requests may be in flight now."""
-        return max(self.minimum, int(self.limit))
+    slots: int = attrs.field(init=False)
+    """How many requests may be in flight now: the whole part of the limit (kept, since every
+    request asks)."""
+
+    def __attrs_post_init__(self) -> None:
+        self.slots = max(self.minimum, int(self.limit))
 
     def on_answer(self, *, limited: bool, epoch: int, full: bool) -> None:
         """Judge one answer: ``limited`` for a 429, ``full`` when all slots were in use."""
@@ -93,13 +106,21 @@ class CongestionControl:
         self.answers += 1
         self.round_answers += 1
         self.busy = self.busy or full
-        self.round_limited = self.round_limited or limited
         window = max(self.slots, MIN_WINDOW)
         if limited:
             self.rate_limited += 1
-            if self.rate_limited > CONGESTION_SHARE * window:
-                # The window is over the line whatever its remaining answers bring.
-                self._cut(share=self.rate_limited / max(self.answers, 2 * SLOW_START))
+            self.round_limited += 1
+            line = CONFIRMED_CONGESTION_SHARE if self.cap_seen else CONGESTION_SHARE
+            if self.rate_limited > line * window:
+                # The window is over the line whatever its remaining answers bring.  How
+                # deep to cut: the share of 429s in the window, or in this round trip
+                # when that is higher (a burst that began late in a quiet window).
+                self._cut(
+                    share=max(
+                        self.rate_limited / self.answers,
+                        self.round_limited / max(self.round_answers, SLOW_START),
+                    )
+                )
                 return
         if self.answers >= window:
             self.answers = self.rate_limited = 0
@@ -107,10 +128,16 @@ class CongestionControl:
             self._grow()
 
     def _cut(self, *, share: float) -> None:
+        if (
+            self.round_answers >= SLOW_START
+            and self.round_limited >= _UNMISTAKABLE * self.round_answers
+        ):
+            self.cap_seen = True
         factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
         self.ceiling = self.limit
         self.limit = max(float(self.minimum), self.limit * factor)
-        self.answers = self.rate_limited = self.round_answers = 0
+        self.slots = max(self.minimum, int(self.limit))
+        self.answers = self.rate_limited = self.round_answers = self.round_limited = 0
         self.busy = False
         self.epoch += 1
 
@@ -129,11 +156,14 @@ class CongestionControl:
                 self.limit = min(step, max(self.limit, ceiling * _NEAR_CEILING)) if capped else step
             elif self.limit < ceiling + 1.0:
                 self.limit += max(0.01, ceiling * _CREEP)  # creep where the cap was
+            elif self.limit < 2.0 * ceiling:
+                self.limit += 1.0  # past the ceiling: probe, in case the cap was lifted
             else:
-                self.limit += max(1.0, (self.limit - ceiling) / 2.0)  # the cap was lifted
+                self.ceiling = None  # twice past it without congestion: slow start again
             self.limit = min(self.limit, float(self.maximum))
-        self.round_answers = 0
-        self.busy = self.round_limited = False
+            self.slots = max(self.minimum, int(self.limit))
+        self.round_answers = self.round_limited = 0
+        self.busy = False
 
 
 @attrs.define(eq=False)

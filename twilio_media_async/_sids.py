@@ -14,6 +14,7 @@ from .errors import InvalidParameterError, InvalidSidError
 
 __all__ = [
     "ACCOUNT_SID",
+    "RECORDING_SID",
     "check_processor_sid",
     "check_recording_sid",
     "check_source_sid",

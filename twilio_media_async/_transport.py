@@ -13,10 +13,11 @@ import base64
 import platform
 import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
+from multidict import istr
 from yarl import URL
 
 from ._numbers import is_finite
@@ -41,11 +42,14 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_TIMEOUT",
+    "Reply",
     "Transport",
+    "TransportView",
     "as_timeout",
     "basic_auth_header",
     "build_base_url",
     "clip_timeout",
+    "user_agent",
 ]
 
 DEFAULT_BASE_URL: Final = "https://media.twilio.com"
@@ -65,11 +69,49 @@ _MAX_FIELD_SIZE: Final = 8190
 # aiohttp quotes what the server sent in its messages; a reason this long says enough.
 _REASON_CHARS: Final = 300
 _HOST_PART: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+# An istr is case-folded once, here, rather than on every lookup.
+_REQUEST_ID: Final = istr("Twilio-Request-Id")
+# Longer than any product token a User-Agent needs; a header line has its limits.
+_MAX_USER_AGENT_EXTRA: Final = 256
+
+Reply = tuple[bytes, int, str | None]
+"""A 2xx answer: its body, its status and its ``Twilio-Request-Id`` (None without one).
+A plain tuple: the fields a bulk run needs, at the cost of one small allocation."""
 
 USER_AGENT: Final = (
     f"twilio-media-async/{__version__} Python/{platform.python_version()} "
     f"aiohttp/{aiohttp.__version__}"
 )
+
+
+def user_agent(extra: object = None) -> str:
+    """The User-Agent header: the SDK's own product tokens, then ``extra`` when given
+    (the caller's own, such as ``"acme-archiver/2.1"``).
+
+    ``extra`` must be printable ASCII: a CR or LF would end the header line and start
+    another one, and other control characters have no place in a header either.
+    """
+    if extra is None:
+        return USER_AGENT
+    if not issubclass(type(extra), str):
+        raise InvalidParameterError(
+            f"user_agent_extra must be a str such as 'acme-archiver/2.1', "
+            f"got {type(extra).__name__}"
+        )
+    text = str.__str__(extra).strip(" ")
+    bad = next((c for c in text if not " " <= c <= "~"), None)
+    if bad is not None:
+        what = _CHARACTER_NAMES.get(bad) or (
+            "a control character" if not bad.isprintable() else f"U+{ord(bad):04X}"
+        )
+        raise InvalidParameterError(
+            f"user_agent_extra must be printable ASCII, but it contains {what}"
+        )
+    if not text or len(text) > _MAX_USER_AGENT_EXTRA:
+        raise InvalidParameterError(
+            f"user_agent_extra must hold 1 to {_MAX_USER_AGENT_EXTRA} characters, got {len(text)}"
+        )
+    return f"{USER_AGENT} {text}"
 
 
 def build_base_url(region: str | None = None, edge: str | None = None) -> str:
@@ -173,12 +215,14 @@ _CHARACTER_NAMES: Final = {
 
 
 class Transport:
-    """Sends one HTTP request and returns the body of a 2xx answer, or raises.
+    """Sends one HTTP request and returns a 2xx answer's Reply, or raises.
 
     A non-2xx answer raises the matching ApiError subclass; a failure to get a complete
     answer raises TransportError (RequestTimeoutError for timeouts).  An owned session is
     created inside the running loop on first use and closed by ``aclose()``; a borrowed one
-    is used as is and never closed.
+    is used as is and never closed.  ``proxy`` (with its credentials, if any) goes to the
+    owned session, or to each request through a borrowed one; ``trace_configs`` go to the
+    owned session only (a borrowed session has its own).
     """
 
     def __init__(
@@ -191,15 +235,20 @@ class Transport:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int = 100,
         redactor: Redactor | None = None,
+        user_agent: str = USER_AGENT,
+        proxy: URL | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self.base_url = parse_base_url(base_url)
         self.origin = self.base_url.origin()
         self.timeout = timeout
         self.max_body_size = max_body_size
         self.connection_limit = connection_limit
+        self.proxy: Final = proxy
+        self._trace_configs: Final = list(trace_configs)
         self._headers: Final = {
             "Authorization": authorization,
-            "User-Agent": USER_AGENT,
+            "User-Agent": user_agent,
             "Accept": "application/json",
         }
         self._redactor = redactor if redactor is not None else Redactor(())
@@ -216,6 +265,12 @@ class Transport:
                 "the borrowed aiohttp session has its own auth; the client sends its own "
                 "credentials, so pass a session without auth="
             )
+        if session is not None and self._trace_configs:
+            # aiohttp fixes a session's trace configs when it is created.
+            raise InvalidParameterError(
+                "trace_configs apply to the client's own session; a borrowed session has "
+                "its own: pass them to aiohttp.ClientSession(trace_configs=...) instead"
+            )
         # A borrowed session's defaults must not change what the SDK does: every setting
         # aiohttp lets a request override is set back to what an owned session uses.
         self._borrowed_overrides: Final[dict[str, Any]] = {
@@ -227,6 +282,8 @@ class Transport:
             "max_line_size": _MAX_LINE_SIZE,  # a small one would fail every response
             "max_field_size": _MAX_FIELD_SIZE,
         }
+        if proxy is not None:
+            self._borrowed_overrides["proxy"] = proxy  # it wins over the session's own
 
     @property
     def closed(self) -> bool:
@@ -256,6 +313,9 @@ class Transport:
             timeout=self.timeout,
             cookie_jar=aiohttp.DummyCookieJar(),  # an API client has no use for cookies
             raise_for_status=False,
+            # aiohttp sends the URL's credentials as Proxy-Authorization, to the proxy only.
+            proxy=self.proxy,
+            trace_configs=self._trace_configs or None,
         )
         return self._session
 
@@ -265,17 +325,20 @@ class Transport:
         url: URL,
         *,
         params: Mapping[str, str] | None = None,
+        base_timeout: aiohttp.ClientTimeout | None = None,
         attempt_timeout: float | None = None,
         on_send: Callable[[], None] | None = None,
-    ) -> bytes:
-        """Send one request; return the body of a 2xx response.
+    ) -> Reply:
+        """Send one request; return a 2xx response's body, status and request id.
 
-        ``on_send`` is called each time the request goes out on a connection, which is more
-        than once when aiohttp silently resends an idempotent request after a dropped
-        keep-alive connection.  Only through an owned session: counting takes a per-request
-        middleware, which replaces the session's own, and aiohttp has no public way to read
-        a borrowed session's middlewares so as to keep them.  Through a borrowed session
-        ``on_send`` is never called, and its middlewares always run.
+        ``base_timeout`` replaces the transport's own (a client view's); ``attempt_timeout``
+        clips it further (a retry's share of the deadline).  ``on_send`` is called each
+        time the request goes out on a connection, which is more than once when aiohttp
+        silently resends an idempotent request after a dropped keep-alive connection.  Only
+        through an owned session: counting takes a per-request middleware, which replaces
+        the session's own, and aiohttp has no public way to read a borrowed session's
+        middlewares so as to keep them.  Through a borrowed session ``on_send`` is never
+        called, and its middlewares always run.
         """
         session = self._session
         if session is None or self._closed:
@@ -286,7 +349,10 @@ class Transport:
         if not self._owns_session:
             kwargs.update(self._borrowed_overrides)
         if attempt_timeout is not None:
-            kwargs["timeout"] = clip_timeout(self.timeout, attempt_timeout)
+            base = self.timeout if base_timeout is None else base_timeout
+            kwargs["timeout"] = clip_timeout(base, attempt_timeout)
+        elif base_timeout is not None:
+            kwargs["timeout"] = base_timeout
         if params:
             kwargs["params"] = params
         if on_send is not None and self._owns_session:
@@ -304,20 +370,27 @@ class Transport:
                 if 200 <= status < 300:
                     body = await self._read(resp, self.max_body_size, method, url)
                     content_type = headers.get("Content-Type", "json")
+                    request_id = headers.get(_REQUEST_ID)
+                    if request_id is not None:
+                        # A header that echoes the request's own is not shown either.
+                        request_id = self._redactor.value(request_id)
                     if body and "json" not in content_type:
                         # A proxy's HTML page with a 200 is not a recording; say so plainly.
-                        raise ResponseValidationError(
+                        not_json = ResponseValidationError(
                             f"expected a JSON response, got Content-Type {content_type!r}",
                             errors=[f"$: content type {content_type!r}"],
                             body=self.redact_body(body),
                         )
-                    return body
+                        not_json.request_id = request_id
+                        raise not_json
+                    return body, status, request_id
                 body = await self._read(resp, _ERROR_BODY_CAP, method, url, truncate=True)
+                request_id = headers.get(_REQUEST_ID)
                 raise api_error_from_response(
                     status,
                     self.redact_body(body),
                     reason=self._redactor.text(resp.reason or ""),
-                    request_id=headers.get("Twilio-Request-Id"),
+                    request_id=None if request_id is None else self._redactor.text(request_id),
                     retry_after=parse_retry_after(headers.get("Retry-After")),
                     method=method,
                     url=str(url),
@@ -451,6 +524,78 @@ class Transport:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(session.close(), loop))
         else:
             await session.close()
+
+
+class TransportView:
+    """A parent transport's session under another timeout, for a client view.
+
+    Requests go through the parent (and so through its session, whoever opens it first).
+    ``aclose()`` closes the view alone; once the parent is closed, so is the view.
+    """
+
+    def __init__(self, parent: Transport | TransportView, timeout: aiohttp.ClientTimeout) -> None:
+        self._parent: Final = parent
+        self.timeout: Final = timeout
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True after this view's ``aclose()``, or once its parent is closed."""
+        return self._closed or self._parent.closed
+
+    @property
+    def base_url(self) -> URL:
+        """The parent's base URL."""
+        return self._parent.base_url
+
+    @property
+    def origin(self) -> URL:
+        """The parent's origin."""
+        return self._parent.origin
+
+    @property
+    def proxy(self) -> URL | None:
+        """The parent's proxy."""
+        return self._parent.proxy
+
+    @property
+    def connection_cap(self) -> int:
+        """The parent's connection cap."""
+        return self._parent.connection_cap
+
+    def redact_body(self, body: bytes) -> bytes:
+        """See ``Transport.redact_body``."""
+        return self._parent.redact_body(body)
+
+    def describe(self, exc: BaseException) -> str:
+        """See ``Transport.describe``."""
+        return self._parent.describe(exc)
+
+    async def request(
+        self,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        base_timeout: aiohttp.ClientTimeout | None = None,
+        attempt_timeout: float | None = None,
+        on_send: Callable[[], None] | None = None,
+    ) -> Reply:
+        """See ``Transport.request``; this view's timeout is the base one."""
+        if self._closed:
+            raise ClientClosedError("this client view is closed; its parent client may not be")
+        return await self._parent.request(
+            method,
+            url,
+            params=params,
+            base_timeout=self.timeout if base_timeout is None else base_timeout,
+            attempt_timeout=attempt_timeout,
+            on_send=on_send,
+        )
+
+    async def aclose(self) -> None:
+        """Close this view only: the parent and its session stay open."""
+        self._closed = True
 
 
 def _counting(on_send: Callable[[], None]) -> aiohttp.ClientMiddlewareType:

@@ -4,6 +4,8 @@
 twilio-media demo                                   # no credentials needed
 twilio-media fetch KV0123456789abcdef0123456789abcdef
 twilio-media fetch-many -i sids.txt -o recordings.jsonl --concurrency 64
+twilio-media fetch-many -i sids.txt -o recordings.jsonl --resume --shard 0/4
+twilio-media delete-many -i expired.txt -o deleted.jsonl --yes
 twilio-media list --status completed --limit 20 --table
 ```
 
@@ -18,16 +20,20 @@ credentials), 130 after Ctrl-C.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
-from collections.abc import Sequence
-from typing import IO, Final
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
+from typing import IO, Any, Final, Generic, TypeVar
 
+import attrs
 import click
 
 from . import _sids
 from ._cli.bulk import (
     BulkStats,
     Progress,
+    drive,
     read_sids,
     run_bulk,
     summary,
@@ -45,6 +51,20 @@ from ._cli.config import (
     stderr_console,
     stdout_console,
 )
+from ._cli.jobs import (
+    DELETE_LOG,
+    FETCH_FORMATS,
+    SKIPPED_DONE,
+    NotAnOutputFile,
+    OutputScan,
+    RecordFormat,
+    Selection,
+    Shard,
+    count_sids,
+    open_output,
+    parse_shard,
+    scan_output,
+)
 from ._cli.render import (
     COLUMNS,
     DEFAULT_COLUMNS,
@@ -57,7 +77,7 @@ from ._cli.render import (
 from ._version import __version__
 from .client import MediaClient
 from .errors import InvalidSidError, NotFoundError, TwilioMediaError
-from .models import FetchResult, MediaRecording, RecordingOrder, RecordingStatus
+from .models import DeleteResult, FetchResult, MediaRecording, RecordingOrder, RecordingStatus
 
 __all__ = ["cli", "main"]
 
@@ -209,6 +229,15 @@ class _Group(click.Group):
     help="Timeout of each attempt.  [default: 10]",
 )
 @click.option(
+    "--proxy",
+    metavar="URL",
+    help=(
+        "HTTP proxy for every request, e.g. http://proxy.example.com:3128; credentials in "
+        "the URL are never printed.  Without it, HTTPS_PROXY or HTTP_PROXY (by the API's "
+        "scheme) and NO_PROXY apply."
+    ),
+)
+@click.option(
     "-v",
     "--verbose",
     count=True,
@@ -226,6 +255,7 @@ def cli(
     edge: str | None,
     max_attempts: int | None,
     timeout: float | None,
+    proxy: str | None,
     verbose: int,
 ) -> None:
     """Fetch, list and delete Twilio Media recordings (MediaRecordings).
@@ -245,6 +275,7 @@ def cli(
         edge=edge or None,
         max_attempts=max_attempts,
         timeout=timeout,
+        proxy=proxy or None,
         verbose=verbose,
     )
     configure_logging(verbose, redact=settings.redact)
@@ -295,11 +326,21 @@ def fetch(
     _exit(ctx, run_async(settings, go()))
 
 
-# -- fetch-many ----------------------------------------------------------------------------
+# -- fetch-many and delete-many -------------------------------------------------------------
+
+R = TypeVar("R", FetchResult, DeleteResult)
 
 
-@cli.command("fetch-many")
-@click.option(
+def _shard_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+_input_option = click.option(
     "-i",
     "--input",
     "input_path",
@@ -308,82 +349,124 @@ def fetch(
     show_default=True,
     help="File of sids, one per line (blank lines skipped); - reads stdin.",
 )
-@click.option(
-    "-o",
-    "--output",
-    "output_path",
-    type=click.Path(dir_okay=False, allow_dash=True, writable=True),
-    default="-",
-    show_default=True,
-    help="Where the JSON lines go; - is stdout.",
+_resume_option = click.option(
+    "--resume",
+    is_flag=True,
+    help=(
+        "Append to -o FILE instead of truncating it, skipping every sid that already has an "
+        "ok record there (and sending each other sid once); a torn last line is cut away."
+    ),
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Most requests in flight (it adapts down on 429s).",
+_shard_opt = click.option(
+    "--shard",
+    metavar="K/N",
+    callback=_shard_option,
+    help="Only the sids whose stable hash falls in shard K of N (K from 0 to N-1).",
 )
-@click.option("--ordered", is_flag=True, help="Write results in input order.")
-@click.pass_context
-def fetch_many(
-    ctx: click.Context, input_path: str, output_path: str, concurrency: int, ordered: bool
+_ordered_option = click.option("--ordered", is_flag=True, help="Write results in input order.")
+
+
+def _concurrency_option(default: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help="Most requests in flight (it adapts down on 429s).",
+    )
+
+
+@attrs.frozen
+class _Job(Generic[R]):
+    """One run of a bulk command, as its options describe it."""
+
+    title: str
+    input_path: str
+    output_path: str
+    fmt: RecordFormat[R]
+    resume: bool
+    shard: Shard | None
+    concurrency: int
+    ordered: bool
+
+
+def _scan_for_resume(settings: Settings, job: _Job[Any]) -> OutputScan | None:
+    """What earlier runs left in the output file (None without ``--resume``)."""
+    if not job.resume:
+        return None
+    if job.output_path == "-":
+        raise UsageProblem("--resume needs -o FILE: it reads what earlier runs wrote there")
+    try:
+        return scan_output(job.output_path, job.fmt)
+    except NotAnOutputFile as exc:
+        raise UsageProblem(settings.redact(str(exc))) from None
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {job.output_path}: {exc.strerror or exc}") from None
+
+
+def _resume_note(job: _Job[Any], scan: OutputScan) -> str:
+    parts = [f"{len(scan.done):,} sid(s) already done"]
+    if scan.failed:
+        parts.append(f"{scan.failed:,} error record(s), whose sids are tried again")
+    if scan.torn:
+        parts.append(f"a torn last line of {scan.torn:,} byte(s) cut away")
+    return f"Resuming {job.output_path}: {'; '.join(parts)}."
+
+
+def _run_job(
+    ctx: click.Context,
+    job: _Job[R],
+    client: MediaClient,
+    stats: BulkStats,
+    start: Callable[[MediaClient, AsyncIterable[str]], AsyncGenerator[R, None]],
+    *,
+    scan: OutputScan | None,
 ) -> None:
-    """Fetch many recordings concurrently; one JSON line per input sid.
-
-    \b
-    A recording is written as its JSON; a sid that failed as an error record:
-      {"sid": ..., "error": "NotFoundError", "status": 404, "code": 20404,
-       "message": ..., "attempts": 1}
-    (status and code are null when the error is not an HTTP error).  No sid is
-    dropped.  The input is read lazily, so it may be endless or very large.
-
-    A progress bar shows on stderr when it is a terminal, and a summary at the
-    end, with the most common error messages.  When the first 20 sids sent all
-    fail to connect (host down, wrong --base-url), the run stops there.  Exit 0
-    when every sid was fetched, 1 when some failed or the run stopped early, 130
-    on Ctrl-C (the output then holds only complete lines).
-    """
+    """Run a bulk command: read the input lazily, keep the sids of the shard that are not
+    done yet, write one line per result, print the summary and exit with its code."""
     settings: Settings = ctx.obj
-    stats = BulkStats()
     console = stderr_console()
-    client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency))
+    selection = Selection(job.shard, scan.done if scan is not None else None)
     in_file: IO[bytes] | None = None
     out_file: IO[bytes] | None = None
     try:
-        if input_path == "-":
+        if job.input_path == "-":
             if sys.stdin is None:
                 raise UsageProblem("no stdin to read sids from: use -i FILE")
             in_fd = sys.stdin.fileno()
             if sys.stdin.isatty():
                 console.print("Reading sids from stdin, one per line; end with Ctrl-D.")
         else:
-            in_file = open(input_path, "rb")  # noqa: SIM115 - closed below
+            in_file = open(job.input_path, "rb")  # noqa: SIM115 - closed below
             in_fd = in_file.fileno()
-        if output_path == "-":
-            out = LineWriter(sys.stdout.buffer, settings.redact_bytes)
+        if job.output_path == "-":
+            stream = sys.stdout.buffer
+            if job.fmt.header is not None:
+                stream.write(job.fmt.header + b"\n")
         else:
             try:
-                out_file = open(output_path, "wb")  # noqa: SIM115 - closed below
+                out_file = stream = open_output(job.output_path, job.fmt, scan)
             except OSError as exc:
-                raise CommandFailed(f"cannot write {output_path}: {exc.strerror or exc}") from None
-            out = LineWriter(out_file, settings.redact_bytes)
+                raise CommandFailed(
+                    f"cannot write {job.output_path}: {exc.strerror or exc}"
+                ) from None
+        if scan is not None and (scan.records or scan.torn):
+            console.print(_resume_note(job, scan), markup=False, highlight=False, soft_wrap=True)
+        out = LineWriter(stream, settings.redact_bytes)
+
+        def write(result: R) -> None:
+            out.write(job.fmt.line(result, settings.redact))
 
         async def go() -> int:
             async with client:
-                # JSON lines on a terminal are progress enough; a bar would garble them.
-                show_bar = not (output_path == "-" and sys.stdout.isatty())
+                # Lines on a terminal are progress enough; a bar would garble them.
+                show_bar = not (job.output_path == "-" and sys.stdout.isatty())
                 with Progress(stats, total=None, console=console, enabled=show_bar) as progress:
-                    await run_bulk(
-                        client,
-                        read_sids(in_fd),
-                        out=out,
-                        stats=stats,
-                        progress=progress,
-                        concurrency=concurrency,
-                        ordered=ordered,
-                        redact=settings.redact,
-                    )
+                    sids = read_sids(in_fd)
+                    if job.shard is not None or scan is not None:
+                        sids = selection.filter(sids)
+                    results = start(client, sids)
+                    await drive(results, write=write, stats=stats, progress=progress)
             return 0
 
         run_async(settings, go())
@@ -392,7 +475,8 @@ def fetch_many(
             in_file.close()
         if out_file is not None:
             out_file.close()
-    console.print(summary(stats))
+    stats.skipped = selection.skipped
+    console.print(summary(stats, title=job.title))
     if stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
     if stats.stopped_early:
@@ -403,6 +487,82 @@ def fetch_many(
             )
         )
     _exit(ctx, EXIT_FAILED if stats.failures else EXIT_OK)
+
+
+@cli.command("fetch-many")
+@_input_option
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, allow_dash=True, writable=True),
+    default="-",
+    show_default=True,
+    help="Where the records go (truncated, unless --resume); - is stdout.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(list(FETCH_FORMATS)),
+    default="jsonl",
+    show_default=True,
+    help="JSON lines, or CSV with a header line.",
+)
+@_resume_option
+@_shard_opt
+@_concurrency_option(64)
+@_ordered_option
+@click.pass_context
+def fetch_many(
+    ctx: click.Context,
+    input_path: str,
+    output_path: str,
+    output_format: str,
+    resume: bool,
+    shard: Shard | None,
+    concurrency: int,
+    ordered: bool,
+) -> None:
+    """Fetch many recordings concurrently; one record per input sid.
+
+    \b
+    A recording is written as its JSON; a sid that failed as an error record:
+      {"sid": ..., "error": "NotFoundError", "status": 404, "code": 20404,
+       "message": ..., "attempts": 1}
+    (status and code are null when the error is not an HTTP error).  No sid is
+    dropped.  The input is read lazily, so it may be endless or very large.
+    --format csv writes the same as CSV rows, under a header line.
+
+    \b
+    Long jobs: --resume appends to -o FILE and skips the sids that already have
+    an ok record there, so a run killed at any moment (even with SIGKILL) is
+    picked up where it stopped; --shard K/N splits one input between N workers.
+
+    A progress bar shows on stderr when it is a terminal, and a summary at the
+    end, with the most common error messages.  When the first 20 sids sent all
+    fail to connect (host down, wrong --base-url), the run stops there.  Exit 0
+    when every sid was fetched, 1 when some failed or the run stopped early, 130
+    on Ctrl-C (the output then holds only complete lines).
+    """
+    settings: Settings = ctx.obj
+    stats = BulkStats()
+    client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency))
+    job = _Job(
+        "fetch-many",
+        input_path,
+        output_path,
+        FETCH_FORMATS[output_format],
+        resume,
+        shard,
+        concurrency,
+        ordered,
+    )
+    scan = _scan_for_resume(settings, job)
+
+    def start(client: MediaClient, sids: AsyncIterable[str]) -> AsyncGenerator[FetchResult, None]:
+        return client.fetch_many(sids, concurrency=concurrency, ordered=ordered)
+
+    _run_job(ctx, job, client, stats, start, scan=scan)
 
 
 # -- list ----------------------------------------------------------------------------------
@@ -507,6 +667,102 @@ def delete(ctx: click.Context, sids: tuple[str, ...], yes: bool) -> None:
         return EXIT_FAILED if missing else EXIT_OK
 
     _exit(ctx, run_async(settings, go()))
+
+
+# -- delete-many ---------------------------------------------------------------------------
+
+
+def _confirm_delete_many(job: _Job[DeleteResult], scan: OutputScan | None) -> None:
+    """Ask before deleting: how many sids, and the first few.  Not confirmed: exit 1."""
+    if job.input_path == "-" or not stat.S_ISREG(os.stat(job.input_path).st_mode):
+        raise CommandFailed(
+            "nothing deleted: the sids come from a pipe, which cannot be read twice to "
+            "show them first (pass --yes to skip the prompt)"
+        )
+    selection = Selection(job.shard, scan.done if scan is not None else None)
+    count, first = count_sids(job.input_path, selection, keep=3)
+    if count == 0:
+        return
+    shown = ", ".join(first) + (f" and {count - len(first):,} more" if count > len(first) else "")
+    where = f" (shard {job.shard})" if job.shard is not None else ""
+    done = selection.skipped[SKIPPED_DONE]
+    skipping = f", skipping {done:,} already deleted" if done else ""
+    try:
+        confirmed = click.confirm(
+            f"Delete {count:,} recording(s) listed in {job.input_path}{where}{skipping}: {shown}?",
+            default=False,
+            err=True,
+        )
+    except click.Abort:  # end of input, or Ctrl-C at the prompt
+        click.echo(err=True)
+        confirmed = False
+    if not confirmed:
+        raise CommandFailed("nothing deleted: not confirmed (pass --yes to skip the prompt)")
+
+
+@cli.command("delete-many")
+@click.option(
+    "-i",
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    required=True,
+    help="File of sids, one per line (blank lines skipped); - reads stdin (needs --yes).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, allow_dash=True, writable=True),
+    default="-",
+    show_default=True,
+    help="Where the JSON lines log goes (truncated, unless --resume); - is stdout.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@_resume_option
+@_shard_opt
+@_concurrency_option(32)
+@_ordered_option
+@click.pass_context
+def delete_many(
+    ctx: click.Context,
+    input_path: str,
+    output_path: str,
+    yes: bool,
+    resume: bool,
+    shard: Shard | None,
+    concurrency: int,
+    ordered: bool,
+) -> None:
+    """Delete many recordings concurrently, after a confirmation prompt (skip it with
+    --yes); one JSON line per input sid.
+
+    \b
+    A deleted sid is logged as {"sid": ..., "deleted": true, "attempts": 1}; a sid
+    that failed as fetch-many's error record (a NotFoundError for a sid that does
+    not exist).  A delete whose retry found the recording gone after an attempt
+    that may have reached the server counts as deleted.
+
+    \b
+    --resume appends to -o FILE and skips the sids already deleted there;
+    --shard K/N splits one input between N workers, as in fetch-many.  Without
+    confirmation nothing is sent (exit 1).  Exit 0 when every sid was deleted,
+    1 when some failed, 130 on Ctrl-C.
+    """
+    settings: Settings = ctx.obj
+    stats = BulkStats()
+    client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency))
+    job = _Job(
+        "delete-many", input_path, output_path, DELETE_LOG, resume, shard, concurrency, ordered
+    )
+    scan = _scan_for_resume(settings, job)
+    if not yes:
+        _confirm_delete_many(job, scan)
+
+    def start(client: MediaClient, sids: AsyncIterable[str]) -> AsyncGenerator[DeleteResult, None]:
+        return client.delete_many(sids, concurrency=concurrency, ordered=ordered)
+
+    _run_job(ctx, job, client, stats, start, scan=scan)
 
 
 # -- fake-server ---------------------------------------------------------------------------
@@ -641,6 +897,7 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
                 retry=retry,
                 timeout=settings.timeout,
                 connection_limit=max(100, concurrency),
+                trust_env=False,  # the demo's server is on this machine, never behind a proxy
             )
 
             def keep_samples(result: FetchResult) -> None:
@@ -652,7 +909,7 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
                     await run_bulk(
                         client,
                         server.sids,
-                        out=None,
+                        write=None,
                         on_result=keep_samples,
                         stats=stats,
                         progress=progress,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import math
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -12,7 +14,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from . import _sids
+from . import _proxy, _sids
 from ._api import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
 from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
 from ._bulk import bounded_map
@@ -21,15 +23,19 @@ from ._credentials import ENVIRONMENT, check_credentials
 from ._engine import RetryEngine
 from ._limiter import Lane, RequestGate, RunSlots
 from ._numbers import is_int as _is_int
+from ._numbers import is_number
 from ._redact import Redactor
 from ._transport import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_BODY_SIZE,
+    Reply,
     Transport,
+    TransportView,
     as_timeout,
     basic_auth_header,
     build_base_url,
     clip_timeout,
+    user_agent,
 )
 from .errors import (
     ClientClosedError,
@@ -41,8 +47,16 @@ from .errors import (
     ServerError,
     TransportError,
     TwilioMediaError,
+    WaitTimeoutError,
 )
-from .models import FetchResult, MediaRecording, Page, RecordingOrder, RecordingStatus
+from .models import (
+    DeleteResult,
+    FetchResult,
+    MediaRecording,
+    Page,
+    RecordingOrder,
+    RecordingStatus,
+)
 from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
@@ -51,6 +65,11 @@ _CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
 _UNCAPPED_REQUESTS: Final = 1024
+# wait_for_completion's interval grows by half after each poll, up to four times the
+# poll_interval asked for: gentle on a recording that takes long, and a completion is still
+# seen within 4 x poll_interval.
+POLL_BACKOFF: Final = 1.5
+POLL_MAX_FACTOR: Final = 4.0
 
 
 class MediaClient:
@@ -64,7 +83,8 @@ class MediaClient:
     ```
 
     Authenticate with the account's auth token, or with an API key and secret (the account
-    sid is required either way).
+    sid is required either way).  ``with_options()`` gives a view with another timeout or
+    retry policy.
 
     Args:
         account_sid: The account sid (``AC`` and 32 hex digits).
@@ -85,8 +105,17 @@ class MediaClient:
         max_body_size: The most bytes of a response body read; a larger one raises
             ResponseTooLargeError.  16 MiB by default.
         connection_limit: The size of the client's own connection pool, which also
-            bounds ``fetch_many``'s requests in flight (a borrowed session's connector
+            bounds the bulk methods' requests in flight (a borrowed session's connector
             sets its own).  100 by default.
+        proxy: An HTTP proxy for every request; its credentials may be in the URL, and
+            are never shown.
+        trust_env: Without ``proxy``, let the client's own session take ``HTTPS_PROXY``
+            or ``HTTP_PROXY`` (by the base URL's scheme) and ``NO_PROXY`` from the
+            environment, once, when the client is built.  True by default.
+        trace_configs: aiohttp trace configs for the client's own session
+            (OpenTelemetry's among them).
+        user_agent_extra: Appended to the User-Agent header, such as
+            ``acme-archiver/2.1``.
     """
 
     def __init__(
@@ -104,6 +133,10 @@ class MediaClient:
         timeout: float | aiohttp.ClientTimeout | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         connection_limit: int = 100,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        user_agent_extra: str | None = None,
     ) -> None:
         checked = check_credentials(account_sid, auth_token, api_key, api_secret)
         self._auth_kind = checked.kind
@@ -115,19 +148,30 @@ class MediaClient:
         """The account sid the client was built with."""
         self.retry: Final = retry if retry is not None else RetryPolicy()
         """The retry policy every call follows."""
-        self._transport = Transport(
-            base_url=_base_url(region, edge) if base_url is None else base_url,
+        self._requested_timeout = as_timeout(timeout)
+        origin = _base_url(region, edge) if base_url is None else base_url
+        proxy_url = _proxy_for(proxy, origin, from_env=trust_env and session is None)
+        credentials = [(checked.username, checked.password)]
+        if proxy_url is not None:
+            credentials += _proxy.secrets(proxy_url)
+        transport = Transport(
+            base_url=origin,
             authorization=basic_auth_header(checked.username, checked.password),
-            timeout=_within(as_timeout(timeout), self.retry.deadline),
+            timeout=_within(self._requested_timeout, self.retry.deadline),
             session=session,
             max_body_size=max_body_size,
             connection_limit=connection_limit,
-            redactor=Redactor.for_credentials([(checked.username, checked.password)]),
+            redactor=Redactor.for_credentials(credentials),
+            user_agent=user_agent(user_agent_extra),
+            proxy=proxy_url,
+            trace_configs=_trace_configs(trace_configs),
         )
-        self._recordings_path = f"{self._transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
-        self._engine = RetryEngine(self.retry, self._transport)
+        self._transport: Transport | TransportView = transport
+        self._recordings_path = f"{transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
+        self._engine = RetryEngine(self.retry, transport)
         # One limiter for every bulk run of this client: they draw on one account.
-        self._limiter = RequestGate(maximum=self._transport.connection_cap or _UNCAPPED_REQUESTS)
+        self._limiter = RequestGate(maximum=transport.connection_cap or _UNCAPPED_REQUESTS)
+        self._is_view = False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
@@ -184,9 +228,46 @@ class MediaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client and its owned session.  Idempotent; a borrowed session stays open."""
-        self._limiter.close()
+        """Close the client and its owned session.  Idempotent; a borrowed session stays open.
+
+        Closing a view (``with_options``) closes only the view.
+        """
+        if not self._is_view:  # the limiter is the parent's, shared with its other views
+            self._limiter.close()
         await self._transport.aclose()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> MediaClient:
+        """A view of this client with another per-attempt ``timeout`` or ``retry`` policy.
+
+        The view shares this client's session, connection pool, proxy, retry budget and
+        bulk limiter: it is cheap, and meant to be made per call site
+        (``client.with_options(timeout=2.0).fetch(sid)``).  What it is not given, it takes
+        from this client.  The budget stays the client's: a view's ``retry`` policy decides
+        attempts, waits and deadline, not the size of the budget.  Closing the view leaves
+        this client open; closing this client closes its views too.
+
+        Args:
+            timeout: The view's per-attempt timeout, as ``MediaClient(timeout=...)``.
+            retry: The view's retry policy.
+        """
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidParameterError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        policy = self.retry if retry is None else retry
+        requested = self._requested_timeout if timeout is None else as_timeout(timeout)
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.retry = policy  # type: ignore[misc]  # Final for users; a view is built here
+        view._requested_timeout = requested
+        view._transport = TransportView(self._transport, _within(requested, policy.deadline))
+        view._engine = RetryEngine(policy, view._transport)
+        view._engine.budget = self._engine.budget  # one budget per client, views included
+        view._is_view = True
+        return view
 
     @property
     def closed(self) -> bool:
@@ -198,13 +279,24 @@ class MediaClient:
         """The API origin requests go to."""
         return str(self._transport.base_url)
 
+    @property
+    def proxy(self) -> str | None:
+        """The proxy requests go through, without its credentials; None when there is
+        none (or a borrowed session picks its own)."""
+        proxy = self._transport.proxy
+        return None if proxy is None else _proxy.display(proxy)
+
     def __repr__(self) -> str:
         # The account sid identifies, the token authenticates: only the former, and only
-        # partly, is shown.
+        # partly, is shown.  The proxy's credentials are not shown either.
         sid = self.account_sid
+        proxy = self.proxy
         return (
             f"MediaClient(account_sid='{sid[:6]}...{sid[-4:]}', auth={self._auth_kind!r}, "
-            f"base_url={self.base_url!r}, closed={self.closed})"
+            f"base_url={self.base_url!r}, "
+            + (f"proxy={proxy!r}, " if proxy is not None else "")
+            + ("view=True, " if self._is_view else "")
+            + f"closed={self.closed})"
         )
 
     # -- fetch and delete ----------------------------------------------------------------
@@ -219,21 +311,22 @@ class MediaClient:
         Args:
             sid: The recording's sid.
         """
-        recording, _ = await self._fetch(_sids.check_recording_sid(sid))
+        recording, _, _ = await self._fetch(_sids.check_recording_sid(sid))
         return recording
 
     async def _fetch(
         self, sid: str, lane: Lane | None = None, held: int | None = None
-    ) -> tuple[MediaRecording, int]:
+    ) -> tuple[MediaRecording, int, str | None]:
         url = self._recording_url(sid)
-        body, attempts = await self._engine.call("GET", url, lane=lane, held=held)
+        body, attempts, request_id = await self._engine.call("GET", url, lane=lane, held=held)
         try:
-            return structure_recording(loads_json(body), body), attempts
+            return structure_recording(loads_json(body), body), attempts, request_id
         except ResponseValidationError as exc:
             error = exc
         # Raised outside the handler, so the unredacted error is not its __context__.
         error = self._redacted_parse_error(error, body, structure_recording)
         error.attempts = attempts
+        error.request_id = request_id
         raise error
 
     def _redacted_parse_error(
@@ -270,12 +363,18 @@ class MediaClient:
         Args:
             sid: The recording's sid.
         """
-        sid = _sids.check_recording_sid(sid)
+        await self._delete(_sids.check_recording_sid(sid))
+
+    async def _delete(
+        self, sid: str, lane: Lane | None = None, held: int | None = None
+    ) -> tuple[int, str | None]:
+        """Delete a checked sid under the idempotent DELETE rule; return the attempts and
+        the request id of the answer that decided it."""
         url = self._recording_url(sid)
         transport = self._transport
         maybe_deleted = False
 
-        async def send(attempt_timeout: float | None) -> bytes:
+        async def send(attempt_timeout: float | None) -> Reply:
             nonlocal maybe_deleted
             sends = 0
 
@@ -287,15 +386,86 @@ class MediaClient:
                 return await transport.request(
                     "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
                 )
-            except NotFoundError:
+            except NotFoundError as exc:
+                # An earlier attempt, or aiohttp's own resend of this one, may have been
+                # carried out: the recording is gone either way.
                 if maybe_deleted or sends > 1:
-                    return b""
+                    return b"", exc.status, exc.request_id
                 raise
             except (TransportError, ServerError):
                 maybe_deleted = True
                 raise
 
-        await self._engine.call("DELETE", url, send=send)
+        _, attempts, request_id = await self._engine.call(
+            "DELETE", url, send=send, lane=lane, held=held
+        )
+        return attempts, request_id
+
+    # The signature is pinned public API: ``timeout`` is the wait's own, as in asyncio.wait_for.
+    async def wait_for_completion(
+        self,
+        sid: str,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109
+        poll_interval: float = 5.0,
+    ) -> MediaRecording:
+        """Poll a recording until its status is no longer ``processing``; return it.
+
+        Each poll is a fetch, with its retries.  The interval starts at ``poll_interval``
+        seconds and grows by half after each poll, up to four times ``poll_interval``.  A
+        poll that fails in a way worth retrying (a 429, a 5xx, a timeout or a connection
+        error, once the retry policy gave up on it) does not end the wait; any other error
+        (NotFoundError, AuthenticationError...) is raised at once.  When ``timeout``
+        seconds have passed since the call, WaitTimeoutError (a TimeoutError) is raised,
+        even in the middle of a poll.
+
+        Args:
+            sid: The recording's sid.
+            timeout: Seconds to wait in all, polls included; finite.
+            poll_interval: Seconds between the first polls.
+        """
+        sid = _sids.check_recording_sid(sid)
+        _check_seconds("timeout", timeout, finite=True)
+        _check_seconds("poll_interval", poll_interval, finite=False)
+        recording: MediaRecording | None = None
+        last_error: TwilioMediaError | None = None
+        attempts = polls = 0
+        interval = float(poll_interval)
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                while True:
+                    polls += 1
+                    try:
+                        recording, used, _ = await self._fetch(sid)
+                    except TwilioMediaError as exc:
+                        attempts += exc.attempts
+                        if not exc.retryable:
+                            raise
+                        last_error = exc
+                    else:
+                        attempts += used
+                        last_error = None
+                        if recording.status != RecordingStatus.PROCESSING:
+                            return recording
+                    # Never longer than the timeout: the scope ends the wait by then anyway.
+                    await asyncio.sleep(min(interval, timeout))
+                    interval = next_poll_interval(interval, poll_interval)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        # Raised outside the handler: the cancellation that ended the poll is no context.
+        seen = "no poll got an answer" if recording is None else f"status {recording.status!s}"
+        failed = f"; the last poll failed: {last_error.message}" if last_error is not None else ""
+        raise WaitTimeoutError(
+            f"recording {sid} still not done after {timeout:g} s and {polls} poll(s) "
+            f"({seen}){failed}",
+            sid=sid,
+            timeout=float(timeout),
+            recording=recording,
+            last_error=last_error,
+            attempts=attempts,
+        )
 
     # -- list and pages ------------------------------------------------------------------
 
@@ -376,7 +546,7 @@ class MediaClient:
         else:
             url, query = self._check_same_origin(start_url), None
         while True:
-            body, attempts = await self._engine.call("GET", url, params=query)
+            body, attempts, request_id = await self._engine.call("GET", url, params=query)
             try:
                 page = _parse_page(loads_json(body), body)
             except ResponseValidationError as exc:
@@ -386,6 +556,7 @@ class MediaClient:
             if error is not None:  # raised outside the handler, as in _fetch
                 error = self._redacted_parse_error(error, body, _parse_page)
                 error.attempts = attempts
+                error.request_id = request_id
                 raise error
             yield page
             if not page.next_page_url:
@@ -445,12 +616,7 @@ class MediaClient:
             ordered: Yield in input order (within a bounded window) instead of as
                 completed.
         """
-        if not _is_int(concurrency) or concurrency < 1:
-            raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        cap = self._transport.connection_cap
-        # Never more in flight than the pool has connections: aiohttp's timeouts would
-        # otherwise count the time spent queueing for one.
-        concurrency = min(concurrency, cap) if cap else concurrency
+        lane = self._bulk_lane(concurrency)
 
         def immediate(item: Any) -> FetchResult | None:
             if self._transport.closed:
@@ -466,18 +632,80 @@ class MediaClient:
                 # The checked sid, a plain str: a str subclass or str-valued enum could
                 # format differently in the URL than its value.
                 sid = _sids.check_recording_sid(item)
-                recording, attempts = await self._fetch(sid, lane, epoch)
+                recording, attempts, request_id = await self._fetch(sid, lane, epoch)
             except TwilioMediaError as exc:
-                return FetchResult(sid=item, error=exc, attempts=exc.attempts)
+                return FetchResult(
+                    sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
+                )
             except Exception as exc:  # never lose a result, even to a bug: report it
-                # Described, not chained: an exception from inside aiohttp may hold the
-                # request's headers, and nothing reachable from our errors may.
-                error = TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
-                return FetchResult(sid=item, error=error, attempts=0)
-            return FetchResult(sid=item, recording=recording, attempts=attempts)
+                return FetchResult(sid=item, error=self._unexpected(exc), attempts=0)
+            return FetchResult(
+                sid=item, recording=recording, attempts=attempts, request_id=request_id
+            )
 
-        lane = Lane(self._limiter, RunSlots(cap=concurrency))
         return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
+
+    def delete_many(
+        self,
+        sids: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 32,
+        ordered: bool = False,
+    ) -> AsyncGenerator[DeleteResult, None]:
+        """Delete many recordings concurrently; yield exactly one DeleteResult per input item.
+
+        It runs as ``fetch_many`` does (a lazy input, memory bounded by ``concurrency``,
+        the client's adaptive limiter, one retry policy per item, ``ordered``, clean
+        cancellation), and each delete follows ``delete``'s idempotent DELETE rule: a
+        404 after an attempt that may have reached the server is an ok result, a 404 for
+        a sid that never existed is a ``NotFoundError`` result.  Invalid sids and
+        exhausted retries are results too, never exceptions.
+
+        Args:
+            sids: The sids, as any iterable or async iterable; each item gets its result.
+            concurrency: The most requests in flight (at most the connection pool's size).
+            ordered: Yield in input order (within a bounded window) instead of as
+                completed.
+        """
+        lane = self._bulk_lane(concurrency)
+
+        def immediate(item: Any) -> DeleteResult | None:
+            if self._transport.closed:
+                raise ClientClosedError("the client was closed during delete_many")
+            try:
+                _sids.check_recording_sid(item)
+            except InvalidSidError as exc:
+                return DeleteResult(sid=item, error=exc, attempts=0)
+            return None
+
+        async def run(item: Any, epoch: int) -> DeleteResult:
+            try:
+                sid = _sids.check_recording_sid(item)
+                attempts, request_id = await self._delete(sid, lane, epoch)
+            except TwilioMediaError as exc:
+                return DeleteResult(
+                    sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
+                )
+            except Exception as exc:  # never lose a result, even to a bug: report it
+                return DeleteResult(sid=item, error=self._unexpected(exc), attempts=0)
+            return DeleteResult(sid=item, attempts=attempts, request_id=request_id)
+
+        return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
+
+    def _bulk_lane(self, concurrency: int) -> Lane:
+        """A bulk run's lane: the client's request gate, and the run's own cap."""
+        if not _is_int(concurrency) or concurrency < 1:
+            raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        cap = self._transport.connection_cap
+        # Never more in flight than the pool has connections: aiohttp's timeouts would
+        # otherwise count the time spent queueing for one.
+        concurrency = min(concurrency, cap) if cap else concurrency
+        return Lane(self._limiter, RunSlots(cap=concurrency))
+
+    def _unexpected(self, exc: Exception) -> TwilioMediaError:
+        # Described, not chained: an exception from inside aiohttp may hold the request's
+        # headers, and nothing reachable from our errors may.
+        return TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
 
     async def fetch_all(
         self,
@@ -512,6 +740,47 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
     )
     async with client:
         return await client.fetch(sid)
+
+
+def next_poll_interval(interval: float, poll_interval: float) -> float:
+    """The wait before the next poll of ``wait_for_completion``: half as long again as the
+    last one, up to ``POLL_MAX_FACTOR`` times the ``poll_interval`` asked for."""
+    return min(interval * POLL_BACKOFF, poll_interval * POLL_MAX_FACTOR)
+
+
+def _check_seconds(name: str, value: object, *, finite: bool) -> None:
+    """A number of seconds above 0 (NaN never is; infinity only when not ``finite``)."""
+    if not is_number(value) or math.isnan(value) or value <= 0 or (finite and math.isinf(value)):
+        what = "a finite number" if finite else "a number"
+        raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
+
+
+def _proxy_for(proxy: object, origin: object, *, from_env: bool) -> URL | None:
+    """The proxy a client's requests go through: ``proxy`` when given; else, when
+    ``from_env``, the environment's for the origin's scheme.  (A borrowed session's own
+    ``trust_env`` decides for it.)"""
+    if proxy is not None:
+        return _proxy.parse_proxy(proxy)
+    if not from_env:
+        return None
+    try:
+        target = URL(origin) if isinstance(origin, str) else None
+    except (TypeError, ValueError):
+        target = None
+    if target is None or target.scheme not in ("http", "https"):
+        return None  # the transport reports the bad base URL
+    found = _proxy.environment_proxy(target)
+    return None if found is None else found[0]
+
+
+def _trace_configs(value: object) -> list[aiohttp.TraceConfig]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple) and all(isinstance(t, aiohttp.TraceConfig) for t in value):
+        return list(value)
+    raise InvalidParameterError(
+        f"trace_configs must be a list of aiohttp.TraceConfig, got {type(value).__name__}"
+    )
 
 
 def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:

@@ -7,6 +7,7 @@ TwilioMediaError
  |- ClientClosedError                      the client was used after aclose()
  |    |- WrongEventLoopError               or in another event loop than its session's
  |- ForeignPageUrlError                    a page URL points at another origin
+ |- WaitTimeoutError (also TimeoutError)   wait_for_completion ran out of time
  |- ResponseTooLargeError                  the body passed the size cap
  |- TransportError                         connect, reset, DNS or timeout
  |    |- RequestTimeoutError (also TimeoutError)
@@ -23,11 +24,14 @@ the SDK never puts credentials in either.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from ._numbers import is_int
+
+if TYPE_CHECKING:
+    from .models import MediaRecording
 
 __all__ = [
     "ApiError",
@@ -45,6 +49,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "TwilioMediaError",
+    "WaitTimeoutError",
     "WrongEventLoopError",
     "api_error_from_response",
     "cap_text",
@@ -80,10 +85,13 @@ class TwilioMediaError(Exception):
     """Base class of every error the SDK raises.
 
     ``attempts`` is how many HTTP requests were made before giving up (0 when nothing was
-    sent).
+    sent).  ``request_id`` is the ``Twilio-Request-Id`` of the answer the error is about: a
+    non-2xx answer's (ApiError), or a 2xx answer's whose body could not be read
+    (ResponseValidationError); None when there was no answer.
     """
 
     attempts: int
+    request_id: str | None = None
 
     def __init__(self, message: str, *, attempts: int = 0) -> None:
         super().__init__(message)
@@ -130,6 +138,37 @@ class ForeignPageUrlError(TwilioMediaError):
 
     Following it would send the account's credentials to another host.
     """
+
+
+class WaitTimeoutError(TwilioMediaError, TimeoutError):
+    """``wait_for_completion`` gave up: the recording was still processing when its
+    ``timeout`` passed.
+
+    ``sid`` and ``timeout`` say what was waited for and how long; ``recording`` is the last
+    one read (None when no poll got an answer), ``last_error`` the error of the last poll
+    when it failed, and ``attempts`` the HTTP requests made in all.
+    """
+
+    sid: str
+    timeout: float
+    recording: MediaRecording | None
+    last_error: TwilioMediaError | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sid: str,
+        timeout: float,
+        recording: MediaRecording | None = None,
+        last_error: TwilioMediaError | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.sid = sid
+        self.timeout = timeout
+        self.recording = recording
+        self.last_error = last_error
 
 
 class ResponseTooLargeError(TwilioMediaError):

@@ -205,3 +205,9 @@ class RetryPolicy:
     def enabled(self) -> bool:
         """False when ``max_attempts`` is 1."""
         return self.max_attempts > 1
+
+    @property
+    def sleeps(self) -> bool:
+        """False in the test mode of ``no_wait()``: then a bulk run's Retry-After pause is
+        skipped too."""
+        return self.sleep is not _no_sleep

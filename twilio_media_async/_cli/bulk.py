@@ -1,4 +1,4 @@
-"""fetch-many's engine: a lazy sid reader, counters, the progress bar and the summary."""
+"""The bulk commands' engine: a lazy sid reader, counters, the progress bar and the summary."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -22,6 +22,7 @@ from rich.text import Text
 
 from twilio_media_async import (
     ApiError,
+    DeleteResult,
     FetchResult,
     MediaClient,
     RetryEvent,
@@ -29,14 +30,13 @@ from twilio_media_async import (
     TwilioMediaError,
 )
 
-from .render import LineWriter, error_record, recording_json
-
 __all__ = [
     "STOP_AFTER_CONNECT_FAILURES",
     "BulkStats",
     "Progress",
     "failed_to_connect",
     "error_digest",
+    "drive",
     "read_sids",
     "run_bulk",
     "summary",
@@ -53,6 +53,8 @@ _CHUNK: Final = 64 * 1024
 _READ_AHEAD: Final = 4  # chunks a pipe reader may hold before the fetches catch up
 _MAX_LINE: Final = 4096  # a longer line is no sid; only its start is kept
 _REFRESH: Final = 0.1  # seconds between progress updates
+
+R = TypeVar("R", FetchResult, DeleteResult)
 
 
 # -- input ---------------------------------------------------------------------------------
@@ -181,7 +183,9 @@ class BulkStats:
     stopped_early: bool = False
     """The run stopped because nothing could connect (see ``cannot_connect``)."""
     on_cannot_connect: Callable[[], object] | None = None
-    """Called (by ``run_bulk``) once, as soon as ``cannot_connect`` holds."""
+    """Called (by ``drive``) once, as soon as ``cannot_connect`` holds."""
+    skipped: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Input sids not sent, by reason (``--resume``, ``--shard``)."""
 
     def on_retry(self, event: RetryEvent) -> None:
         """The ``RetryPolicy(on_retry=...)`` hook: counts each retry, and sees failures to
@@ -201,7 +205,7 @@ class BulkStats:
             if self.on_cannot_connect is not None:
                 self.on_cannot_connect()
 
-    def add(self, result: FetchResult) -> None:
+    def add(self, result: FetchResult | DeleteResult) -> None:
         """Count one result."""
         self.requests += result.attempts
         self.result_retries += max(result.attempts - 1, 0)
@@ -259,6 +263,10 @@ def summary_table(stats: BulkStats, *, title: str = "fetch-many") -> Table:
     table.add_row("failed", f"{stats.failures:,}", style="red" if stats.failures else None)
     for name, count in sorted(stats.failed.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add_row(f"  {name}", f"{count:,}")
+    if stats.skipped:
+        table.add_row("skipped", f"{sum(stats.skipped.values()):,}")
+        for reason, count in sorted(stats.skipped.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(f"  {reason}", f"{count:,}")
     table.add_row("retries", f"{stats.retries:,}")
     table.add_row("HTTP requests", f"{stats.requests:,}")
     table.add_row("wall time", f"{stats.wall:.2f} s")
@@ -374,19 +382,30 @@ async def run_bulk(
     client: MediaClient,
     sids: Iterable[str] | AsyncIterable[str],
     *,
-    out: LineWriter | None,
+    write: Callable[[FetchResult], object] | None,
     stats: BulkStats,
     progress: Progress,
     concurrency: int,
     ordered: bool,
     on_result: Callable[[FetchResult], object] | None = None,
-    redact: Callable[[str], str] | None = None,
 ) -> None:
-    """Fetch every sid with ``client.fetch_many`` and write one JSON line per result.
+    """Fetch every sid with ``client.fetch_many``, and ``drive`` the results."""
+    results = client.fetch_many(sids, concurrency=concurrency, ordered=ordered)
+    await drive(results, write=write, stats=stats, progress=progress, on_result=on_result)
 
-    A recording becomes its JSON; a failure becomes an error record: no sid is dropped.
-    ``out=None`` writes nothing; ``on_result`` sees every result; ``redact`` rewrites the
-    message of each error record.
+
+async def drive(
+    results: AsyncGenerator[R, None],
+    *,
+    write: Callable[[R], object] | None,
+    stats: BulkStats,
+    progress: Progress,
+    on_result: Callable[[R], object] | None = None,
+) -> None:
+    """Take every result of a bulk run (``fetch_many`` or ``delete_many``): ``write`` it
+    (one output line per result: no sid is dropped), count it, and show the progress.
+
+    ``on_result`` sees every result.
     When the first ``STOP_AFTER_CONNECT_FAILURES`` requests all failed to connect, the
     run stops as on Ctrl-C, but with ``stats.stopped_early`` set instead of
     ``interrupted``: the rest of the input is not read.
@@ -399,15 +418,10 @@ async def run_bulk(
         # Stop as Ctrl-C does: the retry hook sees the failures to connect long before an
         # item's retries run out and its result comes back.
         stats.on_cannot_connect = task.cancel
-    results = client.fetch_many(sids, concurrency=concurrency, ordered=ordered)
     try:
         async for result in results:
-            if out is None:
-                pass
-            elif result.recording is not None:
-                out.write(recording_json(result.recording))
-            elif result.error is not None:
-                out.write_json(error_record(result.sid, result.error, result.attempts, redact))
+            if write is not None:
+                write(result)
             stats.add(result)
             if on_result is not None:
                 on_result(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -21,6 +22,7 @@ from twilio_media_async import (
     RetryEvent,
     RetryPolicy,
     TwilioMediaError,
+    _proxy,
 )
 from twilio_media_async._credentials import Names, check_credentials
 from twilio_media_async._redact import Redactor
@@ -139,6 +141,7 @@ class Settings:
     edge: str | None = None
     max_attempts: int | None = None
     timeout: float | None = None
+    proxy: str | None = dataclasses.field(default=None, repr=False)
     verbose: int = 0
 
     @functools.cached_property
@@ -151,6 +154,11 @@ class Settings:
             )
             if secret
         ]
+        if self.proxy:
+            # A malformed one is refused before any request, by a message that does not
+            # quote it.
+            with contextlib.suppress(InvalidParameterError):
+                pairs += _proxy.secrets(_proxy.parse_proxy(self.proxy))
         return Redactor.for_credentials(pairs)
 
     def redact(self, text: str) -> str:
@@ -206,6 +214,7 @@ class Settings:
                 retry=self.retry_policy(on_retry=on_retry),
                 timeout=self.timeout,
                 connection_limit=connection_limit,
+                proxy=self.proxy,
             )
         except InvalidParameterError as exc:  # a malformed account sid, region or URL
             raise UsageProblem(self.redact(exc.message)) from None

@@ -17,16 +17,15 @@ DEMO_LATENCY: Final = (0.001, 0.01)
 
 
 def demo_faults() -> tuple[Fault, ...]:
-    """What the random faults are drawn from, one each time: in 20 draws, a 429 with
-    Retry-After 0.2 s, a 429 with Retry-After 1 s, six 503s, four HTML 502s from a proxy
-    and eight dropped connections.
+    """What the random faults are drawn from, one each time: in 20 draws, two 429s with
+    Retry-After 0.2 s, six 503s, four HTML 502s from a proxy and eight dropped connections.
 
-    Most 429s come from the concurrency cap instead, as they do from a real API under load:
-    random ones would keep halving the client's adaptive concurrency for no reason.
+    Most 429s come from the concurrency cap instead, as they do from a real API under load.
+    A Retry-After pauses the whole run's new requests, as an account told to wait should, so
+    the random ones ask for short waits.
     """
     return (
-        Fault.rate_limited(retry_after=0.2),
-        Fault.rate_limited(retry_after=1),
+        *[Fault.rate_limited(retry_after=0.2)] * 2,
         *[Fault.server_error(503)] * 6,
         *[Fault.server_error(502, html=True)] * 4,
         *[Fault.reset()] * 8,
@@ -50,6 +49,6 @@ def describe_profile(server: FakeMediaServer) -> str:
     """One sentence on what the server does wrong, for the demo's header."""
     return (
         f"{server.fault_rate:.0%} of requests fail at random (a dropped connection, 503, a "
-        f"proxy's HTML 502, now and then a 429 with Retry-After 0.2 s or 1 s), and requests "
+        f"proxy's HTML 502, now and then a 429 with Retry-After 0.2 s), and requests "
         f"beyond {server.concurrency_limit} in flight get 429"
     )

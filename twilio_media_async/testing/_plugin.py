@@ -133,8 +133,9 @@ else:
 
     @pytest_asyncio.fixture
     async def media_client(fake_media_server: FakeMediaServer) -> AsyncIterator[MediaClient]:
-        """A MediaClient for ``fake_media_server`` with ``RetryPolicy.no_wait()``."""
+        """A MediaClient for ``fake_media_server`` with ``RetryPolicy.no_wait()``, which
+        ignores proxies from the environment: the server is on this machine."""
         async with MediaClient(
-            **fake_media_server.client_kwargs(), retry=RetryPolicy.no_wait()
+            **fake_media_server.client_kwargs(), retry=RetryPolicy.no_wait(), trust_env=False
         ) as client:
             yield client

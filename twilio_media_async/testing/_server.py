@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import math
 import os
 import random
 import re
@@ -32,7 +33,7 @@ from twilio_media_async._api import RECORDINGS_PATH
 from twilio_media_async._numbers import is_int, is_number
 from twilio_media_async._sids import ACCOUNT_SID
 from twilio_media_async._transport import basic_auth_header
-from twilio_media_async.models import MediaRecording
+from twilio_media_async.models import MediaRecording, RecordingStatus
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
 from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page, twilio_code_for
@@ -68,6 +69,8 @@ class RecordedRequest:
     key), else None.  ``status`` is None for a reset connection (and while in flight);
     ``fault`` names the fault applied (``"rate_limited"``, ``"reset"``, ...,
     ``"concurrency_limit"`` for the cap), or None.  Times are ``time.monotonic()``.
+    ``request_id`` is the ``Twilio-Request-Id`` the server gave the request (sent with its
+    answer, when it answered); ``user_agent`` is the request's ``User-Agent``.
     """
 
     method: str
@@ -79,6 +82,17 @@ class RecordedRequest:
     started: float = 0.0
     finished: float | None = None
     fault: str | None = None
+    request_id: str | None = None
+    user_agent: str | None = None
+
+
+@attrs.define
+class _Completion:
+    """A recording scripted to stop processing: after so many reads, or at a time."""
+
+    status: RecordingStatus
+    reads_left: int | None = None
+    due: float | None = None
 
 
 def _request_id() -> str:
@@ -217,6 +231,7 @@ class FakeMediaServer:
         self._latency_rng = random.Random(f"twilio-media-async:latency:{seed}")
         self._scripts: dict[str, deque[Fault | None]] = {}
         self._next: deque[Fault | None] = deque()
+        self._completions: dict[str, _Completion] = {}
 
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -345,6 +360,69 @@ class FakeMediaServer:
         """``"spec"`` (``media_size``, no ``bitrate``) or ``"seed"`` (``size``, ``bitrate``)."""
         return self._store.payload_shape
 
+    def script_completion(
+        self,
+        sid: str,
+        *,
+        after_reads: int | None = None,
+        after_seconds: float | None = None,
+        status: RecordingStatus | str = RecordingStatus.COMPLETED,
+    ) -> None:
+        """Make the recording ``sid`` read as ``processing`` now, and as ``status`` later:
+        after a number of reads, or of seconds (give exactly one of the two).
+
+        Only fetches that were answered count as reads (a scripted fault that does not
+        carry the request out is none).  A time-based change shows in lists too.
+
+        Args:
+            sid: A recording the server holds.
+            after_reads: How many fetches of it answer ``processing`` first.
+            after_seconds: How long it reads as ``processing``.
+            status: What it reads as afterwards (``completed`` by default).
+        """
+        if (after_reads is None) == (after_seconds is None):
+            raise ValueError("give exactly one of after_reads and after_seconds")
+        if after_reads is not None and (
+            isinstance(after_reads, bool) or not isinstance(after_reads, int) or after_reads < 0
+        ):
+            raise ValueError(f"after_reads must be an int >= 0, got {after_reads!r}")
+        if after_seconds is not None and (
+            isinstance(after_seconds, bool)
+            or not isinstance(after_seconds, int | float)
+            or not math.isfinite(after_seconds)
+            or after_seconds < 0
+        ):
+            raise ValueError(f"after_seconds must be a finite number >= 0, got {after_seconds!r}")
+        entry = self._store.get(sid)
+        if entry is None:
+            raise ValueError(f"the server holds no recording {sid!r}")
+        final = RecordingStatus(status)
+        self._store.add(attrs.evolve(entry.recording, status=RecordingStatus.PROCESSING))
+        due = None if after_seconds is None else time.monotonic() + after_seconds
+        self._completions[sid] = _Completion(final, reads_left=after_reads, due=due)
+
+    def _advance_completions(self, sid: str | None, method: str) -> None:
+        """Carry out the scripted completions that are due, before answering a request."""
+        now = time.monotonic()
+        for key, completion in list(self._completions.items()):
+            if completion.due is not None and now >= completion.due:
+                self._complete(key, completion)
+        if sid is None or method != "GET":
+            return
+        pending = self._completions.get(sid)
+        if pending is None or pending.reads_left is None:
+            return
+        if pending.reads_left == 0:
+            self._complete(sid, pending)
+        else:
+            pending.reads_left -= 1
+
+    def _complete(self, sid: str, completion: _Completion) -> None:
+        del self._completions[sid]
+        entry = self._store.get(sid)
+        if entry is not None:  # not deleted in the meantime
+            self._store.add(attrs.evolve(entry.recording, status=completion.status))
+
     # -- faults -------------------------------------------------------------------------
 
     def script(self, sid: str, faults: Iterable[Fault | None]) -> None:
@@ -459,6 +537,7 @@ class FakeMediaServer:
             self._attempts[sid] = self._attempts.get(sid, 0) + 1
         records = self._requests
         index = -1
+        request_id = _request_id()
         if self.record_requests:
             index = len(records)
             records.append(
@@ -469,9 +548,10 @@ class FakeMediaServer:
                     auth_user=user,
                     sid=sid,
                     started=started,
+                    request_id=request_id,
+                    user_agent=request.headers.get("User-Agent"),
                 )
             )
-        request_id = _request_id()
 
         cap = self.concurrency_limit
         if cap is not None and self._in_flight >= cap:
@@ -523,6 +603,8 @@ class FakeMediaServer:
             started=old.started,
             finished=time.monotonic(),
             fault=fault,
+            request_id=old.request_id,
+            user_agent=old.user_agent,
         )
 
     def _check_auth(self, header: str | None) -> tuple[str | None, bool]:
@@ -543,6 +625,8 @@ class FakeMediaServer:
         self, method: str, path: str, sid: str | None, request: web.Request
     ) -> tuple[int, bytes]:
         """The normal answer: (status, JSON body or b"").  Carries out deletes."""
+        if self._completions:
+            self._advance_completions(sid, method)
         if sid is not None:
             if method == "GET":
                 entry = self._store.get(sid)
