@@ -14,7 +14,7 @@ import platform
 import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 import aiohttp
 from multidict import istr
@@ -526,6 +526,15 @@ class Transport:
             await session.close()
 
 
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments of ``Transport.request``, which a view passes on."""
+
+    params: Mapping[str, str] | None
+    base_timeout: aiohttp.ClientTimeout | None
+    attempt_timeout: float | None
+    on_send: Callable[[], None] | None
+
+
 class TransportView:
     """A parent transport's session under another timeout, for a client view.
 
@@ -571,27 +580,13 @@ class TransportView:
         """See ``Transport.describe``."""
         return self._parent.describe(exc)
 
-    async def request(
-        self,
-        method: str,
-        url: URL,
-        *,
-        params: Mapping[str, str] | None = None,
-        base_timeout: aiohttp.ClientTimeout | None = None,
-        attempt_timeout: float | None = None,
-        on_send: Callable[[], None] | None = None,
-    ) -> Reply:
+    async def request(self, method: str, url: URL, **options: Unpack[RequestOptions]) -> Reply:
         """See ``Transport.request``; this view's timeout is the base one."""
         if self._closed:
             raise ClientClosedError("this client view is closed; its parent client may not be")
-        return await self._parent.request(
-            method,
-            url,
-            params=params,
-            base_timeout=self.timeout if base_timeout is None else base_timeout,
-            attempt_timeout=attempt_timeout,
-            on_send=on_send,
-        )
+        if options.get("base_timeout") is None:
+            options["base_timeout"] = self.timeout
+        return await self._parent.request(method, url, **options)
 
     async def aclose(self) -> None:
         """Close this view only: the parent and its session stay open."""
