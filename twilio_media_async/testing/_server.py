@@ -16,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import math
 import os
 import random
 import re
@@ -30,7 +29,7 @@ import attrs
 from aiohttp import web
 
 from twilio_media_async._api import RECORDINGS_PATH
-from twilio_media_async._numbers import is_int, is_number
+from twilio_media_async._numbers import is_finite, is_int, is_number
 from twilio_media_async._sids import ACCOUNT_SID
 from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.models import MediaRecording, RecordingStatus
@@ -382,16 +381,9 @@ class FakeMediaServer:
         """
         if (after_reads is None) == (after_seconds is None):
             raise ValueError("give exactly one of after_reads and after_seconds")
-        if after_reads is not None and (
-            isinstance(after_reads, bool) or not isinstance(after_reads, int) or after_reads < 0
-        ):
+        if after_reads is not None and (not is_int(after_reads) or after_reads < 0):
             raise ValueError(f"after_reads must be an int >= 0, got {after_reads!r}")
-        if after_seconds is not None and (
-            isinstance(after_seconds, bool)
-            or not isinstance(after_seconds, int | float)
-            or not math.isfinite(after_seconds)
-            or after_seconds < 0
-        ):
+        if after_seconds is not None and (not is_finite(after_seconds) or after_seconds < 0):
             raise ValueError(f"after_seconds must be a finite number >= 0, got {after_seconds!r}")
         entry = self._store.get(sid)
         if entry is None:
