@@ -6,7 +6,6 @@ shows in an error, a repr or a log line."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import socket
 import ssl
@@ -26,6 +25,7 @@ from twilio_media_async import (
     TwilioMediaError,
 )
 from twilio_media_async._redact import secret_forms
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import FakeMediaServer
 
 from ._proxy import ForwardProxy, ProxiedRequest, TlsFront
@@ -34,7 +34,7 @@ from .test_cli import connect, run_cli
 
 PROXY_USER = "proxy-user"
 PROXY_PASSWORD = "pr0xy-pa55word-never-shown"
-PROXY_BASIC = "Basic " + base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+PROXY_BASIC = basic_auth_header(PROXY_USER, PROXY_PASSWORD)
 WRONG_PASSWORD = "wr0ng-pa55word-never-shown"
 SECRETS = (
     *secret_forms(PROXY_USER, PROXY_PASSWORD),
