@@ -12,7 +12,6 @@ neither the proxy's credentials nor the API's.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import ssl
 from types import TracebackType
@@ -20,6 +19,8 @@ from typing import Final, Self
 
 import attrs
 from yarl import URL
+
+from twilio_media_async._transport import basic_auth_header
 
 __all__ = ["ForwardProxy", "ProxiedRequest", "TlsFront"]
 
@@ -116,11 +117,7 @@ class ForwardProxy(_Server):
         self.credentials: Final = credentials
         self.requests: list[ProxiedRequest] = []
         self.port = 0
-        self._expected = (
-            None
-            if credentials is None
-            else "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
-        )
+        self._expected = None if credentials is None else basic_auth_header(*credentials)
 
     async def __aenter__(self) -> Self:
         self.port = await self._listen()

@@ -1,16 +1,29 @@
-"""Shared constants and helpers for the test suite (the fake server's pytest fixtures come
-from the plugin, through its entry point)."""
+"""Shared constants and helpers for the test suite.
+
+The fake server and a client for it come from the plugin that ships with the package, as
+they would in a user's tests: the ``fake_media_server`` and ``media_client`` fixtures,
+configured per module or per test with ``@pytest.mark.fake_media_server(...)``.
+
+Fixture names have one meaning across the suite: ``http`` is an aioresponses mock,
+``raw_http`` a plain aiohttp session authenticated for ``fake_media_server``.  A Basic
+header is built with the SDK's ``basic_auth_header`` (pinned to RFC 7617's example in
+test_client_unit), and Twilio's error JSON with the fake server's ``error_body``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
+import aiohttp
 import attrs
+import orjson
 import pytest
 
 from twilio_media_async import MediaClient, MediaRecording, RetryPolicy
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import FakeMediaServer
+from twilio_media_async.testing._faults import error_body
 
 from ._mocking import mocked_http
 
@@ -35,6 +48,13 @@ def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
+    """Twilio's error JSON as a dict, from the one builder (the fake server's ``error_body``,
+    which tests/testing/test_faults.py pins to the shape Twilio documents)."""
+    data: dict[str, Any] = orjson.loads(error_body(status, code, message))
+    return data
+
+
 def as_served(server: FakeMediaServer, sid: str) -> MediaRecording:
     """The stored recording as the client reads it (the spec shape has no ``bitrate``)."""
     stored = server.recordings[sid]
@@ -44,10 +64,19 @@ def as_served(server: FakeMediaServer, sid: str) -> MediaRecording:
 def client_for(
     server: FakeMediaServer, retry: RetryPolicy | None = None, **kwargs: Any
 ) -> MediaClient:
-    """A client for ``server``; retries keep their decisions but never sleep by default."""
+    """A client for ``server`` with options of its own; retries keep their decisions but
+    never sleep by default.  Without options, the ``media_client`` fixture is this client."""
     policy = RetryPolicy.no_wait() if retry is None else retry
     options: dict[str, Any] = {**server.client_kwargs(), **kwargs}  # kwargs win
     return MediaClient(**options, retry=policy)
+
+
+def raw_session(
+    server: FakeMediaServer, user: str | None = None, password: str | None = None
+) -> aiohttp.ClientSession:
+    """A plain aiohttp session for ``server``, authenticated as its account by default."""
+    auth = basic_auth_header(user or server.account_sid, password or server.auth_token)
+    return aiohttp.ClientSession(base_url=server.url, headers={"Authorization": auth})
 
 
 @pytest.fixture
@@ -56,3 +85,10 @@ def http() -> Iterator[mocked_http]:
     mock = mocked_http()
     with mock:
         yield mock
+
+
+@pytest.fixture
+async def raw_http(fake_media_server: FakeMediaServer) -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session for ``fake_media_server``, to see exactly what it answers."""
+    async with raw_session(fake_media_server) as session:
+        yield session

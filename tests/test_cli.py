@@ -14,14 +14,13 @@ import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 import orjson
 import pytest
-import pytest_asyncio
 
 from twilio_media_async import MediaRecording, __version__, converter
 from twilio_media_async.testing import FakeMediaServer, Fault, make_recordings
@@ -109,17 +108,15 @@ def recording(data: dict[str, Any]) -> MediaRecording:
     return converter.structure(data, MediaRecording)
 
 
-@pytest_asyncio.fixture
-async def server() -> AsyncIterator[FakeMediaServer]:
-    """A fake server with 40 recordings that also accepts an API key."""
-    async with FakeMediaServer(
-        account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN,
-        api_keys={API_KEY: API_SECRET},
-        generate=40,
-        seed=7,
-    ) as fake:
-        yield fake
+CLI_SERVER: Final = pytest.mark.fake_media_server(
+    account_sid=ACCOUNT_SID,
+    auth_token=AUTH_TOKEN,
+    api_keys={API_KEY: API_SECRET},
+    generate=40,
+    seed=7,
+)
+"""The fake_media_server of the CLI's tests: 40 recordings, and an API key besides the token."""
+pytestmark = CLI_SERVER
 
 
 def _closed_port() -> int:
@@ -171,59 +168,69 @@ async def test_python_dash_m_and_version() -> None:
 # -- fetch ---------------------------------------------------------------------------------
 
 
-async def test_fetch_prints_json_lines(server: FakeMediaServer) -> None:
-    sids = server.sids[:2]
-    run = await run_cli(*connect(server), "fetch", *sids)
+async def test_fetch_prints_json_lines(fake_media_server: FakeMediaServer) -> None:
+    sids = fake_media_server.sids[:2]
+    run = await run_cli(*connect(fake_media_server), "fetch", *sids)
     assert run.code == 0, run.err
-    assert [recording(line) for line in run.lines] == [as_served(server, sid) for sid in sids]
+    assert [recording(line) for line in run.lines] == [
+        as_served(fake_media_server, sid) for sid in sids
+    ]
     assert run.err == ""
 
 
-async def test_fetch_table(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    run = await run_cli(*connect(server), "fetch", "--table", sid)
+async def test_fetch_table(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    run = await run_cli(*connect(fake_media_server), "fetch", "--table", sid)
     assert run.code == 0, run.err
     assert sid in run.out
     assert "status" in run.out
-    assert str(server.recordings[sid].status) in run.out
+    assert str(fake_media_server.recordings[sid].status) in run.out
 
 
 async def test_fetch_unknown_sid_is_reported_and_the_others_printed(
-    server: FakeMediaServer,
+    fake_media_server: FakeMediaServer,
 ) -> None:
-    run = await run_cli(*connect(server), "fetch", server.sids[0], UNKNOWN_SID)
+    run = await run_cli(
+        *connect(fake_media_server), "fetch", fake_media_server.sids[0], UNKNOWN_SID
+    )
     assert run.code == 1
-    assert [line["sid"] for line in run.lines] == [server.sids[0]]
+    assert [line["sid"] for line in run.lines] == [fake_media_server.sids[0]]
     run.assert_one_line_error("NotFoundError", "404", UNKNOWN_SID)
 
 
-async def test_fetch_with_env_credentials_and_an_api_key(server: FakeMediaServer) -> None:
+async def test_fetch_with_env_credentials_and_an_api_key(
+    fake_media_server: FakeMediaServer,
+) -> None:
     env = {
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_API_KEY": API_KEY,
         "TWILIO_API_SECRET": API_SECRET,
     }
-    run = await run_cli("--base-url", server.url, "fetch", server.sids[3], env=env)
+    run = await run_cli(
+        "--base-url", fake_media_server.url, "fetch", fake_media_server.sids[3], env=env
+    )
     assert run.code == 0, run.err
-    assert run.lines[0]["sid"] == server.sids[3]
-    assert server.requests[-1].auth_user == API_KEY
+    assert run.lines[0]["sid"] == fake_media_server.sids[3]
+    assert fake_media_server.requests[-1].auth_user == API_KEY
 
 
 # -- fetch-many ----------------------------------------------------------------------------
 
 
-async def test_fetch_many_all_ok_in_order(server: FakeMediaServer, tmp_path: Path) -> None:
-    sids = list(reversed(server.sids))
+async def test_fetch_many_all_ok_in_order(
+    fake_media_server: FakeMediaServer, tmp_path: Path
+) -> None:
+    sids = list(reversed(fake_media_server.sids))
     source = tmp_path / "sids.txt"
     source.write_text("\n".join(sids) + "\n")
     target = tmp_path / "out.jsonl"
     args = ["-i", str(source), "-o", str(target), "--ordered"]
-    run = await run_cli(*connect(server), "fetch-many", *args)
+    run = await run_cli(*connect(fake_media_server), "fetch-many", *args)
     assert run.code == 0, run.err
     assert run.out == ""
     lines = [orjson.loads(line) for line in target.read_bytes().splitlines()]
     assert [line["sid"] for line in lines] == sids
-    assert recording(lines[0]) == as_served(server, sids[0])
+    assert recording(lines[0]) == as_served(fake_media_server, sids[0])
     assert "ok" in run.err
     assert "40" in run.err
     assert "req/s" in run.err
@@ -300,17 +307,19 @@ async def test_fetch_many_with_faults_loses_no_sid(tmp_path: Path) -> None:
         assert word in run.err
 
 
-async def test_fetch_many_from_stdin(server: FakeMediaServer) -> None:
-    sids = server.sids[:25]
+async def test_fetch_many_from_stdin(fake_media_server: FakeMediaServer) -> None:
+    sids = fake_media_server.sids[:25]
     stdin = ("\r\n".join(sids[:10]) + "\n\n" + "\n".join(sids[10:])).encode()  # no final \n
-    run = await run_cli(*connect(server), "fetch-many", stdin=stdin)
+    run = await run_cli(*connect(fake_media_server), "fetch-many", stdin=stdin)
     assert run.code == 0, run.err
     assert sorted(line["sid"] for line in run.lines) == sorted(sids)
 
 
-async def test_fetch_many_reads_stdin_with_a_dash(server: FakeMediaServer) -> None:
+async def test_fetch_many_reads_stdin_with_a_dash(fake_media_server: FakeMediaServer) -> None:
     stdin = (UNKNOWN_SID + "\n").encode()
-    run = await run_cli(*connect(server), "fetch-many", "-i", "-", "-o", "-", stdin=stdin)
+    run = await run_cli(
+        *connect(fake_media_server), "fetch-many", "-i", "-", "-o", "-", stdin=stdin
+    )
     assert run.code == 1
     assert run.lines == [
         {
@@ -366,93 +375,109 @@ async def test_fetch_many_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
 # -- list and delete -----------------------------------------------------------------------
 
 
-async def test_list_with_limit(server: FakeMediaServer) -> None:
+async def test_list_with_limit(fake_media_server: FakeMediaServer) -> None:
     json_run, table_run, asc_run = await asyncio.gather(
-        run_cli(*connect(server), "list", "--limit", "5"),
-        run_cli(*connect(server), "list", "--limit", "3", "--table"),
-        run_cli(*connect(server), "list", "--order", "asc", "--page-size", "7", "--limit", "10"),
+        run_cli(*connect(fake_media_server), "list", "--limit", "5"),
+        run_cli(*connect(fake_media_server), "list", "--limit", "3", "--table"),
+        run_cli(
+            *connect(fake_media_server),
+            "list",
+            "--order",
+            "asc",
+            "--page-size",
+            "7",
+            "--limit",
+            "10",
+        ),
     )
     assert json_run.code == 0, json_run.err
     assert len(json_run.lines) == 5
     assert table_run.code == 0, table_run.err
-    assert sum(sid in table_run.out for sid in server.sids) == 3
+    assert sum(sid in table_run.out for sid in fake_media_server.sids) == 3
     assert asc_run.code == 0, asc_run.err
     created = [recording(line).date_created for line in asc_run.lines]
     assert len(created) == 10
     assert created == sorted(created)  # type: ignore[type-var]
 
 
-async def test_list_filters(server: FakeMediaServer) -> None:
-    target = server.recordings[server.sids[0]]
+async def test_list_filters(fake_media_server: FakeMediaServer) -> None:
+    target = fake_media_server.recordings[fake_media_server.sids[0]]
     assert target.processor_sid is not None
     run = await run_cli(
-        *connect(server), "list", "--status", "completed", "--processor-sid", target.processor_sid
+        *connect(fake_media_server),
+        "list",
+        "--status",
+        "completed",
+        "--processor-sid",
+        target.processor_sid,
     )
     assert run.code == 0, run.err
     found = [recording(line) for line in run.lines]
     expected = [
         r
-        for r in server.recordings.values()
+        for r in fake_media_server.recordings.values()
         if r.status == "completed" and r.processor_sid == target.processor_sid
     ]
     assert {r.sid for r in found} == {r.sid for r in expected}
 
 
-async def test_delete_with_yes(server: FakeMediaServer) -> None:
-    sid = server.sids[5]
-    run = await run_cli(*connect(server), "delete", "--yes", sid)
+async def test_delete_with_yes(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[5]
+    run = await run_cli(*connect(fake_media_server), "delete", "--yes", sid)
     assert run.code == 0, run.err
     assert run.out.strip() == f"deleted {sid}"
-    assert sid not in server.recordings
-    again = await run_cli(*connect(server), "delete", "--yes", sid)
+    assert sid not in fake_media_server.recordings
+    again = await run_cli(*connect(fake_media_server), "delete", "--yes", sid)
     assert again.code == 1
     again.assert_one_line_error("NotFoundError")
 
 
-async def test_delete_refuses_without_confirmation(server: FakeMediaServer) -> None:
-    sid = server.sids[6]
+async def test_delete_refuses_without_confirmation(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[6]
     no_input, said_no = await asyncio.gather(
-        run_cli(*connect(server), "delete", sid),
-        run_cli(*connect(server), "delete", sid, stdin=b"n\n"),
+        run_cli(*connect(fake_media_server), "delete", sid),
+        run_cli(*connect(fake_media_server), "delete", sid, stdin=b"n\n"),
     )
     for run in (no_input, said_no):
         assert run.code == 1
         assert "nothing deleted" in run.err
         assert "--yes" in run.err
         assert "Traceback" not in run.err
-    assert sid in server.recordings
-    assert all(r.method != "DELETE" for r in server.requests)
+    assert sid in fake_media_server.recordings
+    assert all(r.method != "DELETE" for r in fake_media_server.requests)
 
-    said_yes = await run_cli(*connect(server), "delete", sid, stdin=b"y\n")
+    said_yes = await run_cli(*connect(fake_media_server), "delete", sid, stdin=b"y\n")
     assert said_yes.code == 0, said_yes.err
-    assert sid not in server.recordings
+    assert sid not in fake_media_server.recordings
 
 
 # -- errors --------------------------------------------------------------------------------
 
 
-async def test_usage_errors_exit_2(server: FakeMediaServer) -> None:
+async def test_usage_errors_exit_2(fake_media_server: FakeMediaServer) -> None:
     runs = await asyncio.gather(
         run_cli("no-such-command"),
-        run_cli(*connect(server), "fetch"),
-        run_cli(*connect(server), "fetch-many", "--concurrency", "0"),
-        run_cli(*connect(server), "list", "--page-size", "5000"),
-        run_cli(*connect(server), "list", "--status", "weird"),
-        run_cli(*connect(server), "--max-attempts", "0", "list"),
-        run_cli(*connect(server), "fetch-many", "-i", "/no/such/file"),
+        run_cli(*connect(fake_media_server), "fetch"),
+        run_cli(*connect(fake_media_server), "fetch-many", "--concurrency", "0"),
+        run_cli(*connect(fake_media_server), "list", "--page-size", "5000"),
+        run_cli(*connect(fake_media_server), "list", "--status", "weird"),
+        run_cli(*connect(fake_media_server), "--max-attempts", "0", "list"),
+        run_cli(*connect(fake_media_server), "fetch-many", "-i", "/no/such/file"),
     )
     for run in runs:
         assert run.code == 2, run
         assert "Traceback" not in run.err
         assert "Error" in run.err
-    assert server.request_count == 0
+    assert fake_media_server.request_count == 0
 
 
-async def test_bad_sid_and_bad_filter_exit_2_without_a_request(server: FakeMediaServer) -> None:
+async def test_bad_sid_and_bad_filter_exit_2_without_a_request(
+    fake_media_server: FakeMediaServer,
+) -> None:
     bad_fetch, bad_delete, bad_filter = await asyncio.gather(
-        run_cli(*connect(server), "fetch", server.sids[0], "KVnot-hex"),
-        run_cli(*connect(server), "delete", "--yes", "RE" + "0" * 32),
-        run_cli(*connect(server), "list", "--source-sid", "nope"),
+        run_cli(*connect(fake_media_server), "fetch", fake_media_server.sids[0], "KVnot-hex"),
+        run_cli(*connect(fake_media_server), "delete", "--yes", "RE" + "0" * 32),
+        run_cli(*connect(fake_media_server), "list", "--source-sid", "nope"),
     )
     for run in (bad_fetch, bad_delete, bad_filter):
         assert run.code == 2
@@ -460,7 +485,7 @@ async def test_bad_sid_and_bad_filter_exit_2_without_a_request(server: FakeMedia
     bad_fetch.assert_one_line_error("invalid MediaRecording sid", "KVnot-hex")
     bad_delete.assert_one_line_error("invalid MediaRecording sid")
     bad_filter.assert_one_line_error("source_sid")
-    assert server.request_count == 0
+    assert fake_media_server.request_count == 0
 
 
 async def test_missing_credentials(tmp_path: Path) -> None:
@@ -514,32 +539,50 @@ async def test_unreachable_host() -> None:
     run.assert_one_line_error("TransportError", url, "after 2 attempts")
 
 
-async def test_rejected_credentials(server: FakeMediaServer) -> None:
-    args = ["--base-url", server.url, "--account-sid", ACCOUNT_SID, "--auth-token", "wrong-token"]
+async def test_rejected_credentials(fake_media_server: FakeMediaServer) -> None:
+    args = [
+        "--base-url",
+        fake_media_server.url,
+        "--account-sid",
+        ACCOUNT_SID,
+        "--auth-token",
+        "wrong-token",
+    ]
     run = await run_cli(*args, "list")
     assert run.code == 1
     run.assert_one_line_error("AuthenticationError", "401")
 
 
-async def test_secrets_are_never_printed(server: FakeMediaServer) -> None:
+async def test_secrets_are_never_printed(fake_media_server: FakeMediaServer) -> None:
     closed = f"http://127.0.0.1:{_closed_port()}"
     with_key = ["--account-sid", ACCOUNT_SID, "--api-key", API_KEY, "--api-secret", API_SECRET]
     runs = await asyncio.gather(
-        run_cli(*connect(server), "-vv", "fetch", server.sids[0], UNKNOWN_SID),
-        run_cli(*connect(server), "-v", "fetch-many", stdin=f"{server.sids[1]}\nbad\n".encode()),
+        run_cli(
+            *connect(fake_media_server), "-vv", "fetch", fake_media_server.sids[0], UNKNOWN_SID
+        ),
+        run_cli(
+            *connect(fake_media_server),
+            "-v",
+            "fetch-many",
+            stdin=f"{fake_media_server.sids[1]}\nbad\n".encode(),
+        ),
         run_cli(
             *["--base-url", closed, *with_key[:2], "--auth-token", AUTH_TOKEN],
             *["--max-attempts", "2", "-v", "list"],
         ),
         run_cli("--base-url", closed, *with_key, "--max-attempts", "1", "-vv", "list"),
-        run_cli("--base-url", server.url, *with_key, "delete", server.sids[2]),
+        run_cli(
+            "--base-url", fake_media_server.url, *with_key, "delete", fake_media_server.sids[2]
+        ),
         # a token passed where the account sid belongs is still not echoed
         run_cli("--account-sid", AUTH_TOKEN, "--auth-token", AUTH_TOKEN, "list"),
-        run_cli("--base-url", server.url, "--auth-token", AUTH_TOKEN, "demo", "--help"),
-        run_cli("--base-url", server.url, "--help", env={"TWILIO_AUTH_TOKEN": AUTH_TOKEN}),
+        run_cli("--base-url", fake_media_server.url, "--auth-token", AUTH_TOKEN, "demo", "--help"),
+        run_cli(
+            "--base-url", fake_media_server.url, "--help", env={"TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+        ),
         run_cli(
             "--base-url",
-            server.url,
+            fake_media_server.url,
             "list",
             "--limit",
             "1",

@@ -11,12 +11,11 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
-import pytest_asyncio
+import pytest
 
 from twilio_media_async._cli.jobs import FETCH_CSV_COLUMNS
 from twilio_media_async.testing import FakeMediaServer, Fault
@@ -27,12 +26,9 @@ from .test_cli import CLI, TIMEOUT, Run, _base_env, connect, run_cli
 UNKNOWN = "KV" + "f" * 32
 
 
-@pytest_asyncio.fixture
-async def server() -> AsyncIterator[FakeMediaServer]:
-    async with FakeMediaServer(
-        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, generate=60, seed=71
-    ) as fake:
-        yield fake
+pytestmark = pytest.mark.fake_media_server(
+    account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, generate=60, seed=71
+)
 
 
 def whole_json_lines(data: bytes) -> list[dict[str, Any]]:
@@ -118,15 +114,22 @@ async def test_runs_killed_with_sigkill_and_resumed_end_with_one_ok_record_per_s
 
 
 async def test_resume_cuts_a_torn_last_line_and_retries_the_failed_sids(
-    server: FakeMediaServer, tmp_path: Path
+    fake_media_server: FakeMediaServer, tmp_path: Path
 ) -> None:
     source = tmp_path / "sids.txt"
-    source.write_text("\n".join(server.sids[:20]) + "\n")
+    source.write_text("\n".join(fake_media_server.sids[:20]) + "\n")
     target = tmp_path / "out.jsonl"
-    flaky = server.sids[3]
-    server.script(flaky, [Fault.server_error(503)])
+    flaky = fake_media_server.sids[3]
+    fake_media_server.script(flaky, [Fault.server_error(503)])
     first = await run_cli(
-        *connect(server), "--max-attempts", "1", "fetch-many", "-i", str(source), "-o", str(target)
+        *connect(fake_media_server),
+        "--max-attempts",
+        "1",
+        "fetch-many",
+        "-i",
+        str(source),
+        "-o",
+        str(target),
     )
     assert first.code == 1
     records = whole_json_lines(target.read_bytes())
@@ -136,36 +139,36 @@ async def test_resume_cuts_a_torn_last_line_and_retries_the_failed_sids(
     target.write_bytes(target.read_bytes() + torn)
 
     second = await run_cli(
-        *connect(server), "fetch-many", "-i", str(source), "-o", str(target), "--resume"
+        *connect(fake_media_server), "fetch-many", "-i", str(source), "-o", str(target), "--resume"
     )
     assert second.code == 0, second.err
     assert "19 sid(s) already done" in second.err
     assert f"torn last line of {len(torn)} byte(s) cut away" in second.err
     records = whole_json_lines(target.read_bytes())
-    assert ok_sids(records) == Counter(server.sids[:20])
+    assert ok_sids(records) == Counter(fake_media_server.sids[:20])
     assert len(records) == 21  # the error record stays: the log is append-only
-    assert server.attempts(flaky) == 2
-    assert sum(server.attempts(sid) for sid in server.sids[:20]) == 21
+    assert fake_media_server.attempts(flaky) == 2
+    assert sum(fake_media_server.attempts(sid) for sid in fake_media_server.sids[:20]) == 21
 
 
 async def test_resume_refuses_a_file_it_did_not_write(
-    server: FakeMediaServer, tmp_path: Path
+    fake_media_server: FakeMediaServer, tmp_path: Path
 ) -> None:
     source = tmp_path / "sids.txt"
-    source.write_text(server.sids[0] + "\n")
+    source.write_text(fake_media_server.sids[0] + "\n")
     target = tmp_path / "notes.txt"
     target.write_text("my notes\nmore notes\n")
     run = await run_cli(
-        *connect(server), "fetch-many", "-i", str(source), "-o", str(target), "--resume"
+        *connect(fake_media_server), "fetch-many", "-i", str(source), "-o", str(target), "--resume"
     )
     assert run.code == 2
     run.assert_one_line_error("line 1 of", "notes.txt", "cannot be resumed")
     assert target.read_text() == "my notes\nmore notes\n"
-    assert server.request_count == 0
+    assert fake_media_server.request_count == 0
 
 
-async def test_resume_needs_an_output_file(server: FakeMediaServer) -> None:
-    run = await run_cli(*connect(server), "fetch-many", "--resume", stdin=b"")
+async def test_resume_needs_an_output_file(fake_media_server: FakeMediaServer) -> None:
+    run = await run_cli(*connect(fake_media_server), "fetch-many", "--resume", stdin=b"")
     assert run.code == 2
     run.assert_one_line_error("--resume needs -o FILE")
 
@@ -174,16 +177,22 @@ async def test_resume_needs_an_output_file(server: FakeMediaServer) -> None:
 
 
 async def test_n_shards_together_cover_the_input_exactly_once(
-    server: FakeMediaServer, tmp_path: Path
+    fake_media_server: FakeMediaServer, tmp_path: Path
 ) -> None:
-    lines = [*server.sids, server.sids[0], server.sids[1], "not-a-sid", UNKNOWN]
+    lines = [
+        *fake_media_server.sids,
+        fake_media_server.sids[0],
+        fake_media_server.sids[1],
+        "not-a-sid",
+        UNKNOWN,
+    ]
     source = tmp_path / "sids.txt"
     source.write_text("\n".join(lines) + "\n")
     outputs = [tmp_path / f"out-{k}.jsonl" for k in range(3)]
     runs = await asyncio.gather(
         *(
             run_cli(
-                *connect(server),
+                *connect(fake_media_server),
                 "fetch-many",
                 "-i",
                 str(source),
@@ -203,13 +212,13 @@ async def test_n_shards_together_cover_the_input_exactly_once(
         seen.update(r["sid"] for r in records)
         assert "in other shards" in run.err
     assert seen == Counter(lines)  # no overlap, no gap: every input line once
-    assert server.request_count == len(lines) - 1  # the malformed sid sends nothing
+    assert fake_media_server.request_count == len(lines) - 1  # the malformed sid sends nothing
 
 
-async def test_a_bad_shard_is_a_usage_error(server: FakeMediaServer) -> None:
+async def test_a_bad_shard_is_a_usage_error(fake_media_server: FakeMediaServer) -> None:
     runs = await asyncio.gather(
         *(
-            run_cli(*connect(server), command, "-i", "-", "--shard", shard, stdin=b"")
+            run_cli(*connect(fake_media_server), command, "-i", "-", "--shard", shard, stdin=b"")
             for command in ("fetch-many", "delete-many")
             for shard in ("4/4", "x", "1/0")
         )
@@ -217,17 +226,17 @@ async def test_a_bad_shard_is_a_usage_error(server: FakeMediaServer) -> None:
     for run in runs:
         assert run.code == 2
         assert "--shard" in run.err
-    assert server.request_count == 0
+    assert fake_media_server.request_count == 0
 
 
 # -- --format csv --------------------------------------------------------------------------
 
 
-async def test_csv_output_and_resume(server: FakeMediaServer, tmp_path: Path) -> None:
+async def test_csv_output_and_resume(fake_media_server: FakeMediaServer, tmp_path: Path) -> None:
     source = tmp_path / "sids.txt"
-    source.write_text("\n".join([*server.sids[:10], "not-a-sid"]) + "\n")
+    source.write_text("\n".join([*fake_media_server.sids[:10], "not-a-sid"]) + "\n")
     target = tmp_path / "out.csv"
-    args = [*connect(server), "fetch-many", "-i", str(source), "-o", str(target)]
+    args = [*connect(fake_media_server), "fetch-many", "-i", str(source), "-o", str(target)]
     first = await run_cli(*args, "--format", "csv", "--shard", "0/2")
     assert first.code in (0, 1), first.err
     target.write_bytes(target.read_bytes() + b"KV0123,processing,mp")  # a torn row
@@ -238,7 +247,7 @@ async def test_csv_output_and_resume(server: FakeMediaServer, tmp_path: Path) ->
     assert text.endswith("\n")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == list(FETCH_CSV_COLUMNS)
-    assert Counter(r["sid"] for r in rows if not r["error"]) == Counter(server.sids[:10])
+    assert Counter(r["sid"] for r in rows if not r["error"]) == Counter(fake_media_server.sids[:10])
     assert all(r["sid"] == "not-a-sid" for r in rows if r["error"])
     # A CSV file is not resumed as JSON lines, nor the other way round.
     wrong = await run_cli(*args, "--resume")
@@ -246,55 +255,65 @@ async def test_csv_output_and_resume(server: FakeMediaServer, tmp_path: Path) ->
     wrong.assert_one_line_error("line 1 of", "out.csv")
 
 
-async def test_csv_to_stdout(server: FakeMediaServer) -> None:
+async def test_csv_to_stdout(fake_media_server: FakeMediaServer) -> None:
     run = await run_cli(
-        *connect(server), "fetch-many", "--format", "csv", stdin=server.sids[0].encode()
+        *connect(fake_media_server),
+        "fetch-many",
+        "--format",
+        "csv",
+        stdin=fake_media_server.sids[0].encode(),
     )
     assert run.code == 0, run.err
     header, row = run.out.splitlines()
     assert header == ",".join(FETCH_CSV_COLUMNS)
-    assert row.startswith(server.sids[0] + ",")
+    assert row.startswith(fake_media_server.sids[0] + ",")
 
 
 # -- delete-many ---------------------------------------------------------------------------
 
 
 async def test_delete_many_without_confirmation_sends_nothing(
-    server: FakeMediaServer, tmp_path: Path
+    fake_media_server: FakeMediaServer, tmp_path: Path
 ) -> None:
     source = tmp_path / "sids.txt"
-    source.write_text("\n".join(server.sids[:5]) + "\n")
+    source.write_text("\n".join(fake_media_server.sids[:5]) + "\n")
     log = tmp_path / "deleted.jsonl"
-    args = [*connect(server), "delete-many", "-i", str(source), "-o", str(log)]
+    args = [*connect(fake_media_server), "delete-many", "-i", str(source), "-o", str(log)]
     no_answer, said_no = await asyncio.gather(run_cli(*args), run_cli(*args, stdin=b"n\n"))
     from_a_pipe = await run_cli(
-        *connect(server), "delete-many", "-i", "-", stdin=server.sids[0].encode()
+        *connect(fake_media_server),
+        "delete-many",
+        "-i",
+        "-",
+        stdin=fake_media_server.sids[0].encode(),
     )
     for run in (no_answer, said_no, from_a_pipe):
         assert run.code == 1
         assert "nothing deleted" in run.err and "--yes" in run.err
         assert "Traceback" not in run.err
     assert "Delete 5 recording(s) listed in" in said_no.err
-    assert server.request_count == 0
+    assert fake_media_server.request_count == 0
     assert not log.exists()  # not even created
-    assert len(server.recordings) == 60
+    assert len(fake_media_server.recordings) == 60
 
 
-async def test_delete_many_logs_resumes_and_shards(server: FakeMediaServer, tmp_path: Path) -> None:
-    doomed = server.sids[:30]
+async def test_delete_many_logs_resumes_and_shards(
+    fake_media_server: FakeMediaServer, tmp_path: Path
+) -> None:
+    doomed = fake_media_server.sids[:30]
     source = tmp_path / "sids.txt"
     source.write_text("\n".join([*doomed, UNKNOWN]) + "\n")
     log = tmp_path / "deleted.jsonl"
-    args = [*connect(server), "delete-many", "-i", str(source), "-o", str(log)]
+    args = [*connect(fake_media_server), "delete-many", "-i", str(source), "-o", str(log)]
 
     first = await run_cli(*args, "--shard", "0/2", stdin=b"y\n")
     assert first.code in (0, 1), first.err
     assert "(shard 0/2)" in first.err
     done = ok_sids(whole_json_lines(log.read_bytes()))
-    assert done and all(sid not in server.recordings for sid in done)
-    assert all(sid in server.recordings for sid in set(doomed) - set(done))
+    assert done and all(sid not in fake_media_server.recordings for sid in done)
+    assert all(sid in fake_media_server.recordings for sid in set(doomed) - set(done))
 
-    server.reset_stats()
+    fake_media_server.reset_stats()
     second = await run_cli(*args, "--resume", "--yes")
     assert second.code == 1, second.err  # UNKNOWN never existed
     assert f"{len(done)} sid(s) already done" in second.err
@@ -306,20 +325,22 @@ async def test_delete_many_logs_resumes_and_shards(server: FakeMediaServer, tmp_
     missing = [r for r in records if "error" in r]
     assert {r["sid"] for r in missing} == {UNKNOWN}
     assert missing[-1]["error"] == "NotFoundError" and missing[-1]["status"] == 404
-    assert all(sid not in server.recordings for sid in doomed)
-    assert len(server.recordings) == 30
+    assert all(sid not in fake_media_server.recordings for sid in doomed)
+    assert len(fake_media_server.recordings) == 30
     # Only the sids not deleted before were sent again (UNKNOWN has only error records).
-    assert Counter(r.sid for r in server.requests) == Counter([*set(doomed) - set(done), UNKNOWN])
+    assert Counter(r.sid for r in fake_media_server.requests) == Counter(
+        [*set(doomed) - set(done), UNKNOWN]
+    )
 
 
-async def test_delete_many_writes_to_stdout_by_default(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
+async def test_delete_many_writes_to_stdout_by_default(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
     run: Run = await run_cli(
-        *connect(server), "delete-many", "-i", "-", "--yes", stdin=sid.encode()
+        *connect(fake_media_server), "delete-many", "-i", "-", "--yes", stdin=sid.encode()
     )
     assert run.code == 0, run.err
     assert run.out.strip() == orjson.dumps({"sid": sid, "deleted": True, "attempts": 1}).decode()
-    assert sid not in server.recordings
+    assert sid not in fake_media_server.recordings
 
 
 # -- the docs' shell example ---------------------------------------------------------------
@@ -335,13 +356,13 @@ def _shell_example() -> str:
 
 
 async def test_the_docs_shard_loop_works_as_written(
-    server: FakeMediaServer, tmp_path: Path
+    fake_media_server: FakeMediaServer, tmp_path: Path
 ) -> None:
-    (tmp_path / "sids.txt").write_text("\n".join(server.sids) + "\n")
+    (tmp_path / "sids.txt").write_text("\n".join(fake_media_server.sids) + "\n")
     env = {
         **_base_env(),
         "PATH": f"{Path(CLI[0]).parent}{os.pathsep}{os.environ['PATH']}",
-        "TWILIO_MEDIA_BASE_URL": server.url,
+        "TWILIO_MEDIA_BASE_URL": fake_media_server.url,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
     }
@@ -358,5 +379,5 @@ async def test_the_docs_shard_loop_works_as_written(
         _, err = await asyncio.wait_for(shell.communicate(), TIMEOUT)
         assert shell.returncode == 0, err.decode()
         records = whole_json_lines((tmp_path / "inventory.jsonl").read_bytes())
-        assert ok_sids(records) == Counter(server.sids)
-    assert server.request_count == len(server.sids)
+        assert ok_sids(records) == Counter(fake_media_server.sids)
+    assert fake_media_server.request_count == len(fake_media_server.sids)

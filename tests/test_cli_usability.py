@@ -33,25 +33,26 @@ from twilio_media_async._cli.bulk import STOP_AFTER_CONNECT_FAILURES, BulkStats
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, as_served
-from .test_cli import CLI, TIMEOUT, _base_env, _closed_port, connect, run_cli, server
+from .test_cli import CLI, CLI_SERVER, TIMEOUT, _base_env, _closed_port, connect, run_cli
 
-__all__ = ["server"]  # the fixture, re-exported for the tests below
+pytestmark = CLI_SERVER
 
 README: Final = Path(__file__).resolve().parent.parent / "README.md"
 
 
 async def test_dash_v_shows_each_retry_and_nothing_shows_without_it(
-    server: FakeMediaServer,
+    fake_media_server: FakeMediaServer,
 ) -> None:
-    first, second = server.sids[:2]
-    server.script(first, [Fault.server_error(503), None])
-    server.script(second, [Fault.server_error(503), None])
+    first, second = fake_media_server.sids[:2]
+    fake_media_server.script(first, [Fault.server_error(503), None])
+    fake_media_server.script(second, [Fault.server_error(503), None])
     quiet, verbose = await asyncio.gather(
-        run_cli(*connect(server), "--max-attempts", "2", "fetch", first),
-        run_cli(*connect(server), "-v", "--max-attempts", "2", "fetch", second),
+        run_cli(*connect(fake_media_server), "--max-attempts", "2", "fetch", first),
+        run_cli(*connect(fake_media_server), "-v", "--max-attempts", "2", "fetch", second),
     )
     assert quiet.code == verbose.code == 0, quiet.err + verbose.err
-    assert server.attempts(first) == server.attempts(second) == 2  # both were retried
+    # both were retried
+    assert fake_media_server.attempts(first) == fake_media_server.attempts(second) == 2
     assert quiet.err == ""
     # Whatever level the SDK logs retries at (INFO or WARNING), -v shows it.
     retry_lines = [line for line in verbose.err.splitlines() if "retrying GET" in line]
@@ -144,13 +145,20 @@ asyncio.run(main())
 """
 
 
-async def test_the_base_url_option_wins_over_the_environment(server: FakeMediaServer) -> None:
+async def test_the_base_url_option_wins_over_the_environment(
+    fake_media_server: FakeMediaServer,
+) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}"
     credentials = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
     from_env, option, help_text = await asyncio.gather(
-        run_cli("list", "--limit", "2", env={**credentials, "TWILIO_MEDIA_BASE_URL": server.url}),
         run_cli(
-            *["--base-url", server.url, "list", "--limit", "2"],
+            "list",
+            "--limit",
+            "2",
+            env={**credentials, "TWILIO_MEDIA_BASE_URL": fake_media_server.url},
+        ),
+        run_cli(
+            *["--base-url", fake_media_server.url, "list", "--limit", "2"],
             env={**credentials, "TWILIO_MEDIA_BASE_URL": dead},
         ),
         run_cli("--help"),
@@ -173,10 +181,10 @@ def _widen_numbers(server: FakeMediaServer) -> list[MediaRecording]:
 
 @pytest.mark.parametrize("width", [80, 120])
 async def test_list_table_fits_the_width_and_never_cuts_a_value(
-    server: FakeMediaServer, width: int
+    fake_media_server: FakeMediaServer, width: int
 ) -> None:
-    recordings = _widen_numbers(server)
-    run = await run_cli(*connect(server), "list", "--table", env={"COLUMNS": str(width)})
+    recordings = _widen_numbers(fake_media_server)
+    run = await run_cli(*connect(fake_media_server), "list", "--table", env={"COLUMNS": str(width)})
     assert run.code == 0, run.err
     lines = run.out.splitlines()
     assert max(len(line) for line in lines) <= width, run.out
@@ -197,11 +205,13 @@ async def test_list_table_fits_the_width_and_never_cuts_a_value(
 
 @pytest.mark.parametrize("width", [80, 120])
 async def test_one_recording_is_shown_vertically_with_every_field(
-    server: FakeMediaServer, width: int
+    fake_media_server: FakeMediaServer, width: int
 ) -> None:
-    sid = server.sids[5]
-    recording = _widen_numbers(server)[5]
-    run = await run_cli(*connect(server), "fetch", "--table", sid, env={"COLUMNS": str(width)})
+    sid = fake_media_server.sids[5]
+    recording = _widen_numbers(fake_media_server)[5]
+    run = await run_cli(
+        *connect(fake_media_server), "fetch", "--table", sid, env={"COLUMNS": str(width)}
+    )
     assert run.code == 0, run.err
     assert max(len(line) for line in run.out.splitlines()) <= width
     assert "…" not in run.out
@@ -217,10 +227,17 @@ async def test_one_recording_is_shown_vertically_with_every_field(
     assert rows["created (UTC)"] == f"{recording.date_created:%Y-%m-%d %H:%M:%S}"
 
 
-async def test_columns_choose_and_order_the_table(server: FakeMediaServer) -> None:
+async def test_columns_choose_and_order_the_table(fake_media_server: FakeMediaServer) -> None:
     run, bad = await asyncio.gather(
-        run_cli(*connect(server), "list", "--limit", "3", "--columns", "size, sid ,resolution"),
-        run_cli(*connect(server), "list", "--columns", "sid,colour"),
+        run_cli(
+            *connect(fake_media_server),
+            "list",
+            "--limit",
+            "3",
+            "--columns",
+            "size, sid ,resolution",
+        ),
+        run_cli(*connect(fake_media_server), "list", "--columns", "sid,colour"),
     )
     assert run.code == 0, run.err  # --columns implies --table
     header = next(line for line in run.out.splitlines() if "sid" in line)
@@ -232,7 +249,7 @@ async def test_columns_choose_and_order_the_table(server: FakeMediaServer) -> No
     assert bad.code == 2
     assert "unknown column 'colour'" in bad.err
     assert "choose from sid, status" in bad.err
-    assert server.request_count == 1  # the bad one sent nothing
+    assert fake_media_server.request_count == 1  # the bad one sent nothing
 
 
 # -- fetch-many: the most common errors, and the early stop --------------------------------
@@ -310,11 +327,16 @@ async def test_fetch_many_against_a_dead_port_stops_early_and_says_why(tmp_path:
     assert elapsed < 8, elapsed
 
 
-async def test_fetch_many_summary_lists_the_most_common_errors(server: FakeMediaServer) -> None:
+async def test_fetch_many_summary_lists_the_most_common_errors(
+    fake_media_server: FakeMediaServer,
+) -> None:
     unknown = [f"KV{n:032x}" for n in range(6)]
-    given = [*server.sids[:5], *unknown, "not-a-sid", "KV123", "not-b-sid"]
+    given = [*fake_media_server.sids[:5], *unknown, "not-a-sid", "KV123", "not-b-sid"]
     run = await run_cli(
-        *connect(server), "fetch-many", stdin="\n".join(given).encode(), env={"COLUMNS": "200"}
+        *connect(fake_media_server),
+        "fetch-many",
+        stdin="\n".join(given).encode(),
+        env={"COLUMNS": "200"},
     )
     assert run.code == 1
     assert len(run.lines) == len(given)  # no early stop: the server answered

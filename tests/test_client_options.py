@@ -5,7 +5,6 @@ for the headers no well-behaved server sends)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import math
 import re
 import time
@@ -24,6 +23,7 @@ from twilio_media_async import (
     ServerError,
 )
 from twilio_media_async._redact import secret_forms
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from ._rawhttp import http_response, raw_server
@@ -241,7 +241,7 @@ async def test_fetch_and_list_errors_carry_the_request_id() -> None:
 
 
 async def test_a_request_id_that_echoes_the_credential_is_redacted() -> None:
-    basic = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    basic = basic_auth_header(ACCOUNT_SID, AUTH_TOKEN).removeprefix("Basic ")
 
     def respond(head: bytes) -> bytes:
         echoed = f"Twilio-Request-Id: RQ{AUTH_TOKEN}{basic}\r\n".encode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -31,10 +30,10 @@ from twilio_media_async import (
     TwilioMediaError,
     fetch_recording,
 )
-from twilio_media_async._transport import Transport, build_base_url
+from twilio_media_async._transport import Transport, basic_auth_header, build_base_url
 
 from ._mocking import mocked_http
-from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, BASE, SID
+from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, BASE, SID, twilio_error
 
 URL_ = f"{BASE}/v1/MediaRecordings/{SID}"
 PAYLOAD = {"sid": SID, "status": "completed", "duration": 12, "media_size": 99}
@@ -50,8 +49,12 @@ def _sent(http: mocked_http, method: str = "GET", url: str = URL_) -> list[Any]:
     return list(http.requests.get((method, URL(url)), []))
 
 
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+def test_the_basic_header_is_rfc_7617s() -> None:
+    """The known answers of RFC 7617 (sections 2 and 2.1, UTF-8): the one Basic header
+    builder that the SDK, the fake server and the tests share is checked against the
+    standard, not against itself."""
+    assert basic_auth_header("Aladdin", "open sesame") == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    assert basic_auth_header("test", "123\u00a3") == "Basic dGVzdDoxMjPCow=="
 
 
 async def test_fetch_sends_the_exact_request(http: mocked_http, client: MediaClient) -> None:
@@ -62,7 +65,7 @@ async def test_fetch_sends_the_exact_request(http: mocked_http, client: MediaCli
     assert rec.size == 99
     (call,) = _sent(http)
     headers = call.kwargs["headers"]
-    assert headers["Authorization"] == _basic(ACCOUNT_SID, AUTH_TOKEN)
+    assert headers["Authorization"] == basic_auth_header(ACCOUNT_SID, AUTH_TOKEN)
     assert headers["Accept"] == "application/json"
     assert re.fullmatch(
         r"twilio-media-async/\S+ Python/3\.\d+\.\d+\S* aiohttp/\S+", headers["User-Agent"]
@@ -75,7 +78,7 @@ async def test_api_key_auth(http: mocked_http) -> None:
     async with MediaClient(ACCOUNT_SID, api_key=API_KEY, api_secret=API_SECRET) as client:
         await client.fetch(SID)
     (call,) = _sent(http)
-    assert call.kwargs["headers"]["Authorization"] == _basic(API_KEY, API_SECRET)
+    assert call.kwargs["headers"]["Authorization"] == basic_auth_header(API_KEY, API_SECRET)
 
 
 @pytest.mark.parametrize(
@@ -147,13 +150,14 @@ async def test_base_url_overrides_region_and_edge(http: mocked_http) -> None:
 async def test_error_statuses(
     http: mocked_http, client: MediaClient, status: int, cls: type[ApiError], code: int
 ) -> None:
-    body = {"code": code, "message": f"m{code}", "more_info": "https://x", "status": status}
+    body = twilio_error(status, code, f"m{code}")
     http.get(URL_, status=status, payload=body, headers={"Twilio-Request-Id": "RQabc"})
     with pytest.raises(cls) as info:
         await client.fetch(SID)
     error = info.value
     assert type(error) is cls
     assert (error.status, error.code, error.message) == (status, code, f"m{code}")
+    assert error.more_info == f"https://www.twilio.com/docs/errors/{code}"
     assert error.request_id == "RQabc"
     assert error.method == "GET"
     assert error.url == URL_
@@ -245,7 +249,7 @@ async def test_borrowed_session_is_never_closed(http: mocked_http) -> None:
             await client.fetch(SID)
         assert not session.closed
         (call,) = _sent(http)
-        assert call.kwargs["headers"]["Authorization"] == _basic(ACCOUNT_SID, AUTH_TOKEN)
+        assert call.kwargs["headers"]["Authorization"] == basic_auth_header(ACCOUNT_SID, AUTH_TOKEN)
 
 
 async def test_closed_client_raises_a_clear_error() -> None:
@@ -285,7 +289,7 @@ async def test_fetch_recording_one_shot(http: mocked_http) -> None:
 async def test_secrets_never_show(http: mocked_http, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     http.get(URL_, status=503, payload={"code": 1, "message": "down"}, repeat=True)
-    secrets = [AUTH_TOKEN, API_SECRET, _basic(ACCOUNT_SID, AUTH_TOKEN).split()[1]]
+    secrets = [AUTH_TOKEN, API_SECRET, basic_auth_header(ACCOUNT_SID, AUTH_TOKEN).split()[1]]
     texts: list[str] = []
     credentials: list[dict[str, Any]] = [
         {"auth_token": AUTH_TOKEN},

@@ -27,10 +27,7 @@ from .conftest import client_for
 UNKNOWN = "KV" + "f" * 32
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[FakeMediaServer]:
-    async with FakeMediaServer(generate=30, seed=21) as srv:
-        yield srv
+pytestmark = pytest.mark.fake_media_server(generate=30, seed=21)
 
 
 async def agen(items: list[Any]) -> AsyncIterator[Any]:
@@ -42,13 +39,12 @@ async def agen(items: list[Any]) -> AsyncIterator[Any]:
 @pytest.mark.parametrize("ordered", [False, True])
 @pytest.mark.parametrize("kind", ["list", "async generator"])
 async def test_exactly_one_result_per_item(
-    server: FakeMediaServer, ordered: bool, kind: str
+    fake_media_server: FakeMediaServer, media_client: MediaClient, ordered: bool, kind: str
 ) -> None:
-    doomed = server.sids[:10]
+    doomed = fake_media_server.sids[:10]
     items: list[Any] = [*doomed[:5], "KVbad", None, 7, UNKNOWN, *doomed[5:]]
     source: Any = items if kind == "list" else agen(items)
-    async with client_for(server) as client:
-        results = [r async for r in client.delete_many(source, concurrency=4, ordered=ordered)]
+    results = [r async for r in media_client.delete_many(source, concurrency=4, ordered=ordered)]
     assert all(isinstance(r, DeleteResult) for r in results)
     if ordered:
         assert [r.sid for r in results] == items
@@ -59,7 +55,7 @@ async def test_exactly_one_result_per_item(
         assert result.ok and result.error is None
         assert result.attempts == 1
         assert result.request_id is not None and result.request_id.startswith("RQ")
-        assert sid not in server.recordings
+        assert sid not in fake_media_server.recordings
     for bad in ("KVbad", None, 7):
         result = by_sid[repr(bad)]
         assert not result.ok
@@ -69,61 +65,66 @@ async def test_exactly_one_result_per_item(
     assert isinstance(never.error, NotFoundError)  # it never existed: no DELETE rule
     assert never.attempts == 1
     assert never.request_id is not None and never.request_id == never.error.request_id
-    assert len(server.recordings) == 20  # the others are untouched
-    assert server.request_count == 11  # nothing sent for the invalid sids
+    assert len(fake_media_server.recordings) == 20  # the others are untouched
+    assert fake_media_server.request_count == 11  # nothing sent for the invalid sids
 
 
-async def test_the_delete_rule_holds_in_bulk(server: FakeMediaServer) -> None:
-    applied_503, late, resent, plain = server.sids[:4]
+async def test_the_delete_rule_holds_in_bulk(fake_media_server: FakeMediaServer) -> None:
+    applied_503, late, resent, plain = fake_media_server.sids[:4]
     # Carried out, then answered 503: the retry finds nothing, and that is a success.
-    server.script(applied_503, [Fault.server_error(503, applied=True)])
+    fake_media_server.script(applied_503, [Fault.server_error(503, applied=True)])
     # Carried out, but answered after the attempt's timeout.
-    server.script(late, [Fault.latency(1.0)])
+    fake_media_server.script(late, [Fault.latency(1.0)])
     # Carried out, then the connection dropped: aiohttp resends the DELETE by itself, and
     # only the SDK's count of sends tells the 404 from a sid that never existed.
-    server.script(resent, [Fault.reset(applied=True)])
-    async with client_for(server, RetryPolicy.no_wait(), timeout=0.3) as client:
+    fake_media_server.script(resent, [Fault.reset(applied=True)])
+    async with client_for(fake_media_server, RetryPolicy.no_wait(), timeout=0.3) as client:
         results = {
             r.sid: r async for r in client.delete_many([applied_503, late, resent, plain, UNKNOWN])
         }
     for sid in (applied_503, late, resent, plain):
         assert results[sid].ok, results[sid]
         assert results[sid].request_id is not None  # the 204's, or the deciding 404's
-        assert sid not in server.recordings
+        assert sid not in fake_media_server.recordings
     assert results[applied_503].attempts == 2
     assert results[late].attempts == 2
     assert results[resent].attempts == 1  # one attempt, sent twice by aiohttp
-    assert server.attempts(resent) == 2
+    assert fake_media_server.attempts(resent) == 2
     assert isinstance(results[UNKNOWN].error, NotFoundError)
 
 
-async def test_delete_and_delete_many_agree_on_the_rule(server: FakeMediaServer) -> None:
+async def test_delete_and_delete_many_agree_on_the_rule(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
     """The rule has one implementation: a single delete() sees the same outcomes."""
-    applied_503, resent = server.sids[:2]
-    server.script(applied_503, [Fault.server_error(503, applied=True)])
-    server.script(resent, [Fault.reset(applied=True)])
-    async with client_for(server) as client:
-        await client.delete(applied_503)
-        await client.delete(resent)
-        with pytest.raises(NotFoundError):
-            await client.delete(UNKNOWN)
-    assert applied_503 not in server.recordings and resent not in server.recordings
+    applied_503, resent = fake_media_server.sids[:2]
+    fake_media_server.script(applied_503, [Fault.server_error(503, applied=True)])
+    fake_media_server.script(resent, [Fault.reset(applied=True)])
+    await media_client.delete(applied_503)
+    await media_client.delete(resent)
+    with pytest.raises(NotFoundError):
+        await media_client.delete(UNKNOWN)
+    assert (
+        applied_503 not in fake_media_server.recordings
+        and resent not in fake_media_server.recordings
+    )
 
 
-async def test_exhausted_retries_become_results(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script(sid, [Fault.server_error(503)] * 3)
-    async with client_for(server, RetryPolicy.no_wait(max_attempts=3)) as client:
+async def test_exhausted_retries_become_results(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script(sid, [Fault.server_error(503)] * 3)
+    async with client_for(fake_media_server, RetryPolicy.no_wait(max_attempts=3)) as client:
         (result,) = [r async for r in client.delete_many([sid])]
     assert isinstance(result.error, ServerError)
     assert result.attempts == 3
-    assert sid in server.recordings  # none of the 503s carried the delete out
+    assert sid in fake_media_server.recordings  # none of the 503s carried the delete out
 
 
-async def test_a_sid_given_twice_is_deleted_once(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    async with client_for(server) as client:
-        results = [r async for r in client.delete_many([sid, sid], concurrency=1, ordered=True)]
+async def test_a_sid_given_twice_is_deleted_once(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sid = fake_media_server.sids[0]
+    results = [r async for r in media_client.delete_many([sid, sid], concurrency=1, ordered=True)]
     assert results[0].ok
     assert isinstance(results[1].error, NotFoundError)  # gone, and no ambiguity to excuse it
 
@@ -183,10 +184,10 @@ def test_bad_concurrency_is_rejected_at_once(bad: Any) -> None:
         client.delete_many([], concurrency=bad)
 
 
-async def test_a_closed_client_raises(server: FakeMediaServer) -> None:
-    client = client_for(server)
+async def test_a_closed_client_raises(fake_media_server: FakeMediaServer) -> None:
+    client = client_for(fake_media_server)
     await client.aclose()
     with pytest.raises(ClientClosedError):
-        async for _ in client.delete_many(server.sids[:2]):
+        async for _ in client.delete_many(fake_media_server.sids[:2]):
             pass
-    assert server.request_count == 0
+    assert fake_media_server.request_count == 0

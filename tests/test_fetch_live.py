@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -36,21 +35,18 @@ def client_for(server: FakeMediaServer, **kwargs: object) -> MediaClient:
 UNKNOWN = "KV" + "f" * 32
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[FakeMediaServer]:
-    async with FakeMediaServer(generate=20, seed=3, api_keys={API_KEY: API_SECRET}) as srv:
-        yield srv
+pytestmark = pytest.mark.fake_media_server(generate=20, seed=3, api_keys={API_KEY: API_SECRET})
 
 
-async def test_fetch_returns_the_stored_recording(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    async with client_for(server) as client:
+async def test_fetch_returns_the_stored_recording(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    async with client_for(fake_media_server) as client:
         rec = await client.fetch(sid)
     assert isinstance(rec, MediaRecording)
-    assert rec == as_served(server, sid)
-    (request,) = server.requests
+    assert rec == as_served(fake_media_server, sid)
+    (request,) = fake_media_server.requests
     assert (request.method, request.path, request.sid) == ("GET", f"/v1/MediaRecordings/{sid}", sid)
-    assert request.auth_user == server.account_sid
+    assert request.auth_user == fake_media_server.account_sid
 
 
 @pytest.mark.parametrize("shape", ["spec", "seed"])
@@ -63,21 +59,21 @@ async def test_both_payload_shapes(shape: str) -> None:
                 assert rec.size is not None
 
 
-async def test_api_key_auth(server: FakeMediaServer) -> None:
-    kwargs = server.client_kwargs()
+async def test_api_key_auth(fake_media_server: FakeMediaServer) -> None:
+    kwargs = fake_media_server.client_kwargs()
     async with MediaClient(
         kwargs["account_sid"],
         api_key=API_KEY,
         api_secret=API_SECRET,
-        base_url=server.url,
+        base_url=fake_media_server.url,
         retry=NO_RETRY,
     ) as client:
-        await client.fetch(server.sids[0])
-    assert server.requests[0].auth_user == API_KEY
+        await client.fetch(fake_media_server.sids[0])
+    assert fake_media_server.requests[0].auth_user == API_KEY
 
 
-async def test_404(server: FakeMediaServer) -> None:
-    async with client_for(server) as client:
+async def test_404(fake_media_server: FakeMediaServer) -> None:
+    async with client_for(fake_media_server) as client:
         with pytest.raises(NotFoundError) as info:
             await client.fetch(UNKNOWN)
     assert info.value.code == 20404
@@ -85,12 +81,12 @@ async def test_404(server: FakeMediaServer) -> None:
     assert info.value.request_id.startswith("RQ")
 
 
-async def test_401_with_a_wrong_token(server: FakeMediaServer) -> None:
-    async with client_for(server, auth_token="wrong") as client:
+async def test_401_with_a_wrong_token(fake_media_server: FakeMediaServer) -> None:
+    async with client_for(fake_media_server, auth_token="wrong") as client:
         with pytest.raises(AuthenticationError) as info:
-            await client.fetch(server.sids[0])
+            await client.fetch(fake_media_server.sids[0])
     assert info.value.code == 20003
-    assert server.request_count == 1
+    assert fake_media_server.request_count == 1
 
 
 @pytest.mark.parametrize(
@@ -109,43 +105,45 @@ async def test_401_with_a_wrong_token(server: FakeMediaServer) -> None:
     ],
 )
 async def test_each_fault_gives_its_typed_error(
-    server: FakeMediaServer, fault: Fault, error: type[Exception], check: object
+    fake_media_server: FakeMediaServer, fault: Fault, error: type[Exception], check: object
 ) -> None:
-    sid = server.sids[0]
+    sid = fake_media_server.sids[0]
     # aiohttp silently resends an idempotent request once when the connection drops, so a
     # reset reaches the caller only when it happens twice in a row.
-    server.script(sid, [fault, fault] if fault.kind == "reset" else [fault])
-    async with client_for(server) as client:
+    fake_media_server.script(sid, [fault, fault] if fault.kind == "reset" else [fault])
+    async with client_for(fake_media_server) as client:
         with pytest.raises(error) as info:
             await client.fetch(sid)
         assert check(info.value)  # type: ignore[operator]
         assert info.value.attempts == 1  # type: ignore[attr-defined]
-        assert await client.fetch(sid) == as_served(server, sid)  # the script is used up
+        assert await client.fetch(sid) == as_served(fake_media_server, sid)  # the script is used up
 
 
-async def test_slow_body_is_a_timeout(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script(sid, [Fault.slow_body(2.0)])
-    async with client_for(server, timeout=0.3) as client:
+async def test_slow_body_is_a_timeout(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script(sid, [Fault.slow_body(2.0)])
+    async with client_for(fake_media_server, timeout=0.3) as client:
         with pytest.raises(RequestTimeoutError) as info:
             await client.fetch(sid)
     assert isinstance(info.value, TimeoutError)
 
 
-async def test_latency_past_the_timeout(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script(sid, [Fault.latency(2.0)])
-    async with client_for(server, timeout=aiohttp.ClientTimeout(total=0.3)) as client:
+async def test_latency_past_the_timeout(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script(sid, [Fault.latency(2.0)])
+    async with client_for(fake_media_server, timeout=aiohttp.ClientTimeout(total=0.3)) as client:
         with pytest.raises(RequestTimeoutError):
             await client.fetch(sid)
 
 
-async def test_one_connection_for_100_sequential_fetches(server: FakeMediaServer) -> None:
-    async with client_for(server) as client:
+async def test_one_connection_for_100_sequential_fetches(
+    fake_media_server: FakeMediaServer,
+) -> None:
+    async with client_for(fake_media_server) as client:
         for i in range(100):
-            await client.fetch(server.sids[i % len(server.sids)])
-    assert server.request_count == 100
-    assert server.connections == 1
+            await client.fetch(fake_media_server.sids[i % len(fake_media_server.sids)])
+    assert fake_media_server.request_count == 100
+    assert fake_media_server.connections == 1
 
 
 async def test_unreachable_host_is_a_transport_error() -> None:
@@ -158,11 +156,12 @@ async def test_unreachable_host_is_a_transport_error() -> None:
 
 
 async def test_a_transport_error_says_whether_a_connection_was_ever_opened(
-    server: FakeMediaServer,
+    fake_media_server: FakeMediaServer,
 ) -> None:
-    sid = server.sids[0]
-    server.script(sid, [Fault.reset()] * 4)  # aiohttp absorbs a single reset by resending
-    async with client_for(server) as client:
+    sid = fake_media_server.sids[0]
+    # aiohttp absorbs a single reset by resending
+    fake_media_server.script(sid, [Fault.reset()] * 4)
+    async with client_for(fake_media_server) as client:
         with pytest.raises(TransportError) as reset:
             await client.fetch(sid)
     assert not reset.value.connect_failed  # the server got the request
@@ -172,7 +171,7 @@ async def test_a_transport_error_says_whether_a_connection_was_ever_opened(
     dead.close()
     dead_url = f"http://127.0.0.1:{port}"
     async with MediaClient(
-        **server.client_kwargs() | {"base_url": dead_url}, retry=NO_RETRY
+        **fake_media_server.client_kwargs() | {"base_url": dead_url}, retry=NO_RETRY
     ) as client:
         with pytest.raises(TransportError) as refused:
             await client.fetch(sid)

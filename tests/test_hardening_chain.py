@@ -25,6 +25,7 @@ from twilio_media_async import (
     TwilioMediaError,
 )
 from twilio_media_async._redact import Redactor
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from ._rawhttp import Responder, http_response, raw_server
@@ -40,8 +41,8 @@ def _b64(text: str) -> str:
 FORBIDDEN = (
     AUTH_TOKEN,
     API_SECRET,
-    _b64(f"{ACCOUNT_SID}:{AUTH_TOKEN}"),
-    _b64(f"{API_KEY}:{API_SECRET}"),
+    basic_auth_header(ACCOUNT_SID, AUTH_TOKEN).removeprefix("Basic "),
+    basic_auth_header(API_KEY, API_SECRET).removeprefix("Basic "),
     _b64(AUTH_TOKEN),
     _b64(API_SECRET),
 )
@@ -244,7 +245,7 @@ def _forms(username: str, password: str) -> dict[str, str]:
     pair = f"{username}:{password}".encode()
     return {
         "raw": password,
-        "basic": base64.b64encode(pair).decode(),
+        "basic": basic_auth_header(username, password).removeprefix("Basic "),
         "basic, unpadded": base64.b64encode(pair).decode().rstrip("="),
         "basic, url-safe": base64.urlsafe_b64encode(pair).decode(),
         "password alone": base64.b64encode(password.encode()).decode(),
@@ -266,7 +267,7 @@ def test_the_redactor_replaces_every_known_form(form: str) -> None:
     [
         b"token=" + AUTH_TOKEN.encode(),  # the secret inside other bytes
         b"x" + AUTH_TOKEN.encode() + b"yz",  # at an offset the encoding does not align to
-        b"Authorization: Basic " + _b64(f"{ACCOUNT_SID}:{AUTH_TOKEN}").encode(),  # nested
+        b"Authorization: " + basic_auth_header(ACCOUNT_SID, AUTH_TOKEN).encode(),  # nested
     ],
 )
 @pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])

@@ -7,10 +7,9 @@ described by the spec, so only the 2xx answers are checked.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -98,19 +97,7 @@ def _response_schema_pointer(path: str, method: str, status: str) -> str:
     )
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[FakeMediaServer]:
-    async with FakeMediaServer(generate=30, seed=4) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def http(server: FakeMediaServer) -> AsyncIterator[aiohttp.ClientSession]:
-    token = base64.b64encode(f"{server.account_sid}:{server.auth_token}".encode()).decode()
-    async with aiohttp.ClientSession(
-        base_url=server.url, headers={"Authorization": f"Basic {token}"}
-    ) as session:
-        yield session
+pytestmark = pytest.mark.fake_media_server(generate=30, seed=4)
 
 
 async def _get(http: aiohttp.ClientSession, url: str) -> Any:
@@ -147,13 +134,13 @@ def test_validator_checks_patterns_enums_and_formats(
 async def test_fetch_body_matches_the_spec(
     spec: dict[str, Any],
     validator_for: Callable[[str], Validate],
-    server: FakeMediaServer,
-    http: aiohttp.ClientSession,
+    fake_media_server: FakeMediaServer,
+    raw_http: aiohttp.ClientSession,
 ) -> None:
     validate = validator_for(_response_schema_pointer(ITEM_PATH, "get", "200"))
     properties = spec["components"]["schemas"]["media.v1.media_recording"]["properties"]
-    for sid in server.sids:
-        body = await _get(http, f"{LIST_PATH}/{sid}")
+    for sid in fake_media_server.sids:
+        body = await _get(raw_http, f"{LIST_PATH}/{sid}")
         validate(body)
         # The spec does not forbid extra keys, but fidelity does: the keys are the spec's
         # properties exactly (media_size, no size and no bitrate).
@@ -162,13 +149,17 @@ async def test_fetch_body_matches_the_spec(
 
 
 async def test_fetch_of_sparse_recordings_matches_the_spec(
-    validator_for: Callable[[str], Validate], server: FakeMediaServer, http: aiohttp.ClientSession
+    validator_for: Callable[[str], Validate],
+    fake_media_server: FakeMediaServer,
+    raw_http: aiohttp.ClientSession,
 ) -> None:
     """Nullable fields the spec allows as null come out as null."""
     validate = validator_for(RECORDING_SCHEMA)
     sid = "KV" + "c" * 32
-    server.add({"sid": sid, "duration": None, "links": None, "resolution": None, "url": None})
-    body = await _get(http, f"{LIST_PATH}/{sid}")
+    fake_media_server.add(
+        {"sid": sid, "duration": None, "links": None, "resolution": None, "url": None}
+    )
+    body = await _get(raw_http, f"{LIST_PATH}/{sid}")
     assert body["duration"] is None and body["links"] is None
     # format, status and status_callback_method are null too, but the spec cannot say
     # so: for the first two "nullable" sits beside a $ref (ignored in OAS 3.0), and the
@@ -179,9 +170,9 @@ async def test_fetch_of_sparse_recordings_matches_the_spec(
 
 
 async def test_delete_answers_a_spec_status(
-    spec: dict[str, Any], server: FakeMediaServer, http: aiohttp.ClientSession
+    spec: dict[str, Any], fake_media_server: FakeMediaServer, raw_http: aiohttp.ClientSession
 ) -> None:
-    async with http.delete(f"{LIST_PATH}/{server.sids[0]}") as resp:
+    async with raw_http.delete(f"{LIST_PATH}/{fake_media_server.sids[0]}") as resp:
         assert str(resp.status) in spec["paths"][ITEM_PATH]["delete"]["responses"]
         assert await resp.read() == b""
 
@@ -198,8 +189,8 @@ async def test_delete_answers_a_spec_status(
 async def test_list_pages_match_the_spec(
     spec: dict[str, Any],
     validator_for: Callable[[str], Validate],
-    server: FakeMediaServer,
-    http: aiohttp.ClientSession,
+    fake_media_server: FakeMediaServer,
+    raw_http: aiohttp.ClientSession,
     query: str,
 ) -> None:
     validate = validator_for(_response_schema_pointer(LIST_PATH, "get", "200"))
@@ -216,7 +207,7 @@ async def test_list_pages_match_the_spec(
     url: str | None = f"{LIST_PATH}{query}"
     pages = 0
     while url:
-        page = await _get(http, url)
+        page = await _get(raw_http, url)
         validate(page)
         assert set(page) == set(response_schema["properties"])
         assert set(page["meta"]) == meta_keys

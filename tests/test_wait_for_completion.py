@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from twilio_media_async import (
     InvalidParameterError,
     InvalidSidError,
+    MediaClient,
     NotFoundError,
     RecordingStatus,
     RetryPolicy,
@@ -29,82 +29,86 @@ from .conftest import client_for
 UNKNOWN = "KV" + "f" * 32
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[FakeMediaServer]:
-    async with FakeMediaServer(generate=5, seed=31) as srv:
-        yield srv
+pytestmark = pytest.mark.fake_media_server(generate=5, seed=31)
 
 
-async def test_returns_once_the_recording_is_done(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_reads=3)
-    async with client_for(server) as client:
-        recording = await client.wait_for_completion(sid, poll_interval=0.01)
+async def test_returns_once_the_recording_is_done(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_reads=3)
+    recording = await media_client.wait_for_completion(sid, poll_interval=0.01)
     assert recording.status == RecordingStatus.COMPLETED
-    assert recording == server.recordings[sid]
-    assert server.attempts(sid) == 4  # three reads saw "processing", the fourth did not
+    assert recording == fake_media_server.recordings[sid]
+    assert fake_media_server.attempts(sid) == 4  # three reads saw "processing", the fourth did not
 
 
-async def test_a_recording_already_done_returns_after_one_poll(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_reads=0, status="failed")
-    async with client_for(server) as client:
-        recording = await client.wait_for_completion(sid, poll_interval=60)
+async def test_a_recording_already_done_returns_after_one_poll(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_reads=0, status="failed")
+    recording = await media_client.wait_for_completion(sid, poll_interval=60)
     assert recording.status == RecordingStatus.FAILED  # anything but processing ends it
-    assert server.attempts(sid) == 1
+    assert fake_media_server.attempts(sid) == 1
 
 
-async def test_a_time_based_completion(server: FakeMediaServer) -> None:
-    sid = server.sids[1]
-    server.script_completion(sid, after_seconds=0.3)
+async def test_a_time_based_completion(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sid = fake_media_server.sids[1]
+    fake_media_server.script_completion(sid, after_seconds=0.3)
     started = time.monotonic()
-    async with client_for(server) as client:
-        recording = await client.wait_for_completion(sid, poll_interval=0.02)
+    recording = await media_client.wait_for_completion(sid, poll_interval=0.02)
     assert time.monotonic() - started >= 0.3
     assert recording.status == RecordingStatus.COMPLETED
 
 
-async def test_each_poll_goes_through_the_retry_engine(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_reads=1)
+async def test_each_poll_goes_through_the_retry_engine(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_reads=1)
     # The first poll's first attempt gets a 503, and its retry answers "processing".
-    server.script(sid, [Fault.server_error(503), None])
+    fake_media_server.script(sid, [Fault.server_error(503), None])
     events: list[Any] = []
-    async with client_for(server, RetryPolicy.no_wait(on_retry=events.append)) as client:
+    async with client_for(fake_media_server, RetryPolicy.no_wait(on_retry=events.append)) as client:
         recording = await client.wait_for_completion(sid, poll_interval=0.01)
     assert recording.status == RecordingStatus.COMPLETED
     assert len(events) == 1 and isinstance(events[0].error, ServerError)
-    assert server.attempts(sid) == 3
+    assert fake_media_server.attempts(sid) == 3
 
 
-async def test_failed_polls_do_not_end_the_wait(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_reads=0)
+async def test_failed_polls_do_not_end_the_wait(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_reads=0)
     # With retries off, each of the first three polls fails outright.
-    server.script(sid, [Fault.server_error(503), Fault.rate_limited(), Fault.server_error(502)])
-    async with client_for(server, RetryPolicy.no_wait(max_attempts=1)) as client:
+    fake_media_server.script(
+        sid, [Fault.server_error(503), Fault.rate_limited(), Fault.server_error(502)]
+    )
+    async with client_for(fake_media_server, RetryPolicy.no_wait(max_attempts=1)) as client:
         recording = await client.wait_for_completion(sid, poll_interval=0.01)
     assert recording.status == RecordingStatus.COMPLETED
-    assert server.attempts(sid) == 4
+    assert fake_media_server.attempts(sid) == 4
 
 
-async def test_an_error_no_retry_could_fix_is_raised_at_once(server: FakeMediaServer) -> None:
+async def test_an_error_no_retry_could_fix_is_raised_at_once(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
     started = time.monotonic()
-    async with client_for(server) as client:
-        with pytest.raises(NotFoundError) as caught:
-            await client.wait_for_completion(UNKNOWN, timeout=30, poll_interval=0.01)
+    with pytest.raises(NotFoundError) as caught:
+        await media_client.wait_for_completion(UNKNOWN, timeout=30, poll_interval=0.01)
     assert caught.value.attempts == 1
     assert time.monotonic() - started < 5
-    assert server.request_count == 1
+    assert fake_media_server.request_count == 1
 
 
-async def test_gives_up_with_wait_timeout_error(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_seconds=60)
+async def test_gives_up_with_wait_timeout_error(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_seconds=60)
     started = time.monotonic()
-    async with client_for(server) as client:
-        with pytest.raises(WaitTimeoutError) as caught:
-            await client.wait_for_completion(sid, timeout=0.3, poll_interval=0.05)
+    with pytest.raises(WaitTimeoutError) as caught:
+        await media_client.wait_for_completion(sid, timeout=0.3, poll_interval=0.05)
     elapsed = time.monotonic() - started
     assert 0.3 <= elapsed < 2.0
     error = caught.value
@@ -113,17 +117,17 @@ async def test_gives_up_with_wait_timeout_error(server: FakeMediaServer) -> None
     assert error.recording is not None
     assert error.recording.status == RecordingStatus.PROCESSING
     assert error.last_error is None
-    assert error.attempts == server.attempts(sid) >= 2
+    assert error.attempts == fake_media_server.attempts(sid) >= 2
     assert sid in str(error) and "processing" in str(error)
     assert error.__context__ is None and error.__cause__ is None
 
 
-async def test_the_timeout_ends_a_poll_in_progress(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_reads=0)
-    server.script(sid, [Fault.latency(5.0)])  # the first poll would take five seconds
+async def test_the_timeout_ends_a_poll_in_progress(fake_media_server: FakeMediaServer) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_reads=0)
+    fake_media_server.script(sid, [Fault.latency(5.0)])  # the first poll would take five seconds
     started = time.monotonic()
-    async with client_for(server, timeout=10) as client:
+    async with client_for(fake_media_server, timeout=10) as client:
         with pytest.raises(WaitTimeoutError) as caught:
             await client.wait_for_completion(sid, timeout=0.3, poll_interval=0.05)
     assert time.monotonic() - started < 2.0
@@ -132,32 +136,34 @@ async def test_the_timeout_ends_a_poll_in_progress(server: FakeMediaServer) -> N
 
 
 async def test_a_timeout_after_failed_polls_names_the_last_failure(
-    server: FakeMediaServer,
+    fake_media_server: FakeMediaServer,
 ) -> None:
-    sid = server.sids[0]
-    server.script(sid, [Fault.server_error(503)] * 1000)
-    async with client_for(server, RetryPolicy.no_wait(max_attempts=2)) as client:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script(sid, [Fault.server_error(503)] * 1000)
+    async with client_for(fake_media_server, RetryPolicy.no_wait(max_attempts=2)) as client:
         with pytest.raises(WaitTimeoutError) as caught:
             await client.wait_for_completion(sid, timeout=0.3, poll_interval=0.05)
     assert isinstance(caught.value.last_error, ServerError)
     assert "503" in str(caught.value) or "Service Unavailable" in str(caught.value)
 
 
-async def test_an_infinite_poll_interval_polls_once(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_reads=1)
-    async with client_for(server) as client:
-        with pytest.raises(WaitTimeoutError):
-            await client.wait_for_completion(sid, timeout=0.2, poll_interval=math.inf)
-    assert server.attempts(sid) == 1
+async def test_an_infinite_poll_interval_polls_once(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_reads=1)
+    with pytest.raises(WaitTimeoutError):
+        await media_client.wait_for_completion(sid, timeout=0.2, poll_interval=math.inf)
+    assert fake_media_server.attempts(sid) == 1
 
 
-async def test_the_interval_backs_off_gently(server: FakeMediaServer) -> None:
-    sid = server.sids[0]
-    server.script_completion(sid, after_reads=6)
-    async with client_for(server) as client:
-        await client.wait_for_completion(sid, poll_interval=0.05)
-    starts = [r.started for r in server.requests if r.sid == sid]
+async def test_the_interval_backs_off_gently(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sid = fake_media_server.sids[0]
+    fake_media_server.script_completion(sid, after_reads=6)
+    await media_client.wait_for_completion(sid, poll_interval=0.05)
+    starts = [r.started for r in fake_media_server.requests if r.sid == sid]
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # Sleeps are never shorter than asked: 0.05, 0.075, 0.1125, 0.169, then 0.2 (the cap).
     expected = [0.05, 0.075, 0.1125, 0.16875, 0.2, 0.2]
@@ -194,18 +200,18 @@ def test_next_poll_interval() -> None:
     ],
 )
 async def test_bad_seconds_are_rejected_before_any_request(
-    server: FakeMediaServer, wait: Any, poll_interval: Any
+    fake_media_server: FakeMediaServer, media_client: MediaClient, wait: Any, poll_interval: Any
 ) -> None:
-    async with client_for(server) as client:
-        with pytest.raises(InvalidParameterError):
-            await client.wait_for_completion(
-                server.sids[0], timeout=wait, poll_interval=poll_interval
-            )
-    assert server.request_count == 0
+    with pytest.raises(InvalidParameterError):
+        await media_client.wait_for_completion(
+            fake_media_server.sids[0], timeout=wait, poll_interval=poll_interval
+        )
+    assert fake_media_server.request_count == 0
 
 
-async def test_a_bad_sid_is_rejected_before_any_request(server: FakeMediaServer) -> None:
-    async with client_for(server) as client:
-        with pytest.raises(InvalidSidError):
-            await client.wait_for_completion("KV123")
-    assert server.request_count == 0
+async def test_a_bad_sid_is_rejected_before_any_request(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    with pytest.raises(InvalidSidError):
+        await media_client.wait_for_completion("KV123")
+    assert fake_media_server.request_count == 0

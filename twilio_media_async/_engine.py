@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Final
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
@@ -86,12 +87,9 @@ class RetryEngine:
         """
         started = time.monotonic()
         try:
-            if lane is None:
-                body, _, request_id = await self._send(method, url, params, send, None, 1)
-            else:
-                body, _, request_id = await self._in_lane(
-                    method, url, params, send, None, lane, held, 1
-                )
+            body, _, request_id = await self._attempt(
+                method, url, params, send, None, 1, lane, held
+            )
         except TwilioMediaError as exc:
             if not (exc.retryable and self.policy.enabled) or self.transport.closed:
                 if not isinstance(exc, ClientClosedError):  # that one sent nothing
@@ -102,7 +100,7 @@ class RetryEngine:
             self.budget.record_success()
         return body, 1, request_id
 
-    def _send(
+    def _attempt(
         self,
         method: str,
         url: URL,
@@ -110,7 +108,15 @@ class RetryEngine:
         send: Send | None,
         time_limit: float | None,
         attempt: int,
+        lane: Lane | None = None,
+        epoch: int | None = None,
     ) -> Awaitable[Reply]:
+        """Attempt number ``attempt``, holding a request slot of ``lane`` when there is one
+        (the slot of ``epoch``, or one taken for it).  A plain function returning the
+        transport's awaitable: a single fetch pays for no coroutine of its own here."""
+        if lane is not None:
+            go = partial(self._attempt, method, url, params, send, time_limit, attempt)
+            return self._in_lane(lane, epoch, go)
         if send is not None:
             sending = send(time_limit)
         else:
@@ -120,16 +126,10 @@ class RetryEngine:
         return sending
 
     async def _in_lane(
-        self,
-        method: str,
-        url: URL,
-        params: Mapping[str, str] | None,
-        send: Send | None,
-        time_limit: float | None,
-        lane: Lane,
-        epoch: int | None,
-        attempt: int,
+        self, lane: Lane, epoch: int | None, go: Callable[[], Awaitable[Reply]]
     ) -> Reply:
+        """Run ``go`` holding a request slot of ``lane``: the one of ``epoch``, or one taken
+        here; the gate hears how it was answered."""
         gate, run = lane.gate, lane.run
         if epoch is None:
             epoch = gate.try_acquire(run)
@@ -138,7 +138,7 @@ class RetryEngine:
         limited = False
         answered = False
         try:
-            reply = await self._send(method, url, params, send, time_limit, attempt)
+            reply = await go()
             answered = True
             return reply
         except RateLimitError as exc:
@@ -183,14 +183,9 @@ class RetryEngine:
                     attempts += 1
                     timeout = attempt_timeout(left, per_attempt)
                     try:
-                        if lane is None:
-                            body, _, request_id = await self._send(
-                                method, url, params, send, timeout, attempts
-                            )
-                        else:
-                            body, _, request_id = await self._in_lane(
-                                method, url, params, send, timeout, lane, epoch, attempts
-                            )
+                        body, _, request_id = await self._attempt(
+                            method, url, params, send, timeout, attempts, lane, epoch
+                        )
                     except TwilioMediaError as exc:
                         last = exc
                         raise

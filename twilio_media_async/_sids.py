@@ -13,6 +13,8 @@ from typing import Final, cast
 from .errors import InvalidParameterError, InvalidSidError
 
 __all__ = [
+    "ACCOUNT_SID",
+    "RECORDING_SID",
     "check_processor_sid",
     "check_recording_sid",
     "check_source_sid",

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import math
 import platform
 import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 import aiohttp
-import attrs
-from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from multidict import istr
 from yarl import URL
 
+from ._numbers import is_finite
 from ._redact import Redactor
 from ._version import __version__
 from .errors import (
@@ -39,12 +37,16 @@ from .errors import (
 )
 from .retry import parse_retry_after
 
+# What the client, the retry engine, the bench and the tests import from here.
 __all__ = [
+    "DEFAULT_BASE_URL",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_TIMEOUT",
     "Reply",
     "Transport",
     "TransportView",
+    "as_timeout",
+    "basic_auth_header",
     "build_base_url",
     "clip_timeout",
     "user_agent",
@@ -54,8 +56,9 @@ DEFAULT_BASE_URL: Final = "https://media.twilio.com"
 DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
 # Per attempt.  A fetch answers in well under a second; 10 s leaves room for a slow edge
 # without letting a stuck connection hold a bulk run's slot for long.  No sock_read by
-# default: aiohttp re-arms that timer on every chunk received, which costs a bulk run
-# about 8 µs of CPU per request, and ``total`` already bounds a stalled body.
+# default: aiohttp re-arms that timer on every chunk received, CPU that every request of a
+# bulk run would pay (docs/performance.md, "Choices on the hot path"), and ``total``
+# already bounds a stalled body.
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=10.0, connect=5.0)
 # Error bodies are only excerpted, so a small cap is plenty.
 _ERROR_BODY_CAP: Final = 64 * 1024
@@ -159,12 +162,7 @@ def as_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientT
 
 
 def _finite_seconds(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+    return is_finite(value) and value > 0
 
 
 def parse_base_url(value: object) -> URL:
@@ -302,10 +300,6 @@ class Transport:
                 return min(limits) if limits else 0
         return self.connection_limit
 
-    def url(self, path: str) -> URL:
-        """An absolute URL under the base URL, from an already-safe, already-encoded path."""
-        return URL(f"{self.base_url}{path}", encoded=True)
-
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new MediaClient")
@@ -340,7 +334,11 @@ class Transport:
         ``base_timeout`` replaces the transport's own (a client view's); ``attempt_timeout``
         clips it further (a retry's share of the deadline).  ``on_send`` is called each
         time the request goes out on a connection, which is more than once when aiohttp
-        silently resends an idempotent request after a dropped keep-alive connection.
+        silently resends an idempotent request after a dropped keep-alive connection.  Only
+        through an owned session: counting takes a per-request middleware, which replaces
+        the session's own, and aiohttp has no public way to read a borrowed session's
+        middlewares so as to keep them.  Through a borrowed session ``on_send`` is never
+        called, and its middlewares always run.
         """
         session = self._session
         if session is None or self._closed:
@@ -357,8 +355,10 @@ class Transport:
             kwargs["timeout"] = base_timeout
         if params:
             kwargs["params"] = params
-        if on_send is not None:
-            kwargs["middlewares"] = (*_session_middlewares(session), _counting(on_send))
+        if on_send is not None and self._owns_session:
+            # An owned session has no middlewares of its own for this one to replace.  Only
+            # the requests that ask to be counted pay for it: a fetch never does.
+            kwargs["middlewares"] = (_counting(on_send),)
         failure: TwilioMediaError
         try:
             # Awaited directly rather than through ``async with``: one context-manager
@@ -526,6 +526,15 @@ class Transport:
             await session.close()
 
 
+class RequestOptions(TypedDict, total=False):
+    """The keyword arguments of ``Transport.request``, which a view passes on."""
+
+    params: Mapping[str, str] | None
+    base_timeout: aiohttp.ClientTimeout | None
+    attempt_timeout: float | None
+    on_send: Callable[[], None] | None
+
+
 class TransportView:
     """A parent transport's session under another timeout, for a client view.
 
@@ -571,41 +580,22 @@ class TransportView:
         """See ``Transport.describe``."""
         return self._parent.describe(exc)
 
-    async def request(
-        self,
-        method: str,
-        url: URL,
-        *,
-        params: Mapping[str, str] | None = None,
-        base_timeout: aiohttp.ClientTimeout | None = None,
-        attempt_timeout: float | None = None,
-        on_send: Callable[[], None] | None = None,
-    ) -> Reply:
+    async def request(self, method: str, url: URL, **options: Unpack[RequestOptions]) -> Reply:
         """See ``Transport.request``; this view's timeout is the base one."""
         if self._closed:
             raise ClientClosedError("this client view is closed; its parent client may not be")
-        return await self._parent.request(
-            method,
-            url,
-            params=params,
-            base_timeout=self.timeout if base_timeout is None else base_timeout,
-            attempt_timeout=attempt_timeout,
-            on_send=on_send,
-        )
+        if options.get("base_timeout") is None:
+            options["base_timeout"] = self.timeout
+        return await self._parent.request(method, url, **options)
 
     async def aclose(self) -> None:
         """Close this view only: the parent and its session stay open."""
         self._closed = True
 
 
-def _session_middlewares(session: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
-    # Per-request middlewares replace the session's; keep a borrowed session's own ones.
-    return tuple(getattr(session, "_middlewares", ()) or ())
-
-
-def _counting(on_send: Callable[[], None]) -> ClientMiddlewareType:
+def _counting(on_send: Callable[[], None]) -> aiohttp.ClientMiddlewareType:
     async def middleware(
-        request: aiohttp.ClientRequest, handler: ClientHandlerType
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         on_send()
         return await handler(request)
@@ -614,16 +604,20 @@ def _counting(on_send: Callable[[], None]) -> ClientMiddlewareType:
 
 
 def clip_timeout(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
-    """``base`` with no part longer than ``seconds`` (its other settings kept)."""
+    """``base`` with no part longer than ``seconds`` (its other settings kept).
+
+    Rebuilt through ClientTimeout's public constructor, part by part: a test pins that
+    these five are all the parts it has.
+    """
     total = seconds if base.total is None else min(base.total, seconds)
 
     def clip(part: float | None) -> float | None:
         return None if part is None else min(part, total)
 
-    return attrs.evolve(
-        base,
+    return aiohttp.ClientTimeout(
         total=total,
         connect=clip(base.connect),
         sock_read=clip(base.sock_read),
         sock_connect=clip(base.sock_connect),
+        ceil_threshold=base.ceil_threshold,
     )

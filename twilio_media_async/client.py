@@ -15,11 +15,15 @@ import attrs
 from yarl import URL
 
 from . import _proxy, _sids
+from ._api import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
+from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
 from ._bulk import bounded_map
 from ._converter import loads_json, structure_recording
 from ._credentials import ENVIRONMENT, check_credentials
 from ._engine import RetryEngine
 from ._limiter import Lane, RequestGate, RunSlots
+from ._numbers import is_int as _is_int
+from ._numbers import is_number
 from ._redact import Redactor
 from ._transport import (
     DEFAULT_BASE_URL,
@@ -57,8 +61,6 @@ from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
 
-_RECORDINGS_PATH: Final = "/v1/MediaRecordings"
-_MAX_PAGE_SIZE: Final = 1000
 _CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret")
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
@@ -81,18 +83,39 @@ class MediaClient:
     ```
 
     Authenticate with the account's auth token, or with an API key and secret (the account
-    sid is required either way).  ``base_url`` overrides the host built from ``region`` and
-    ``edge``.  ``timeout`` bounds each attempt (seconds, or an ``aiohttp.ClientTimeout``);
-    ``retry`` decides what is retried and for how long in all.  Pass ``session`` to share
-    your own ``aiohttp.ClientSession``; the client then never closes it.
+    sid is required either way).  ``with_options()`` gives a view with another timeout or
+    retry policy.
 
-    ``proxy`` sends every request through that HTTP proxy (its credentials may be in the
-    URL); without it, the client's own session takes ``HTTPS_PROXY`` or ``HTTP_PROXY``
-    (by the base URL's scheme) and ``NO_PROXY`` from the environment, once, when the
-    client is built (``trust_env=False`` ignores them).  ``trace_configs`` go to the
-    client's own session (OpenTelemetry's among them).  ``user_agent_extra`` is appended
-    to the User-Agent header.
-    ``with_options()`` gives a view with another timeout or retry policy.
+    Args:
+        account_sid: The account sid (``AC`` and 32 hex digits).
+        auth_token: The account's auth token; or give ``api_key`` and ``api_secret``.
+        api_key: An API key's sid (``SK...``), with ``api_secret``.
+        api_secret: The API key's secret.
+        region: A Twilio region such as ``ie1``: the host becomes
+            ``media.{region}.twilio.com``.
+        edge: A Twilio edge such as ``dublin`` (region ``us1`` unless one is given).
+        base_url: The API origin, such as a fake server's ``http://127.0.0.1:8080``; it
+            overrides ``region`` and ``edge``.
+        session: Your own ``aiohttp.ClientSession`` to share, borrowed: the client never
+            closes it, and sets back on each request the defaults that would change what
+            it does.
+        retry: What is retried, and for how long in all (``RetryPolicy()`` by default).
+        timeout: Bounds each attempt: seconds, or an ``aiohttp.ClientTimeout`` (10 s in
+            all, 5 s to connect, by default); clipped to ``retry.deadline``.
+        max_body_size: The most bytes of a response body read; a larger one raises
+            ResponseTooLargeError.  16 MiB by default.
+        connection_limit: The size of the client's own connection pool, which also
+            bounds the bulk methods' requests in flight (a borrowed session's connector
+            sets its own).  100 by default.
+        proxy: An HTTP proxy for every request; its credentials may be in the URL, and
+            are never shown.
+        trust_env: Without ``proxy``, let the client's own session take ``HTTPS_PROXY``
+            or ``HTTP_PROXY`` (by the base URL's scheme) and ``NO_PROXY`` from the
+            environment, once, when the client is built.  True by default.
+        trace_configs: aiohttp trace configs for the client's own session
+            (OpenTelemetry's among them).
+        user_agent_extra: Appended to the User-Agent header, such as
+            ``acme-archiver/2.1``.
     """
 
     def __init__(
@@ -122,7 +145,9 @@ class MediaClient:
         if not isinstance(connection_limit, int) or connection_limit < 1:
             raise InvalidParameterError(f"connection_limit must be >= 1, got {connection_limit!r}")
         self.account_sid: Final = checked.account_sid
+        """The account sid the client was built with."""
         self.retry: Final = retry if retry is not None else RetryPolicy()
+        """The retry policy every call follows."""
         self._requested_timeout = as_timeout(timeout)
         origin = _base_url(region, edge) if base_url is None else base_url
         proxy_url = _proxy_for(proxy, origin, from_env=trust_env and session is None)
@@ -157,6 +182,9 @@ class MediaClient:
 
         A missing or malformed value is reported under the name it came from: the
         environment variable, or the keyword argument that overrode it.
+
+        Args:
+            **overrides: Any argument of ``MediaClient()``; each wins over its variable.
         """
         env = os.environ
         kwargs: dict[str, Any] = {
@@ -222,6 +250,10 @@ class MediaClient:
         from this client.  The budget stays the client's: a view's ``retry`` policy decides
         attempts, waits and deadline, not the size of the budget.  Closing the view leaves
         this client open; closing this client closes its views too.
+
+        Args:
+            timeout: The view's per-attempt timeout, as ``MediaClient(timeout=...)``.
+            retry: The view's retry policy.
         """
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidParameterError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
@@ -275,6 +307,9 @@ class MediaClient:
         Raises InvalidSidError before any I/O for a bad sid, NotFoundError for an unknown
         one, and the ApiError, TransportError or ResponseValidationError that says what went
         wrong otherwise; every error carries ``.attempts``.
+
+        Args:
+            sid: The recording's sid.
         """
         recording, _, _ = await self._fetch(_sids.check_recording_sid(sid))
         return recording
@@ -312,8 +347,8 @@ class MediaClient:
         )
 
     def _recording_url(self, sid: str) -> URL:
-        # with_path on the parsed base skips parsing the whole URL again: about 1 µs a
-        # request.  The sid was checked, so it needs no quoting.
+        # with_path on the parsed base skips parsing the whole URL again, on every request
+        # (docs/performance.md).  The sid was checked, so it needs no quoting.
         return self._transport.base_url.with_path(f"{self._recordings_path}/{sid}", encoded=True)
 
     async def delete(self, sid: str) -> None:
@@ -322,7 +357,11 @@ class MediaClient:
         DELETE is idempotent, so it is retried like a fetch.  When an attempt failed in a
         way that may have reached the server (a timeout, a reset, a 5xx, or aiohttp's own
         silent resend on a dropped keep-alive connection) and a later one gets 404, the
-        recording was deleted by the earlier one, and this returns None.
+        recording was deleted by the earlier one, and this returns None.  (aiohttp's resend
+        is noticed only through a session the client owns: see the docs on DELETE.)
+
+        Args:
+            sid: The recording's sid.
         """
         await self._delete(_sids.check_recording_sid(sid))
 
@@ -379,6 +418,11 @@ class MediaClient:
         (NotFoundError, AuthenticationError...) is raised at once.  When ``timeout``
         seconds have passed since the call, WaitTimeoutError (a TimeoutError) is raised,
         even in the middle of a poll.
+
+        Args:
+            sid: The recording's sid.
+            timeout: Seconds to wait in all, polls included; finite.
+            poll_interval: Seconds between the first polls.
         """
         sid = _sids.check_recording_sid(sid)
         _check_seconds("timeout", timeout, finite=True)
@@ -437,8 +481,16 @@ class MediaClient:
     ) -> AsyncGenerator[MediaRecording, None]:
         """Iterate over MediaRecordings across pages, fetched lazily.
 
-        Filters are checked before any request.  ``limit`` stops early and never fetches a
-        page it does not need; with only ``limit`` given, pages hold ``min(limit, 1000)``.
+        Filters are checked before any request.
+
+        Args:
+            status: Only recordings with this status.
+            source_sid: Only recordings of this source (two letters and 32 hex digits).
+            processor_sid: Only recordings of this MediaProcessor (``ZX`` and 32 hex).
+            order: ``"asc"`` or ``"desc"`` (the API's default) by ``date_created``.
+            page_size: Recordings per page, from 1 to 1000.
+            limit: Stop after this many recordings, never fetching a page not needed;
+                with only ``limit`` given, pages hold ``min(limit, 1000)``.
         """
         if limit is not None and (not _is_int(limit) or limit < 0):
             raise InvalidParameterError(f"limit must be an integer >= 0, got {limit!r}")
@@ -467,9 +519,17 @@ class MediaClient:
     ) -> AsyncGenerator[Page, None]:
         """Iterate over pages of MediaRecordings, each with its ``next_page_url``.
 
-        Save a page's ``next_page_url`` and pass it as ``start_url`` to resume a crawl;
-        the filters are then taken from that URL.  A URL of another origin than the
-        client's is refused before anything is sent to it.
+        Save a page's ``next_page_url`` and pass it as ``start_url`` to resume a crawl.
+
+        Args:
+            status: Only recordings with this status.
+            source_sid: Only recordings of this source (two letters and 32 hex digits).
+            processor_sid: Only recordings of this MediaProcessor (``ZX`` and 32 hex).
+            order: ``"asc"`` or ``"desc"`` (the API's default) by ``date_created``.
+            page_size: Recordings per page, from 1 to 1000.
+            start_url: A ``next_page_url`` saved from an earlier crawl: the crawl resumes
+                there, with the filters in that URL.  A URL of another origin than the
+                client's is refused before anything is sent to it.
         """
         params = _list_params(status, source_sid, processor_sid, order, page_size)
         if start_url is not None:
@@ -546,8 +606,15 @@ class MediaClient:
         of 429s shrinks it quickly, scattered ones do not, and a 429 with ``Retry-After``
         pauses the run's new requests until it passes.  Each item follows the retry policy
         as a single fetch does: at most ``max_attempts`` requests within ``deadline``
-        seconds of its first one.  ``ordered=True`` yields in input order.  Breaking out,
-        ``aclose()`` or cancellation cancels and awaits every request in flight.
+        seconds of its first one.  Breaking out, ``aclose()`` or cancellation cancels and
+        awaits every request in flight.
+
+        Args:
+            sids: The sids, as any iterable or async iterable; each item gets its result,
+                even one that is not a sid at all.
+            concurrency: The most requests in flight (at most the connection pool's size).
+            ordered: Yield in input order (within a bounded window) instead of as
+                completed.
         """
         lane = self._bulk_lane(concurrency)
 
@@ -593,6 +660,12 @@ class MediaClient:
         404 after an attempt that may have reached the server is an ok result, a 404 for
         a sid that never existed is a ``NotFoundError`` result.  Invalid sids and
         exhausted retries are results too, never exceptions.
+
+        Args:
+            sids: The sids, as any iterable or async iterable; each item gets its result.
+            concurrency: The most requests in flight (at most the connection pool's size).
+            ordered: Yield in input order (within a bounded window) instead of as
+                completed.
         """
         lane = self._bulk_lane(concurrency)
 
@@ -641,16 +714,24 @@ class MediaClient:
         concurrency: int = 64,
         ordered: bool = True,
     ) -> builtins.list[FetchResult]:
-        """Collect ``fetch_many`` into a list of FetchResult, one per input item (in input
-        order by default), for small jobs."""
+        """Collect ``fetch_many`` into a list of FetchResult, one per input item, for small
+        jobs.
+
+        Args:
+            sids: The sids, as any iterable or async iterable.
+            concurrency: The most requests in flight.
+            ordered: Keep the input order (the default here).
+        """
         return [r async for r in self.fetch_many(sids, concurrency=concurrency, ordered=ordered)]
 
 
 async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
     """Fetch one recording with a short-lived client, for scripts.
 
-    Credentials come from ``client_kwargs`` or, when none are given, from the environment
-    (see ``MediaClient.from_env``).
+    Args:
+        sid: The recording's sid.
+        **client_kwargs: Arguments of ``MediaClient()``.  Without ``account_sid``, the
+            client comes from ``MediaClient.from_env(**client_kwargs)``.
     """
     client = (
         MediaClient(**client_kwargs)
@@ -669,13 +750,7 @@ def next_poll_interval(interval: float, poll_interval: float) -> float:
 
 def _check_seconds(name: str, value: object, *, finite: bool) -> None:
     """A number of seconds above 0 (NaN never is; infinity only when not ``finite``)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-        or value <= 0
-        or (finite and math.isinf(value))
-    ):
+    if not is_number(value) or math.isnan(value) or value <= 0 or (finite and math.isinf(value)):
         what = "a finite number" if finite else "a number"
         raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
 
@@ -715,10 +790,6 @@ def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTi
 
 def _base_url(region: str | None, edge: str | None) -> str:
     return build_base_url(region, edge) if (region or edge) else DEFAULT_BASE_URL
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _list_params(

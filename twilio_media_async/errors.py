@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from ._numbers import is_int
+
 if TYPE_CHECKING:
     from .models import MediaRecording
 
@@ -338,7 +340,7 @@ _CLASS_BY_STATUS: Final[Mapping[int, type[ApiError]]] = {
 
 
 def _as_int(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²"
         return int(value)

@@ -102,7 +102,11 @@ class RecordingOrder(StrEnum):
 
 
 class Links(Mapping[str, str]):
-    """An immutable, hashable mapping of link names to URLs (``links["media"]``)."""
+    """An immutable, hashable mapping of link names to URLs (``links["media"]``).
+
+    Args:
+        data: Link names to URLs; copied, so changing it later changes nothing here.
+    """
 
     __slots__ = ("_data", "_hash")
 

@@ -9,7 +9,6 @@ retryable error: the happy path never pays for the retry machinery.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import re
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._numbers import is_finite, is_int
 from .errors import InvalidParameterError, TwilioMediaError
 
 __all__ = [
@@ -120,8 +120,11 @@ class RetryEvent:
     wait: float
     """Seconds until the next attempt."""
     error: TwilioMediaError
+    """The failure of that attempt."""
     method: str
+    """The request's HTTP method."""
     url: str
+    """The request's URL (it never holds a credential)."""
 
 
 async def _no_sleep(_seconds: float) -> None:
@@ -131,12 +134,7 @@ async def _no_sleep(_seconds: float) -> None:
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     # NaN compares false with everything, so "value < 0" alone would let it through and
     # silently disable every bound it takes part in; infinity would wait forever.
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if not is_finite(value) or value < 0:
         raise InvalidParameterError(
             f"{attribute.name} must be a finite number >= 0, got {value!r:.40}"
         )
@@ -148,7 +146,7 @@ def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: flo
 
 
 def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise InvalidParameterError(f"{attribute.name} must be an integer >= 1, got {value!r:.40}")
 
 
@@ -158,30 +156,49 @@ class RetryPolicy:
 
     Retried: 429, 500, 502, 503 and 504, connection errors and timeouts; nothing else.
     The wait is ``Retry-After`` when the server sent one (on a 429 or a 5xx), otherwise
-    exponential backoff
-    with full jitter.  ``deadline`` spans all attempts of one call.  ``RetryPolicy(
-    max_attempts=1)`` turns retries off; ``RetryPolicy.no_wait()`` keeps every decision but
-    never sleeps, for tests.
+    exponential backoff with full jitter.  ``deadline`` spans all attempts of one call.
+    ``RetryPolicy(max_attempts=1)`` turns retries off; ``RetryPolicy.no_wait()`` keeps every
+    decision but never sleeps, for tests.  Each field below is a keyword argument.
     """
 
     max_attempts: int = attrs.field(default=4, validator=_at_least_one)
+    """The most requests one call makes, the first one included; 1 turns retries off.
+    Default 4."""
     initial_wait: float = attrs.field(default=0.5, validator=_positive)
+    """Seconds of backoff after the first failure, doubled after each further one, before
+    jitter.  Default 0.5."""
     max_wait: float = attrs.field(default=8.0, validator=_positive)
+    """The longest backoff, in seconds.  Default 8."""
     deadline: float = attrs.field(default=30.0, validator=_positive)
+    """Seconds from a call's first request within which its retries must start; it spans
+    every attempt, and the last attempt's timeout is clipped to it.  Default 30."""
     max_retry_after: float = attrs.field(default=60.0, validator=_positive)
+    """The longest ``Retry-After`` waited out, in seconds; a longer one raises the
+    RateLimitError at once.  Default 60."""
     budget: float | None = attrs.field(default=100.0, validator=_positive_or_none)
-    """Retries the whole client may spend before successes refill it; None: unlimited."""
+    """Retries the whole client may spend before successes refill it (a token bucket);
+    None: unlimited.  Default 100."""
     budget_refill: float = attrs.field(default=0.5, validator=_positive)
-    """Tokens one success puts back into the budget."""
+    """Tokens one success puts back into the budget.  Default 0.5."""
     on_retry: Callable[[RetryEvent], object] | None = attrs.field(default=None, eq=False)
+    """Called with a RetryEvent before each wait.  An exception it raises is logged, never
+    propagated.  Default None."""
     sleep: Callable[[float], Awaitable[None]] = attrs.field(
         default=asyncio.sleep, eq=False, repr=False
     )
+    """Waits the given seconds.  Default ``asyncio.sleep``; ``no_wait()`` puts in one that
+    returns at once."""
     jitter: Callable[[], float] = attrs.field(default=random.random, eq=False, repr=False)
+    """Draws from [0, 1) the share of each backoff to wait.  Default ``random.random``:
+    full jitter."""
 
     @classmethod
     def no_wait(cls, **kwargs: Any) -> RetryPolicy:
-        """The same decisions without sleeping: for tests, ours and yours."""
+        """The same decisions without sleeping: for tests, ours and yours.
+
+        Args:
+            **kwargs: Any other field of the policy (``max_attempts=3``, ``on_retry=...``).
+        """
         return cls(sleep=_no_sleep, **kwargs)
 
     @property

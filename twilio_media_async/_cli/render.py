@@ -65,7 +65,6 @@ class LineWriter:
     def __init__(self, stream: IO[bytes], redact: Callable[[bytes], bytes] | None = None) -> None:
         self._stream = stream
         self._redact = redact
-        self.lines = 0
 
     def write(self, line: bytes) -> None:
         """Write ``line`` (redacted, when a ``redact`` was given) and a newline, then flush."""
@@ -73,7 +72,6 @@ class LineWriter:
             line = self._redact(line)
         self._stream.write(line + b"\n")
         self._stream.flush()
-        self.lines += 1
 
     def write_json(self, data: Any) -> None:
         """Write ``data`` as one line of JSON."""

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from twilio_media_async._numbers import is_int
 from twilio_media_async._sids import ACCOUNT_SID
 from twilio_media_async.models import (
     HttpMethod,
@@ -18,9 +19,9 @@ from twilio_media_async.models import (
 __all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "make_recordings"]
 
 DEFAULT_ACCOUNT_SID: Final = "AC" + "a" * 32
-"""The account sid a FakeMediaServer accepts unless told otherwise."""
+"""The account sid a FakeMediaServer accepts unless told otherwise: ``AC`` and 32 ``a``."""
 DEFAULT_AUTH_TOKEN: Final = "fake-auth-token"
-"""The auth token a FakeMediaServer accepts unless told otherwise."""
+"""The auth token a FakeMediaServer accepts unless told otherwise: ``fake-auth-token``."""
 
 API_ORIGIN: Final = "https://media.twilio.com"
 
@@ -53,8 +54,13 @@ def make_recordings(
     one.  Recordings share a few processor and source sids (so the list filters have
     something to find), their ``date_created`` values are spread over 2024 in random order,
     and every field is set.
+
+    Args:
+        n: How many recordings.
+        seed: Which recordings: the same seed gives the same ones.
+        account_sid: The ``account_sid`` of every recording.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"n must be an integer >= 0, got {n!r}")
     if not ACCOUNT_SID.match(account_sid):
         raise ValueError(f"account_sid must be 'AC' and 32 hex digits, got {account_sid!r}")

@@ -6,7 +6,6 @@ the ``script_next`` queue or the seeded random draw) and how (``_server.py``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Final, Literal
@@ -14,7 +13,16 @@ from typing import Final, Literal
 import attrs
 import orjson
 
-__all__ = ["DEFAULT_FAULT_KINDS", "Fault", "FaultKind", "error_body", "html_page"]
+from twilio_media_async._numbers import is_finite, is_int
+
+__all__ = [
+    "DEFAULT_FAULT_KINDS",
+    "Fault",
+    "FaultKind",
+    "error_body",
+    "html_page",
+    "twilio_code_for",
+]
 
 FaultKind = Literal[
     "rate_limited",
@@ -71,13 +79,13 @@ def html_page(status: int) -> bytes:
 def _retry_after_header(value: float | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    if not is_finite(value) or value < 0:
         raise ValueError(f"retry_after must be a finite number >= 0, got {value!r}")
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _seconds(value: float) -> float:
-    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    if not is_finite(value) or value < 0:
         raise ValueError(f"seconds must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -110,15 +118,14 @@ class Fault:
     applied: bool = False
     """Carry the request out (a DELETE deletes) before failing it."""
 
-    @property
-    def name(self) -> str:
-        """The name recorded for this fault (the same as ``kind``)."""
-        return self.kind
-
     @classmethod
     def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
-        """429 with Twilio's 20429 JSON; a number becomes ``Retry-After: <seconds>``, a str
-        (an HTTP-date, or anything odd) is sent verbatim, None sends no header."""
+        """429 with Twilio's 20429 JSON.
+
+        Args:
+            retry_after: The ``Retry-After`` header: a number of seconds, a str sent
+                verbatim (an HTTP-date, or anything odd), or None for no header.
+        """
         return cls(
             kind="rate_limited",
             http_status=429,
@@ -129,17 +136,17 @@ class Fault:
 
     @classmethod
     def server_error(cls, status: int = 503, *, html: bool = False, applied: bool = False) -> Fault:
-        """A 5xx with Twilio's error JSON, or a proxy's HTML page (``text/html``)."""
-        if isinstance(status, bool) or not isinstance(status, int) or not 500 <= status <= 599:
+        """A 5xx with Twilio's error JSON, or a proxy's HTML page (``text/html``).
+
+        Args:
+            status: The 5xx status.
+            html: Answer with a proxy's HTML page instead of Twilio's JSON.
+            applied: Carry the request out first (a DELETE deletes), then fail.
+        """
+        if not is_int(status) or not 500 <= status <= 599:
             raise ValueError(f"server_error needs a 5xx status, got {status!r}")
-        return cls(
-            kind="server_error",
-            http_status=status,
-            twilio_code=twilio_code_for(status),
-            message=_reason(status),
-            html=html,
-            applied=applied,
-        )
+        # A status fault under its own name, so that it is recorded as a server error.
+        return attrs.evolve(cls.status(status, html=html, applied=applied), kind="server_error")
 
     @classmethod
     def status(
@@ -151,12 +158,17 @@ class Fault:
         html: bool = False,
         applied: bool = False,
     ) -> Fault:
-        """Any HTTP status (400, 401, 403, ...) with Twilio's error JSON.
+        """Any HTTP error status (400, 401, 403, ...) with Twilio's error JSON.
 
-        ``code_twilio`` defaults to Twilio's code for the status (20001 for 400, 20003 for
-        401, 20000 + status otherwise); ``message`` defaults to the reason phrase.
+        Args:
+            code: The 4xx or 5xx status.
+            code_twilio: The ``code`` in the JSON; None: Twilio's code for the status
+                (20001 for 400, 20003 for 401, 20000 + status otherwise).
+            message: The ``message`` in the JSON; None: the status's reason phrase.
+            html: Answer with a proxy's HTML page instead of Twilio's JSON.
+            applied: Carry the request out first (a DELETE deletes), then fail.
         """
-        if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599:
+        if not is_int(code) or not 400 <= code <= 599:
             raise ValueError(f"status needs a 4xx or 5xx status, got {code!r}")
         return cls(
             kind="status",
@@ -175,6 +187,9 @@ class Fault:
         aiohttp resends an idempotent request (GET, DELETE) once by itself after such a
         disconnect: a single reset is invisible to the caller and costs two server
         requests; script two in a row to make one surface.
+
+        Args:
+            applied: Carry the request out first (a DELETE deletes), then close.
         """
         return cls(kind="reset", applied=applied)
 
@@ -186,13 +201,21 @@ class Fault:
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
-        """Wait ``seconds``, then answer normally."""
+        """Wait, then answer normally.
+
+        Args:
+            seconds: How long to wait before answering.
+        """
         return cls(kind="latency", seconds=_seconds(seconds))
 
     @classmethod
     def slow_body(cls, seconds: float) -> Fault:
-        """Send the headers and the first half of the body, stall ``seconds``, then send
-        the rest: trips a client's ``sock_read`` timeout."""
+        """Send the headers and the first half of the body, stall, then send the rest:
+        trips a client's ``sock_read`` timeout.
+
+        Args:
+            seconds: How long to stall in the middle of the body.
+        """
         return cls(kind="slow_body", seconds=_seconds(seconds))
 
     @classmethod

@@ -47,8 +47,14 @@ async def serve_forever(
     out: TextIO | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Start ``server``, print the banner to ``out`` (stdout), and serve until SIGINT or
-    SIGTERM (or until ``stop`` is set); then close it cleanly."""
+    """Start ``server``, print how to connect to it, and serve until SIGINT or SIGTERM (or
+    until ``stop`` is set); then close it cleanly.
+
+    Args:
+        server: The server to run; it must not be running yet.
+        out: Where the banner goes (stdout by default).
+        stop: Set it to stop serving, as a signal would.
+    """
     out = sys.stdout if out is None else out
     stop = asyncio.Event() if stop is None else stop
     loop = asyncio.get_running_loop()

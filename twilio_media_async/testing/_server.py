@@ -16,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import math
 import os
 import random
 import re
@@ -24,24 +23,26 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Final, Self, TypedDict
+from typing import Any, Final, Self, TypedDict, assert_never
 
 import attrs
 from aiohttp import web
 
+from twilio_media_async._api import RECORDINGS_PATH
+from twilio_media_async._numbers import is_finite, is_int, is_number
 from twilio_media_async._sids import ACCOUNT_SID
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.models import MediaRecording, RecordingStatus
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
-from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page
-from ._store import LIST_PATH, ListError, PayloadShape, Store
+from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page, twilio_code_for
+from ._store import ListError, PayloadShape, Store
 
 __all__ = ["ClientKwargs", "FakeMediaServer", "RecordedRequest"]
 
 _JSON: Final = "application/json; charset=utf-8"
 _HTML: Final = "text/html; charset=utf-8"
-_ITEM_PREFIX: Final = LIST_PATH + "/"
+_ITEM_PREFIX: Final = RECORDINGS_PATH + "/"
 _AUTH_FAILED: Final = error_body(401, 20003, "Authenticate")
 _AUTH_CHALLENGE: Final = 'Basic realm="Twilio API"'
 _CONCURRENCY_BODY: Final = error_body(429, 20429, "Too Many Requests")
@@ -97,10 +98,6 @@ def _request_id() -> str:
     return "RQ" + os.urandom(16).hex()
 
 
-def _basic_header(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-
-
 def _decode_basic(header: str) -> tuple[str, str] | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "basic":
@@ -137,8 +134,27 @@ class FakeMediaServer:
     beyond that many in flight.  ``requests``, ``attempts``, ``max_in_flight`` and
     ``connections`` show what the client did.
 
-    ``record_requests=False`` keeps the counters but not the ``requests`` list, for very
-    long runs.
+    Args:
+        account_sid: The account sid accepted as the Basic user name
+            (``DEFAULT_ACCOUNT_SID`` by default).
+        auth_token: The auth token accepted with it (``DEFAULT_AUTH_TOKEN`` by default).
+        api_keys: API key sids to their secrets: more credentials the server accepts.
+        recordings: Recordings to serve: MediaRecordings, or dicts in Twilio's JSON shape.
+        generate: How many deterministic recordings to add besides (``make_recordings``).
+        seed: Seeds the generated recordings, the random faults and the latency draws.
+        fault_rate: The probability, from 0 to 1, that a request gets a random fault.
+        fault_kinds: The faults random ones are drawn from, with equal odds
+            (``DEFAULT_FAULT_KINDS`` by default).
+        concurrency_limit: Requests beyond this many in flight get 429 (code 20429) at
+            once; None: no cap.
+        latency: Seconds every request waits before it is handled, or a (low, high)
+            range each wait is drawn from.
+        payload_shape: ``"spec"`` (``media_size``, no ``bitrate``, as the OpenAPI spec)
+            or ``"seed"`` (``size`` and ``bitrate``, as the documented fetch page).
+        host: The address to listen on.
+        port: The port to listen on; 0 picks a free one.
+        record_requests: Whether ``requests`` keeps a RecordedRequest per request;
+            False keeps only the counters, for very long runs.
     """
 
     def __init__(
@@ -163,18 +179,15 @@ class FakeMediaServer:
             raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
         if not isinstance(auth_token, str) or not auth_token:
             raise ValueError("auth_token must be a non-empty str")
-        if not 0.0 <= fault_rate <= 1.0:
+        if not (is_number(fault_rate) and 0.0 <= fault_rate <= 1.0):
             raise ValueError(f"fault_rate must be from 0 to 1, got {fault_rate!r}")
         kinds = tuple(DEFAULT_FAULT_KINDS if fault_kinds is None else fault_kinds)
         if fault_rate > 0 and not kinds:
             raise ValueError("fault_kinds is empty but fault_rate is above 0")
         if not all(isinstance(kind, Fault) for kind in kinds):
             raise TypeError("fault_kinds must hold Fault instances")
-        if concurrency_limit is not None and (
-            isinstance(concurrency_limit, bool)
-            or not isinstance(concurrency_limit, int)
-            or concurrency_limit < 1
-        ):
+        limit = concurrency_limit
+        if limit is not None and (not is_int(limit) or limit < 1):
             raise ValueError(f"concurrency_limit must be an int >= 1, got {concurrency_limit!r}")
 
         self.account_sid: Final = account_sid
@@ -195,13 +208,15 @@ class FakeMediaServer:
         self._latency = _latency_range(latency)
 
         # Authorization header value -> username, computed once: the check is a dict lookup.
+        # Built as the SDK builds it; any other spelling (a lower-case scheme, say) takes
+        # the slow path, which decodes the header on its own (_check_auth).
         credentials = {account_sid: auth_token, **dict(api_keys or {})}
         self._accepted: dict[str, str] = {}
         self._secrets: dict[str, str] = {}
         for username, secret in credentials.items():
             if not (isinstance(username, str) and isinstance(secret, str) and username and secret):
                 raise ValueError("api_keys must map non-empty str keys to non-empty str secrets")
-            self._accepted[_basic_header(username, secret)] = username
+            self._accepted[basic_auth_header(username, secret)] = username
             self._secrets[username] = secret
 
         self._store = Store(payload_shape)
@@ -287,12 +302,7 @@ class FakeMediaServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     @property
@@ -323,8 +333,10 @@ class FakeMediaServer:
     # -- the store ----------------------------------------------------------------------
 
     def add(self, recording: MediaRecording | Mapping[str, Any]) -> MediaRecording:
-        """Add a recording (a MediaRecording, or a dict in Twilio's JSON shape); a sid that
-        is already there is replaced in place.
+        """Add a recording; a sid that is already there is replaced in place.
+
+        Args:
+            recording: A MediaRecording, or a dict in Twilio's JSON shape.
 
         Returns the MediaRecording as stored, which is exactly what a client reads back:
         with ``payload_shape="spec"`` its ``bitrate`` is None, because that shape has none.
@@ -355,25 +367,23 @@ class FakeMediaServer:
         after_seconds: float | None = None,
         status: RecordingStatus | str = RecordingStatus.COMPLETED,
     ) -> None:
-        """Make the recording ``sid`` read as ``processing`` now, and as ``status``
-        (``completed`` by default) once ``after_reads`` fetches of it have answered
-        ``processing``, or once ``after_seconds`` have passed: give exactly one of the two.
+        """Make the recording ``sid`` read as ``processing`` now, and as ``status`` later:
+        after a number of reads, or of seconds (give exactly one of the two).
 
         Only fetches that were answered count as reads (a scripted fault that does not
         carry the request out is none).  A time-based change shows in lists too.
+
+        Args:
+            sid: A recording the server holds.
+            after_reads: How many fetches of it answer ``processing`` first.
+            after_seconds: How long it reads as ``processing``.
+            status: What it reads as afterwards (``completed`` by default).
         """
         if (after_reads is None) == (after_seconds is None):
             raise ValueError("give exactly one of after_reads and after_seconds")
-        if after_reads is not None and (
-            isinstance(after_reads, bool) or not isinstance(after_reads, int) or after_reads < 0
-        ):
+        if after_reads is not None and (not is_int(after_reads) or after_reads < 0):
             raise ValueError(f"after_reads must be an int >= 0, got {after_reads!r}")
-        if after_seconds is not None and (
-            isinstance(after_seconds, bool)
-            or not isinstance(after_seconds, int | float)
-            or not math.isfinite(after_seconds)
-            or after_seconds < 0
-        ):
+        if after_seconds is not None and (not is_finite(after_seconds) or after_seconds < 0):
             raise ValueError(f"after_seconds must be a finite number >= 0, got {after_seconds!r}")
         entry = self._store.get(sid)
         if entry is None:
@@ -408,13 +418,22 @@ class FakeMediaServer:
     # -- faults -------------------------------------------------------------------------
 
     def script(self, sid: str, faults: Iterable[Fault | None]) -> None:
-        """The next requests for ``sid`` (fetch or delete) take these faults in order;
-        None answers normally.  Calling it again appends."""
+        """The next requests for ``sid`` (fetch or delete) take these faults in order.
+        Calling it again appends.
+
+        Args:
+            sid: The recording sid whose requests get the faults.
+            faults: One per request, in order; None answers that request normally.
+        """
         self._scripts.setdefault(sid, deque()).extend(_checked(faults))
 
     def script_next(self, faults: Iterable[Fault | None]) -> None:
         """The next requests of any kind (list included) take these faults in order, after
-        any per-sid script has had its turn.  Calling it again appends."""
+        any per-sid script has had its turn.  Calling it again appends.
+
+        Args:
+            faults: One per request, in order; None answers that request normally.
+        """
         self._next.extend(_checked(faults))
 
     def _pick_fault(self, sid: str | None) -> Fault | None:
@@ -439,7 +458,11 @@ class FakeMediaServer:
         return list(self._requests)
 
     def attempts(self, sid: str) -> int:
-        """How many requests targeted ``sid`` (its fetch or delete URL)."""
+        """How many requests targeted ``sid`` (its fetch or delete URL).
+
+        Args:
+            sid: A recording sid.
+        """
         return self._attempts.get(sid, 0)
 
     @property
@@ -606,7 +629,7 @@ class FakeMediaServer:
                 if self._store.delete(sid) is not None:
                     return 204, b""
                 return 404, _not_found(path)
-        elif path == LIST_PATH and method == "GET":
+        elif path == RECORDINGS_PATH and method == "GET":
             try:
                 return 200, self._store.page(request.query, self._page_origin(request))
             except ListError as exc:
@@ -629,45 +652,52 @@ class FakeMediaServer:
         request: web.Request,
         request_id: str,
     ) -> tuple[int | None, web.StreamResponse]:
-        kind = fault.kind
-        response: web.StreamResponse
-        if kind in ("rate_limited", "server_error", "status"):
-            if fault.applied:
-                self._route(method, path, sid, request)
-            status = fault.http_status or 500
-            if fault.html:
-                response = _reply(status, html_page(status), _HTML, request_id)
-            else:
-                code = fault.twilio_code or 20000 + status
-                body = error_body(status, code, fault.message or "Error")
-                response = _reply(status, body, _JSON, request_id)
-            if fault.retry_after is not None:
-                response.headers["Retry-After"] = fault.retry_after
-            return status, response
-        if kind == "reset":
-            if fault.applied:
-                self._route(method, path, sid, request)
-            return None, _abort(request)
-        if kind == "latency" and await self._sleep(fault.seconds):
-            return None, _abort(request)
+        """Answer under ``fault``: (the status recorded, None for a dropped connection; the
+        response)."""
+        if fault.applied:  # carried out before failing: a DELETE really deletes
+            self._route(method, path, sid, request)
+        match fault.kind:
+            case "rate_limited" | "server_error" | "status":
+                return _error_reply(fault, request_id)
+            case "reset":
+                return None, _abort(request)
+            case "latency":
+                if await self._sleep(fault.seconds):
+                    return None, _abort(request)
+                status, body = self._route(method, path, sid, request)
+                return status, _reply(status, body, _JSON if body else None, request_id)
+            case "wrong_content_type":
+                status, body = self._spoilable(method, path, sid, request)
+                return status, _reply(status, body, _HTML, request_id)
+            case "invalid_json":
+                status, body = self._spoilable(method, path, sid, request)
+                return status, _reply(status, body[: len(body) // 2] or b"<", _JSON, request_id)
+            case "truncated" | "slow_body":
+                status, body = self._spoilable(method, path, sid, request)
+                return await self._send_in_halves(fault, status, body, request, request_id)
+            case unknown:
+                assert_never(unknown)
 
+    def _spoilable(
+        self, method: str, path: str, sid: str | None, request: web.Request
+    ) -> tuple[int, bytes]:
+        """The normal answer, carried out, with a body to spoil: a 204 has none, so it
+        becomes a 200 with an empty object."""
         status, body = self._route(method, path, sid, request)
-        if kind == "latency":
-            return status, _reply(status, body, _JSON if body else None, request_id)
-        if not body:  # a 204 has no body to spoil: spoil a 200 with an empty object
-            status, body = 200, b"{}"
-        if kind == "wrong_content_type":
-            return status, _reply(status, body, _HTML, request_id)
+        return (status, body) if body else (200, b"{}")
+
+    async def _send_in_halves(
+        self, fault: Fault, status: int, body: bytes, request: web.Request, request_id: str
+    ) -> tuple[int | None, web.StreamResponse]:
+        """Announce the whole body's length and send half of it; then ``truncated`` closes
+        the connection, and ``slow_body`` stalls before sending the rest."""
         half = len(body) // 2
-        if kind == "invalid_json":
-            return status, _reply(status, body[:half] or b"<", _JSON, request_id)
-        # truncated and slow_body stream the body by hand
         response = web.StreamResponse(status=status, headers=_headers(_JSON, request_id))
         response.content_length = len(body)
         try:
             await response.prepare(request)
             await response.write(body[:half])
-            if kind == "truncated":
+            if fault.kind == "truncated":
                 if request.transport is not None:
                     request.transport.close()  # flushes the half, then closes
                 return status, response
@@ -707,6 +737,20 @@ def _headers(content_type: str | None, request_id: str) -> dict[str, str]:
     if content_type is None:
         return {"Twilio-Request-Id": request_id}
     return {"Content-Type": content_type, "Twilio-Request-Id": request_id}
+
+
+def _error_reply(fault: Fault, request_id: str) -> tuple[int, web.Response]:
+    """The status and the answer of a status fault: Twilio's error JSON, or a proxy's page."""
+    status = fault.http_status or 500
+    if fault.html:
+        response = _reply(status, html_page(status), _HTML, request_id)
+    else:
+        code = fault.twilio_code or twilio_code_for(status)
+        body = error_body(status, code, fault.message or "Error")
+        response = _reply(status, body, _JSON, request_id)
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = fault.retry_after
+    return status, response
 
 
 def _reply(status: int, body: bytes, content_type: str | None, request_id: str) -> web.Response:

@@ -21,6 +21,7 @@ import attrs
 import cattrs
 import orjson
 
+from twilio_media_async._api import MAX_PAGE_SIZE, RECORDINGS_PATH
 from twilio_media_async._converter import converter, unstructure_recording
 from twilio_media_async.errors import ResponseValidationError
 from twilio_media_async.models import MediaRecording, RecordingStatus
@@ -35,9 +36,7 @@ _DROPPED: Final[Mapping[str, tuple[str, ...]]] = {
     "spec": ("size", "bitrate"),
     "seed": ("media_size",),
 }
-LIST_PATH: Final = "/v1/MediaRecordings"
 _DEFAULT_PAGE_SIZE: Final = 50
-_MAX_PAGE_SIZE: Final = 1000
 _STATUSES: Final = frozenset(s.value for s in RecordingStatus)
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 _TIME_BIAS: Final = 2**63  # keeps the time part of a key non-negative in a token
@@ -209,7 +208,7 @@ class Store:
         order = query.get("Order")
         if order is not None and order not in ("asc", "desc"):
             raise ListError(f"Invalid Order: {order[:40]!r}")
-        size = _int_param(query, "PageSize", 1, _MAX_PAGE_SIZE) or _DEFAULT_PAGE_SIZE
+        size = _int_param(query, "PageSize", 1, MAX_PAGE_SIZE) or _DEFAULT_PAGE_SIZE
         number = _int_param(query, "Page", 0, None) or 0
         token = query.get("PageToken")
         parsed = _parse_token(token) if token is not None else None
@@ -241,7 +240,7 @@ class Store:
             params = [*filters, ("PageSize", str(size)), ("Page", str(page))]
             if page_token is not None:
                 params.append(("PageToken", page_token))
-            return f"{base_url}{LIST_PATH}?{urlencode(params)}"
+            return f"{base_url}{RECORDINGS_PATH}?{urlencode(params)}"
 
         more_after = start + len(chunk) < len(entries)
         next_url = url(number + 1, _token("PA", chunk[-1].key)) if chunk and more_after else None
