@@ -136,10 +136,10 @@ class RetryEngine:
             if epoch is None:
                 epoch = await gate.acquire(run)
         limited = False
-        answered = False
+        answered = ok = False
         try:
             reply = await go()
-            answered = True
+            answered = ok = True
             return reply
         except RateLimitError as exc:
             limited = answered = True
@@ -151,7 +151,7 @@ class RetryEngine:
             answered = True
             raise
         finally:
-            gate.release(run, epoch, limited=limited, answered=answered)
+            gate.release(run, epoch, limited=limited, answered=answered, ends_item=ok)
 
     async def _retry(
         self,

@@ -253,14 +253,26 @@ class RequestGate:
                 self._forget(future)
             raise
 
-    def release(self, run: RunSlots, epoch: int, *, limited: bool, answered: bool = True) -> None:
-        """Give a slot back; ``limited`` for a 429, ``answered`` False when nothing came back."""
+    def release(
+        self,
+        run: RunSlots,
+        epoch: int,
+        *,
+        limited: bool,
+        answered: bool = True,
+        ends_item: bool = False,
+    ) -> None:
+        """Give a slot back; ``limited`` for a 429, ``answered`` False when nothing came back.
+
+        ``ends_item``: the item is about to finish, and its run will hear of that anyway, so
+        the run is not also told that a slot is free (one wake-up per request, not two).
+        """
         if answered:
             full = self.in_flight >= self.control.slots
             self.control.on_answer(limited=limited, epoch=epoch, full=full)
         run.in_flight -= 1
         self.in_flight -= 1
-        self._dispatch()
+        self._dispatch(run if ends_item else None)
 
     def want(self, run: RunSlots) -> None:
         """``run`` found no free slot for a new item: call its ``on_free`` once one is."""
@@ -273,7 +285,7 @@ class RequestGate:
         if until > self.paused_until:
             self.paused_until = until
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, finishing: RunSlots | None = None) -> None:
         if self._paused():
             self._schedule_wake()
             return
@@ -294,7 +306,7 @@ class RequestGate:
         if self._waiters or self.in_flight >= self.control.slots:
             return
         for run in self._runs:
-            if run.wants and run.has_room and run.on_free is not None:
+            if run.wants and run.has_room and run.on_free is not None and run is not finishing:
                 run.wants = False
                 run.on_free()
 
