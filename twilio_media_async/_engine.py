@@ -33,13 +33,16 @@ from ._transport import Reply, Transport, TransportView
 from .errors import (
     ApiError,
     ClientClosedError,
+    NotFoundError,
     RateLimitError,
     RequestTimeoutError,
+    ServerError,
+    TransportError,
     TwilioMediaError,
 )
 from .retry import RetryBudget, RetryEvent, RetryPolicy, backoff_wait, is_retryable
 
-__all__ = ["Answer", "RetryEngine", "Send"]
+__all__ = ["Answer", "RetryEngine", "Send", "idempotent_delete"]
 
 _log = logging.getLogger("twilio_media_async")
 _DEBUG: Final = logging.DEBUG
@@ -52,6 +55,37 @@ Reply: body, status and request id."""
 Answer = tuple[bytes, int, str | None]
 """What a call returns: the body, the number of attempts it took, and the
 ``Twilio-Request-Id`` of the answer that decided it."""
+
+
+def idempotent_delete(transport: Transport | TransportView, url: URL) -> Send:
+    """The attempts of one DELETE under the idempotent rule: a 404 after an attempt that
+    may have been carried out (a timeout, a reset, a 5xx, or aiohttp's own resend of the
+    attempt itself) means the recording is gone, and is an answer, not an error."""
+    maybe_deleted = False
+
+    async def send(attempt_timeout: float | None) -> Reply:
+        nonlocal maybe_deleted
+        sends = 0
+
+        def count() -> None:
+            nonlocal sends
+            sends += 1
+
+        try:
+            return await transport.request(
+                "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
+            )
+        except NotFoundError as exc:
+            # An earlier attempt, or aiohttp's own resend of this one, may have been
+            # carried out: the recording is gone either way.
+            if maybe_deleted or sends > 1:
+                return b"", exc.status, exc.request_id
+            raise
+        except (TransportError, ServerError):
+            maybe_deleted = True
+            raise
+
+    return send
 
 
 class RetryEngine:

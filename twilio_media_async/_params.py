@@ -17,7 +17,7 @@ from . import _proxy, _sids
 from ._api import MAX_PAGE_SIZE
 from ._numbers import is_int, is_number
 from ._transport import DEFAULT_BASE_URL, build_base_url, clip_timeout
-from .errors import InvalidParameterError
+from .errors import ForeignPageUrlError, InvalidParameterError
 from .models import RecordingOrder, RecordingStatus
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "check_seconds",
     "check_trace_configs",
     "proxy_for",
+    "same_origin",
     "within",
 ]
 
@@ -135,3 +136,27 @@ def within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTim
 def base_url_for(region: str | None, edge: str | None) -> str:
     """The API origin for a region and edge, or the default one."""
     return build_base_url(region, edge) if (region or edge) else DEFAULT_BASE_URL
+
+
+def same_origin(page_url: str, base: URL, origin: URL) -> URL:
+    """``page_url`` parsed, when it has the client's origin (scheme, host and port); else
+    ForeignPageUrlError, before anything is sent to it."""
+    try:
+        url = URL(page_url)
+        # .port fills in the scheme's default, so https://host and https://host:443
+        # are one origin; a URL with userinfo never is (aiohttp would refuse it anyway).
+        same = (
+            url.is_absolute()
+            and (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+            and url.user is None
+            and url.password is None
+        )
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise ForeignPageUrlError(
+            f"refusing to follow page URL {_sids.describe(page_url)}: it does not share "
+            f"the client's origin {origin}, and following it would send "
+            "the credentials there"
+        )
+    return url

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import builtins
-import os
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
-import attrs
 from yarl import URL
 
 from . import _proxy, _sids
 from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
 from ._bulk import BulkMethod, bulk_lane, run_bulk
 from ._converter import parse_answer, structure_page, structure_recording
-from ._credentials import ENVIRONMENT, check_credentials
-from ._engine import RetryEngine
+from ._credentials import check_credentials, environment_arguments
+from ._engine import RetryEngine, idempotent_delete
 from ._limiter import Lane, RequestGate
 from ._params import (
     ListFilters,
@@ -26,6 +24,7 @@ from ._params import (
     check_seconds,
     check_trace_configs,
     proxy_for,
+    same_origin,
     within,
 )
 from ._polling import POLL_BACKOFF as POLL_BACKOFF
@@ -35,7 +34,6 @@ from ._polling import poll_until_done
 from ._redact import Redactor
 from ._transport import (
     DEFAULT_MAX_BODY_SIZE,
-    Reply,
     Transport,
     TransportView,
     as_timeout,
@@ -44,11 +42,7 @@ from ._transport import (
 )
 from .errors import (
     ClientClosedError,
-    ForeignPageUrlError,
     InvalidParameterError,
-    NotFoundError,
-    ServerError,
-    TransportError,
 )
 from .models import (
     DeleteResult,
@@ -62,7 +56,6 @@ from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
 
-_CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret")
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
 _UNCAPPED_REQUESTS: Final = 1024
@@ -180,31 +173,7 @@ class MediaClient:
         Args:
             **overrides: Any argument of ``MediaClient()``; each wins over its variable.
         """
-        env = os.environ
-        kwargs: dict[str, Any] = {
-            "account_sid": env.get("TWILIO_ACCOUNT_SID"),
-            "region": env.get("TWILIO_REGION") or None,
-            "edge": env.get("TWILIO_EDGE") or None,
-            "base_url": env.get("TWILIO_MEDIA_BASE_URL") or None,
-        }
-        if env.get("TWILIO_API_KEY") or env.get("TWILIO_API_SECRET"):
-            kwargs["api_key"] = env.get("TWILIO_API_KEY")
-            kwargs["api_secret"] = env.get("TWILIO_API_SECRET")
-        else:
-            kwargs["auth_token"] = env.get("TWILIO_AUTH_TOKEN")
-        kwargs.update(overrides)
-        names = attrs.evolve(
-            ENVIRONMENT,
-            **{field: field for field in _CREDENTIAL_FIELDS if field in overrides},
-        )
-        check_credentials(
-            kwargs.get("account_sid"),
-            kwargs.get("auth_token"),
-            kwargs.get("api_key"),
-            kwargs.get("api_secret"),
-            names=names,
-        )
-        return cls(**kwargs)
+        return cls(**environment_arguments(overrides))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -341,31 +310,7 @@ class MediaClient:
         """Delete a checked sid under the idempotent DELETE rule; return the attempts and
         the request id of the answer that decided it."""
         url = self._recording_url(sid)
-        transport = self._transport
-        maybe_deleted = False
-
-        async def send(attempt_timeout: float | None) -> Reply:
-            nonlocal maybe_deleted
-            sends = 0
-
-            def count() -> None:
-                nonlocal sends
-                sends += 1
-
-            try:
-                return await transport.request(
-                    "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
-                )
-            except NotFoundError as exc:
-                # An earlier attempt, or aiohttp's own resend of this one, may have been
-                # carried out: the recording is gone either way.
-                if maybe_deleted or sends > 1:
-                    return b"", exc.status, exc.request_id
-                raise
-            except (TransportError, ServerError):
-                maybe_deleted = True
-                raise
-
+        send = idempotent_delete(self._transport, url)
         _, attempts, request_id = await self._engine.call(
             "DELETE", url, send=send, lane=lane, held=held
         )
@@ -485,26 +430,7 @@ class MediaClient:
             url, query = self._check_same_origin(page.next_page_url), None
 
     def _check_same_origin(self, page_url: str) -> URL:
-        base = self._transport.base_url
-        try:
-            url = URL(page_url)
-            # .port fills in the scheme's default, so https://host and https://host:443
-            # are one origin; a URL with userinfo never is (aiohttp would refuse it anyway).
-            same = (
-                url.is_absolute()
-                and (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
-                and url.user is None
-                and url.password is None
-            )
-        except (TypeError, ValueError):
-            same = False
-        if not same:
-            raise ForeignPageUrlError(
-                f"refusing to follow page URL {_sids.describe(page_url)}: it does not share "
-                f"the client's origin {self._transport.origin}, and following it would send "
-                "the credentials there"
-            )
-        return url
+        return same_origin(page_url, self._transport.base_url, self._transport.origin)
 
     # -- bulk ----------------------------------------------------------------------------
 
