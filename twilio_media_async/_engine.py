@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Final
 
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
 from yarl import URL
@@ -91,7 +92,7 @@ def idempotent_delete(transport: Transport | TransportView, url: URL) -> Send:
 class RetryEngine:
     """Runs calls under one ``RetryPolicy`` and one retry budget (shared by the client).
 
-    A client view's engine shares its client's ``budget``: the view sets it.
+    A client view's engine (``view()``) shares its client's ``budget``.
     """
 
     def __init__(self, policy: RetryPolicy, transport: Transport | TransportView) -> None:
@@ -102,6 +103,14 @@ class RetryEngine:
             if policy.budget is not None
             else None
         )
+
+    def view(self, policy: RetryPolicy, timeout: aiohttp.ClientTimeout) -> RetryEngine:
+        """The engine of a client view: ``policy``, and a ``TransportView`` of this
+        engine's transport with another per-attempt ``timeout``; the budget stays this
+        engine's, one per client, views included."""
+        engine = RetryEngine(policy, TransportView(self.transport, timeout))
+        engine.budget = self.budget
+        return engine
 
     async def call(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import copy
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
@@ -222,13 +223,11 @@ class MediaClient:
             raise InvalidParameterError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         policy = self.retry if retry is None else retry
         requested = self._requested_timeout if timeout is None else as_timeout(timeout)
-        view = object.__new__(type(self))
-        view.__dict__.update(self.__dict__)
+        view = copy.copy(self)  # the session, limiter and budget stay shared
         view.retry = policy  # type: ignore[misc]  # Final for users; a view is built here
         view._requested_timeout = requested
-        view._transport = TransportView(self._transport, within(requested, policy.deadline))
-        view._engine = RetryEngine(policy, view._transport)
-        view._engine.budget = self._engine.budget  # one budget per client, views included
+        view._engine = self._engine.view(policy, within(requested, policy.deadline))
+        view._transport = view._engine.transport
         view._is_view = True
         return view
 
