@@ -97,6 +97,27 @@ def test_bad_configuration(kwargs: dict[str, Any], message: str) -> None:
         MediaClient(ACCOUNT_SID, **kwargs)
 
 
+@pytest.mark.parametrize("name", ["max_body_size", "connection_limit"])
+@pytest.mark.parametrize("value", [True, False, 0, 1.5, "10"])
+def test_sizes_take_integers_only_never_a_bool(name: str, value: Any) -> None:
+    """``True`` is an int to isinstance, but a size of True is a mistake, not 1."""
+    with pytest.raises(InvalidParameterError, match=name):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, **{name: value})
+
+
+async def test_list_checks_its_filters_when_called(http: mocked_http) -> None:
+    """As pages() and fetch_many() do: the error comes from the call itself, not from the
+    first step of the iteration, and nothing is sent."""
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN) as client:
+        with pytest.raises(InvalidParameterError, match="page_size"):
+            client.list(page_size=0)
+        with pytest.raises(InvalidParameterError, match="limit"):
+            client.list(limit=-1)
+        stream = client.list(limit=0)  # valid: an empty stream
+        assert [r async for r in stream] == []
+    assert http.requests == {}
+
+
 @pytest.mark.parametrize("account_sid", [None, "", "AC123", "KV" + "0" * 32, 5])
 def test_account_sid_is_required(account_sid: Any) -> None:
     with pytest.raises(InvalidParameterError, match="account_sid"):

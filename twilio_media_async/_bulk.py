@@ -21,13 +21,27 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
-from ._limiter import Lane
+import attrs
 
-__all__ = ["IN_PROGRESS_PER_SLOT", "bounded_map"]
+from ._limiter import Lane, RequestGate, RunSlots
+from ._numbers import is_int
+from ._sids import check_recording_sid
+from .errors import ClientClosedError, InvalidParameterError, InvalidSidError, TwilioMediaError
+
+__all__ = [
+    "IN_PROGRESS_PER_SLOT",
+    "BulkMethod",
+    "BulkTransport",
+    "bounded_map",
+    "bulk_lane",
+    "run_bulk",
+]
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+Out = TypeVar("Out")
 
 IN_PROGRESS_PER_SLOT: Final = 4
 """Items in progress per request slot of a run.  Items waiting out a backoff number about
@@ -37,6 +51,87 @@ concurrency."""
 
 _DONE: Final = object()
 _NOTHING: Final = object()
+
+
+class BulkTransport(Protocol):
+    """What a bulk run asks of the client's transport."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the client (or its view) is closed."""
+        ...
+
+    def describe(self, exc: BaseException) -> str:
+        """An exception's description with no secret in it."""
+        ...
+
+
+class Failed(Protocol[R_co]):
+    """A result class built from a failure: FetchResult or DeleteResult."""
+
+    def __call__(
+        self, *, sid: Any, error: TwilioMediaError, attempts: int, request_id: str | None = ...
+    ) -> R_co: ...
+
+
+def bulk_lane(gate: RequestGate, connection_cap: int, concurrency: object) -> Lane:
+    """A bulk run's lane: the client's request gate, and the run's own cap."""
+    if not is_int(concurrency) or concurrency < 1:
+        raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    # Never more in flight than the pool has connections: aiohttp's timeouts would
+    # otherwise count the time spent queueing for one.
+    cap = min(concurrency, connection_cap) if connection_cap else concurrency
+    return Lane(gate, RunSlots(cap=cap))
+
+
+@attrs.frozen
+class BulkMethod(Generic[Out, R]):
+    """What makes a bulk method's results: ``done(item, out)`` from what the work gave,
+    ``failed(...)`` from an error; ``name`` is the method's, for messages."""
+
+    name: str
+    done: Callable[[Any, Out], R]
+    failed: Failed[R]
+
+
+def run_bulk(
+    items: Iterable[Any] | AsyncIterable[Any],
+    work: Callable[[str, Lane, int], Awaitable[Out]],
+    method: BulkMethod[Out, R],
+    *,
+    transport: BulkTransport,
+    lane: Lane,
+    ordered: bool,
+) -> AsyncGenerator[R, None]:
+    """One result per item of a bulk method: ``done(item, await work(sid, lane, epoch))``
+    for a valid sid, and ``failed(...)`` for an invalid one, a TwilioMediaError, or any
+    other exception (a bug is reported, never lost).  A closed client stops the reading."""
+    name, done, failed = method.name, method.done, method.failed  # locals: read per item
+
+    def immediate(item: Any) -> R | None:
+        if transport.closed:
+            raise ClientClosedError(f"the client was closed during {name}")
+        try:
+            check_recording_sid(item)
+        except InvalidSidError as exc:
+            return failed(sid=item, error=exc, attempts=0)
+        return None
+
+    async def run(item: Any, epoch: int) -> R:
+        try:
+            # The checked sid, a plain str: a str subclass or str-valued enum could
+            # format differently in the URL than its value.
+            out = await work(check_recording_sid(item), lane, epoch)
+        except TwilioMediaError as exc:
+            return failed(sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id)
+        except Exception as exc:
+            # Described, not chained: an exception from inside aiohttp may hold the
+            # request's headers, and nothing reachable from our errors may.
+            error = TwilioMediaError(f"unexpected error: {transport.describe(exc)}")
+            return failed(sid=item, error=error, attempts=0)
+        return done(item, out)
+
+    return bounded_map(items, run=run, immediate=immediate, lane=lane, ordered=ordered)
 
 
 def _next_sync(iterator: Iterator[Any]) -> Any:

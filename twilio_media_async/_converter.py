@@ -12,17 +12,26 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn
 from cattrs.preconf.orjson import make_converter
+from yarl import URL
 
+from ._numbers import is_int
 from .errors import ResponseValidationError
-from .models import HttpMethod, Links, MediaRecording, RecordingFormat, RecordingStatus
+from .models import HttpMethod, Links, MediaRecording, Page, RecordingFormat, RecordingStatus
 
-__all__ = ["converter", "loads_json", "structure_recording", "unstructure_recording"]
+__all__ = [
+    "converter",
+    "loads_json",
+    "parse_answer",
+    "structure_page",
+    "structure_recording",
+    "unstructure_recording",
+]
 
 _E = TypeVar("_E", RecordingStatus, RecordingFormat, HttpMethod)
 _T = TypeVar("_T")
@@ -234,3 +243,97 @@ def structure_recording(data: Any, body: bytes | None = None) -> MediaRecording:
                 "response is not a valid MediaRecording", errors=exc.errors, body=body
             ) from None
         raise
+
+
+def structure_page(data: Any, body: bytes) -> Page:
+    """A list response: ``{"media_recordings": [...], "meta": {...}}``."""
+    if type(data) is not dict or type(data.get("media_recordings")) is not list:
+        raise ResponseValidationError(
+            "response is not a page of MediaRecordings",
+            errors=["$.media_recordings: expected an array"],
+            body=body,
+        )
+    items = []
+    for index, item in enumerate(data["media_recordings"]):
+        try:
+            items.append(structure_recording(item))
+        except ResponseValidationError as exc:
+            raise ResponseValidationError(
+                "response is not a page of MediaRecordings",
+                errors=[e.replace("$", f"$.media_recordings[{index}]", 1) for e in exc.errors],
+                body=body,
+            ) from None
+    meta = data.get("meta")
+    meta = meta if type(meta) is dict else {}
+    next_url = _next_page_url(meta, body)
+    try:
+        token = URL(next_url).query.get("PageToken") if next_url else None
+    except ValueError:  # a malformed URL: the page is still good, following it is refused
+        token = None
+    return Page(
+        items=tuple(items),
+        next_page_url=next_url,
+        page_token=token,
+        url=meta.get("url") if isinstance(meta.get("url"), str) else None,
+        page=meta.get("page") if is_int(meta.get("page")) else None,
+        page_size=meta.get("page_size") if is_int(meta.get("page_size")) else None,
+    )
+
+
+def _next_page_url(meta: dict[str, Any], body: bytes) -> str | None:
+    next_url = meta.get("next_page_url")
+    if next_url is not None and type(next_url) is not str:
+        # Treating it as "no next page" would end the list silently, losing the rest.
+        kinds = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
+        kind = kinds.get(type(next_url), type(next_url).__name__)
+        raise ResponseValidationError(
+            "response is not a page of MediaRecordings",
+            errors=[f"$.meta.next_page_url: expected a string or null, got {kind}"],
+            body=body,
+        )
+    return next_url or None
+
+
+class Redacts(Protocol):
+    """What redacts a response body: the transport, which knows the credentials."""
+
+    def redact_body(self, body: bytes) -> bytes:
+        """``body`` with every credential replaced."""
+        ...
+
+
+def parse_answer(
+    parse: Callable[[Any, bytes], _T],
+    body: bytes,
+    attempts: int,
+    request_id: str | None,
+    redactor: Redacts,
+) -> _T:
+    """``parse(json, body)`` for an answer's body: JSON bytes in, a frozen object out.
+
+    A body that fails is raised as a ResponseValidationError carrying the answer's
+    ``attempts`` and ``request_id``.  When the body holds a credential (a server echoing
+    the request's headers), the error is the one the redacted body gives: its field errors
+    and excerpt then show no secret, not even cut short.  Only failed parses pay for this.
+    """
+    try:
+        return parse(loads_json(body), body)
+    except ResponseValidationError as exc:
+        error = exc
+    # Raised outside the handler, so the unredacted error is not its __context__.
+    clean = redactor.redact_body(body)
+    if clean != body:
+        error = _redacted_error(parse, clean)
+    error.attempts = attempts
+    error.request_id = request_id
+    raise error
+
+
+def _redacted_error(parse: Callable[[Any, bytes], object], clean: bytes) -> ResponseValidationError:
+    try:
+        parse(loads_json(clean), clean)
+    except ResponseValidationError as redacted:
+        return redacted
+    return ResponseValidationError(
+        "response is not valid", errors=["$: (details withheld: they quote a credential)"]
+    )

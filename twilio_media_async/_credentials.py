@@ -7,12 +7,22 @@ name the user actually set, and a credential's value is never echoed.
 
 from __future__ import annotations
 
+import os
+from typing import Any, Final
+
 import attrs
 
 from ._sids import ACCOUNT_SID
 from .errors import InvalidParameterError
 
-__all__ = ["ARGUMENTS", "ENVIRONMENT", "Credentials", "Names", "check_credentials"]
+__all__ = [
+    "ARGUMENTS",
+    "ENVIRONMENT",
+    "Credentials",
+    "Names",
+    "check_credentials",
+    "environment_arguments",
+]
 
 
 @attrs.frozen
@@ -117,3 +127,36 @@ def check_credentials(
     if token is None:
         raise InvalidParameterError(f"missing credentials: {no_credentials}")
     return Credentials(sid, sid, token, "auth_token")
+
+
+_CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret")
+
+
+def environment_arguments(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``MediaClient.from_env``'s arguments: the TWILIO_* variables, with ``overrides``
+    winning; the credentials checked under the names they came from."""
+    env = os.environ
+    kwargs: dict[str, Any] = {
+        "account_sid": env.get("TWILIO_ACCOUNT_SID"),
+        "region": env.get("TWILIO_REGION") or None,
+        "edge": env.get("TWILIO_EDGE") or None,
+        "base_url": env.get("TWILIO_MEDIA_BASE_URL") or None,
+    }
+    if env.get("TWILIO_API_KEY") or env.get("TWILIO_API_SECRET"):
+        kwargs["api_key"] = env.get("TWILIO_API_KEY")
+        kwargs["api_secret"] = env.get("TWILIO_API_SECRET")
+    else:
+        kwargs["auth_token"] = env.get("TWILIO_AUTH_TOKEN")
+    kwargs.update(overrides)
+    names = attrs.evolve(
+        ENVIRONMENT,
+        **{field: field for field in _CREDENTIAL_FIELDS if field in overrides},
+    )
+    check_credentials(
+        kwargs.get("account_sid"),
+        kwargs.get("auth_token"),
+        kwargs.get("api_key"),
+        kwargs.get("api_secret"),
+        names=names,
+    )
+    return kwargs

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Final
 
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
 from yarl import URL
@@ -33,13 +34,16 @@ from ._transport import Reply, Transport, TransportView
 from .errors import (
     ApiError,
     ClientClosedError,
+    NotFoundError,
     RateLimitError,
     RequestTimeoutError,
+    ServerError,
+    TransportError,
     TwilioMediaError,
 )
 from .retry import RetryBudget, RetryEvent, RetryPolicy, backoff_wait, is_retryable
 
-__all__ = ["Answer", "RetryEngine", "Send"]
+__all__ = ["Answer", "RetryEngine", "Send", "idempotent_delete"]
 
 _log = logging.getLogger("twilio_media_async")
 _DEBUG: Final = logging.DEBUG
@@ -54,10 +58,41 @@ Answer = tuple[bytes, int, str | None]
 ``Twilio-Request-Id`` of the answer that decided it."""
 
 
+def idempotent_delete(transport: Transport | TransportView, url: URL) -> Send:
+    """The attempts of one DELETE under the idempotent rule: a 404 after an attempt that
+    may have been carried out (a timeout, a reset, a 5xx, or aiohttp's own resend of the
+    attempt itself) means the recording is gone, and is an answer, not an error."""
+    maybe_deleted = False
+
+    async def send(attempt_timeout: float | None) -> Reply:
+        nonlocal maybe_deleted
+        sends = 0
+
+        def count() -> None:
+            nonlocal sends
+            sends += 1
+
+        try:
+            return await transport.request(
+                "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
+            )
+        except NotFoundError as exc:
+            # An earlier attempt, or aiohttp's own resend of this one, may have been
+            # carried out: the recording is gone either way.
+            if maybe_deleted or sends > 1:
+                return b"", exc.status, exc.request_id
+            raise
+        except (TransportError, ServerError):
+            maybe_deleted = True
+            raise
+
+    return send
+
+
 class RetryEngine:
     """Runs calls under one ``RetryPolicy`` and one retry budget (shared by the client).
 
-    A client view's engine shares its client's ``budget``: the view sets it.
+    A client view's engine (``view()``) shares its client's ``budget``.
     """
 
     def __init__(self, policy: RetryPolicy, transport: Transport | TransportView) -> None:
@@ -68,6 +103,14 @@ class RetryEngine:
             if policy.budget is not None
             else None
         )
+
+    def view(self, policy: RetryPolicy, timeout: aiohttp.ClientTimeout) -> RetryEngine:
+        """The engine of a client view: ``policy``, and a ``TransportView`` of this
+        engine's transport with another per-attempt ``timeout``; the budget stays this
+        engine's, one per client, views included."""
+        engine = RetryEngine(policy, TransportView(self.transport, timeout))
+        engine.budget = self.budget
+        return engine
 
     async def call(
         self,

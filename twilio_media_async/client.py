@@ -2,52 +2,48 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import math
-import os
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
+import copy
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
-import attrs
 from yarl import URL
 
 from . import _proxy, _sids
-from ._api import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
 from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
-from ._bulk import bounded_map
-from ._converter import loads_json, structure_recording
-from ._credentials import ENVIRONMENT, check_credentials
-from ._engine import RetryEngine
-from ._limiter import Lane, RequestGate, RunSlots
-from ._numbers import is_int as _is_int
-from ._numbers import is_number
+from ._bulk import BulkMethod, bulk_lane, run_bulk
+from ._converter import parse_answer, structure_page, structure_recording
+from ._credentials import check_credentials, environment_arguments
+from ._engine import RetryEngine, idempotent_delete
+from ._limiter import Lane, RequestGate
+from ._params import (
+    ListFilters,
+    base_url_for,
+    check_at_least_one,
+    check_seconds,
+    check_trace_configs,
+    proxy_for,
+    same_origin,
+    within,
+)
+from ._polling import POLL_BACKOFF as POLL_BACKOFF
+from ._polling import POLL_MAX_FACTOR as POLL_MAX_FACTOR
+from ._polling import next_poll_interval as next_poll_interval
+from ._polling import poll_until_done
 from ._redact import Redactor
 from ._transport import (
-    DEFAULT_BASE_URL,
     DEFAULT_MAX_BODY_SIZE,
-    Reply,
     Transport,
     TransportView,
     as_timeout,
     basic_auth_header,
-    build_base_url,
-    clip_timeout,
     user_agent,
 )
 from .errors import (
     ClientClosedError,
-    ForeignPageUrlError,
     InvalidParameterError,
-    InvalidSidError,
-    NotFoundError,
-    ResponseValidationError,
-    ServerError,
-    TransportError,
-    TwilioMediaError,
-    WaitTimeoutError,
 )
 from .models import (
     DeleteResult,
@@ -61,15 +57,9 @@ from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
 
-_CREDENTIAL_FIELDS: Final = ("account_sid", "auth_token", "api_key", "api_secret")
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
 _UNCAPPED_REQUESTS: Final = 1024
-# wait_for_completion's interval grows by half after each poll, up to four times the
-# poll_interval asked for: gentle on a recording that takes long, and a completion is still
-# seen within 4 x poll_interval.
-POLL_BACKOFF: Final = 1.5
-POLL_MAX_FACTOR: Final = 4.0
 
 
 class MediaClient:
@@ -140,31 +130,29 @@ class MediaClient:
     ) -> None:
         checked = check_credentials(account_sid, auth_token, api_key, api_secret)
         self._auth_kind = checked.kind
-        if not isinstance(max_body_size, int) or max_body_size < 1:
-            raise InvalidParameterError(f"max_body_size must be >= 1, got {max_body_size!r}")
-        if not isinstance(connection_limit, int) or connection_limit < 1:
-            raise InvalidParameterError(f"connection_limit must be >= 1, got {connection_limit!r}")
+        check_at_least_one("max_body_size", max_body_size)
+        check_at_least_one("connection_limit", connection_limit)
         self.account_sid: Final = checked.account_sid
         """The account sid the client was built with."""
         self.retry: Final = retry if retry is not None else RetryPolicy()
         """The retry policy every call follows."""
         self._requested_timeout = as_timeout(timeout)
-        origin = _base_url(region, edge) if base_url is None else base_url
-        proxy_url = _proxy_for(proxy, origin, from_env=trust_env and session is None)
+        origin = base_url_for(region, edge) if base_url is None else base_url
+        proxy_url = proxy_for(proxy, origin, from_env=trust_env and session is None)
         credentials = [(checked.username, checked.password)]
         if proxy_url is not None:
             credentials += _proxy.secrets(proxy_url)
         transport = Transport(
             base_url=origin,
             authorization=basic_auth_header(checked.username, checked.password),
-            timeout=_within(self._requested_timeout, self.retry.deadline),
+            timeout=within(self._requested_timeout, self.retry.deadline),
             session=session,
             max_body_size=max_body_size,
             connection_limit=connection_limit,
             redactor=Redactor.for_credentials(credentials),
             user_agent=user_agent(user_agent_extra),
             proxy=proxy_url,
-            trace_configs=_trace_configs(trace_configs),
+            trace_configs=check_trace_configs(trace_configs),
         )
         self._transport: Transport | TransportView = transport
         self._recordings_path = f"{transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
@@ -186,31 +174,7 @@ class MediaClient:
         Args:
             **overrides: Any argument of ``MediaClient()``; each wins over its variable.
         """
-        env = os.environ
-        kwargs: dict[str, Any] = {
-            "account_sid": env.get("TWILIO_ACCOUNT_SID"),
-            "region": env.get("TWILIO_REGION") or None,
-            "edge": env.get("TWILIO_EDGE") or None,
-            "base_url": env.get("TWILIO_MEDIA_BASE_URL") or None,
-        }
-        if env.get("TWILIO_API_KEY") or env.get("TWILIO_API_SECRET"):
-            kwargs["api_key"] = env.get("TWILIO_API_KEY")
-            kwargs["api_secret"] = env.get("TWILIO_API_SECRET")
-        else:
-            kwargs["auth_token"] = env.get("TWILIO_AUTH_TOKEN")
-        kwargs.update(overrides)
-        names = attrs.evolve(
-            ENVIRONMENT,
-            **{field: field for field in _CREDENTIAL_FIELDS if field in overrides},
-        )
-        check_credentials(
-            kwargs.get("account_sid"),
-            kwargs.get("auth_token"),
-            kwargs.get("api_key"),
-            kwargs.get("api_secret"),
-            names=names,
-        )
-        return cls(**kwargs)
+        return cls(**environment_arguments(overrides))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -259,13 +223,11 @@ class MediaClient:
             raise InvalidParameterError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         policy = self.retry if retry is None else retry
         requested = self._requested_timeout if timeout is None else as_timeout(timeout)
-        view = object.__new__(type(self))
-        view.__dict__.update(self.__dict__)
+        view = copy.copy(self)  # the session, limiter and budget stay shared
         view.retry = policy  # type: ignore[misc]  # Final for users; a view is built here
         view._requested_timeout = requested
-        view._transport = TransportView(self._transport, _within(requested, policy.deadline))
-        view._engine = RetryEngine(policy, view._transport)
-        view._engine.budget = self._engine.budget  # one budget per client, views included
+        view._engine = self._engine.view(policy, within(requested, policy.deadline))
+        view._transport = view._engine.transport
         view._is_view = True
         return view
 
@@ -319,32 +281,8 @@ class MediaClient:
     ) -> tuple[MediaRecording, int, str | None]:
         url = self._recording_url(sid)
         body, attempts, request_id = await self._engine.call("GET", url, lane=lane, held=held)
-        try:
-            return structure_recording(loads_json(body), body), attempts, request_id
-        except ResponseValidationError as exc:
-            error = exc
-        # Raised outside the handler, so the unredacted error is not its __context__.
-        error = self._redacted_parse_error(error, body, structure_recording)
-        error.attempts = attempts
-        error.request_id = request_id
-        raise error
-
-    def _redacted_parse_error(
-        self, error: ResponseValidationError, body: bytes, parse: Callable[[Any, bytes], object]
-    ) -> ResponseValidationError:
-        """``error``, or when ``body`` holds the credential (a server echoing the request's
-        headers), the error that parsing the redacted body gives: its field errors and
-        excerpt then show no secret, not even cut short.  Only failed parses pay for this."""
-        clean = self._transport.redact_body(body)
-        if clean == body:
-            return error
-        try:
-            parse(loads_json(clean), clean)
-        except ResponseValidationError as redacted:
-            return redacted
-        return ResponseValidationError(
-            "response is not valid", errors=["$: (details withheld: they quote a credential)"]
-        )
+        recording = parse_answer(structure_recording, body, attempts, request_id, self._transport)
+        return recording, attempts, request_id
 
     def _recording_url(self, sid: str) -> URL:
         # with_path on the parsed base skips parsing the whole URL again, on every request
@@ -371,31 +309,7 @@ class MediaClient:
         """Delete a checked sid under the idempotent DELETE rule; return the attempts and
         the request id of the answer that decided it."""
         url = self._recording_url(sid)
-        transport = self._transport
-        maybe_deleted = False
-
-        async def send(attempt_timeout: float | None) -> Reply:
-            nonlocal maybe_deleted
-            sends = 0
-
-            def count() -> None:
-                nonlocal sends
-                sends += 1
-
-            try:
-                return await transport.request(
-                    "DELETE", url, attempt_timeout=attempt_timeout, on_send=count
-                )
-            except NotFoundError as exc:
-                # An earlier attempt, or aiohttp's own resend of this one, may have been
-                # carried out: the recording is gone either way.
-                if maybe_deleted or sends > 1:
-                    return b"", exc.status, exc.request_id
-                raise
-            except (TransportError, ServerError):
-                maybe_deleted = True
-                raise
-
+        send = idempotent_delete(self._transport, url)
         _, attempts, request_id = await self._engine.call(
             "DELETE", url, send=send, lane=lane, held=held
         )
@@ -425,51 +339,13 @@ class MediaClient:
             poll_interval: Seconds between the first polls.
         """
         sid = _sids.check_recording_sid(sid)
-        _check_seconds("timeout", timeout, finite=True)
-        _check_seconds("poll_interval", poll_interval, finite=False)
-        recording: MediaRecording | None = None
-        last_error: TwilioMediaError | None = None
-        attempts = polls = 0
-        interval = float(poll_interval)
-        scope = asyncio.timeout(timeout)
-        try:
-            async with scope:
-                while True:
-                    polls += 1
-                    try:
-                        recording, used, _ = await self._fetch(sid)
-                    except TwilioMediaError as exc:
-                        attempts += exc.attempts
-                        if not exc.retryable:
-                            raise
-                        last_error = exc
-                    else:
-                        attempts += used
-                        last_error = None
-                        if recording.status != RecordingStatus.PROCESSING:
-                            return recording
-                    # Never longer than the timeout: the scope ends the wait by then anyway.
-                    await asyncio.sleep(min(interval, timeout))
-                    interval = next_poll_interval(interval, poll_interval)
-        except TimeoutError:
-            if not scope.expired():
-                raise
-        # Raised outside the handler: the cancellation that ended the poll is no context.
-        seen = "no poll got an answer" if recording is None else f"status {recording.status!s}"
-        failed = f"; the last poll failed: {last_error.message}" if last_error is not None else ""
-        raise WaitTimeoutError(
-            f"recording {sid} still not done after {timeout:g} s and {polls} poll(s) "
-            f"({seen}){failed}",
-            sid=sid,
-            timeout=float(timeout),
-            recording=recording,
-            last_error=last_error,
-            attempts=attempts,
-        )
+        check_seconds("timeout", timeout, finite=True)
+        check_seconds("poll_interval", poll_interval, finite=False)
+        return await poll_until_done(self._fetch, sid, wait=timeout, poll_interval=poll_interval)
 
     # -- list and pages ------------------------------------------------------------------
 
-    async def list(
+    def list(
         self,
         *,
         status: RecordingStatus | str | None = None,
@@ -492,19 +368,18 @@ class MediaClient:
             limit: Stop after this many recordings, never fetching a page not needed;
                 with only ``limit`` given, pages hold ``min(limit, 1000)``.
         """
-        if limit is not None and (not _is_int(limit) or limit < 0):
-            raise InvalidParameterError(f"limit must be an integer >= 0, got {limit!r}")
-        if page_size is None and limit is not None:
-            page_size = max(1, min(limit, _MAX_PAGE_SIZE))
-        params = _list_params(status, source_sid, processor_sid, order, page_size)
-        if limit == 0:
+        filters = ListFilters.check(status, source_sid, processor_sid, order, page_size, limit)
+        return self._recordings(filters)
+
+    async def _recordings(self, filters: ListFilters) -> AsyncGenerator[MediaRecording, None]:
+        if filters.limit == 0:
             return
         count = 0
-        async for page in self._pages(params, None):
+        async for page in self._pages(filters.params, None):
             for recording in page.items:
                 yield recording
                 count += 1
-                if limit is not None and count >= limit:
+                if filters.limit is not None and count >= filters.limit:
                     return
 
     def pages(
@@ -531,10 +406,10 @@ class MediaClient:
                 there, with the filters in that URL.  A URL of another origin than the
                 client's is refused before anything is sent to it.
         """
-        params = _list_params(status, source_sid, processor_sid, order, page_size)
+        filters = ListFilters.check(status, source_sid, processor_sid, order, page_size)
         if start_url is not None:
             self._check_same_origin(start_url)
-        return self._pages(params, start_url)
+        return self._pages(filters.params, start_url)
 
     async def _pages(
         self, params: Mapping[str, str], start_url: str | None
@@ -547,43 +422,14 @@ class MediaClient:
             url, query = self._check_same_origin(start_url), None
         while True:
             body, attempts, request_id = await self._engine.call("GET", url, params=query)
-            try:
-                page = _parse_page(loads_json(body), body)
-            except ResponseValidationError as exc:
-                error: ResponseValidationError | None = exc
-            else:
-                error = None
-            if error is not None:  # raised outside the handler, as in _fetch
-                error = self._redacted_parse_error(error, body, _parse_page)
-                error.attempts = attempts
-                error.request_id = request_id
-                raise error
+            page = parse_answer(structure_page, body, attempts, request_id, self._transport)
             yield page
             if not page.next_page_url:
                 return
             url, query = self._check_same_origin(page.next_page_url), None
 
     def _check_same_origin(self, page_url: str) -> URL:
-        base = self._transport.base_url
-        try:
-            url = URL(page_url)
-            # .port fills in the scheme's default, so https://host and https://host:443
-            # are one origin; a URL with userinfo never is (aiohttp would refuse it anyway).
-            same = (
-                url.is_absolute()
-                and (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
-                and url.user is None
-                and url.password is None
-            )
-        except (TypeError, ValueError):
-            same = False
-        if not same:
-            raise ForeignPageUrlError(
-                f"refusing to follow page URL {_sids.describe(page_url)}: it does not share "
-                f"the client's origin {self._transport.origin}, and following it would send "
-                "the credentials there"
-            )
-        return url
+        return same_origin(page_url, self._transport.base_url, self._transport.origin)
 
     # -- bulk ----------------------------------------------------------------------------
 
@@ -616,34 +462,10 @@ class MediaClient:
             ordered: Yield in input order (within a bounded window) instead of as
                 completed.
         """
-        lane = self._bulk_lane(concurrency)
-
-        def immediate(item: Any) -> FetchResult | None:
-            if self._transport.closed:
-                raise ClientClosedError("the client was closed during fetch_many")
-            try:
-                _sids.check_recording_sid(item)
-            except InvalidSidError as exc:
-                return FetchResult(sid=item, error=exc, attempts=0)
-            return None
-
-        async def run(item: Any, epoch: int) -> FetchResult:
-            try:
-                # The checked sid, a plain str: a str subclass or str-valued enum could
-                # format differently in the URL than its value.
-                sid = _sids.check_recording_sid(item)
-                recording, attempts, request_id = await self._fetch(sid, lane, epoch)
-            except TwilioMediaError as exc:
-                return FetchResult(
-                    sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
-                )
-            except Exception as exc:  # never lose a result, even to a bug: report it
-                return FetchResult(sid=item, error=self._unexpected(exc), attempts=0)
-            return FetchResult(
-                sid=item, recording=recording, attempts=attempts, request_id=request_id
-            )
-
-        return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
+        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
+        return run_bulk(
+            sids, self._fetch, _FETCH_MANY, transport=self._transport, lane=lane, ordered=ordered
+        )
 
     def delete_many(
         self,
@@ -667,45 +489,10 @@ class MediaClient:
             ordered: Yield in input order (within a bounded window) instead of as
                 completed.
         """
-        lane = self._bulk_lane(concurrency)
-
-        def immediate(item: Any) -> DeleteResult | None:
-            if self._transport.closed:
-                raise ClientClosedError("the client was closed during delete_many")
-            try:
-                _sids.check_recording_sid(item)
-            except InvalidSidError as exc:
-                return DeleteResult(sid=item, error=exc, attempts=0)
-            return None
-
-        async def run(item: Any, epoch: int) -> DeleteResult:
-            try:
-                sid = _sids.check_recording_sid(item)
-                attempts, request_id = await self._delete(sid, lane, epoch)
-            except TwilioMediaError as exc:
-                return DeleteResult(
-                    sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id
-                )
-            except Exception as exc:  # never lose a result, even to a bug: report it
-                return DeleteResult(sid=item, error=self._unexpected(exc), attempts=0)
-            return DeleteResult(sid=item, attempts=attempts, request_id=request_id)
-
-        return bounded_map(sids, run=run, immediate=immediate, lane=lane, ordered=ordered)
-
-    def _bulk_lane(self, concurrency: int) -> Lane:
-        """A bulk run's lane: the client's request gate, and the run's own cap."""
-        if not _is_int(concurrency) or concurrency < 1:
-            raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        cap = self._transport.connection_cap
-        # Never more in flight than the pool has connections: aiohttp's timeouts would
-        # otherwise count the time spent queueing for one.
-        concurrency = min(concurrency, cap) if cap else concurrency
-        return Lane(self._limiter, RunSlots(cap=concurrency))
-
-    def _unexpected(self, exc: Exception) -> TwilioMediaError:
-        # Described, not chained: an exception from inside aiohttp may hold the request's
-        # headers, and nothing reachable from our errors may.
-        return TwilioMediaError(f"unexpected error: {self._transport.describe(exc)}")
+        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
+        return run_bulk(
+            sids, self._delete, _DELETE_MANY, transport=self._transport, lane=lane, ordered=ordered
+        )
 
     async def fetch_all(
         self,
@@ -742,131 +529,15 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
         return await client.fetch(sid)
 
 
-def next_poll_interval(interval: float, poll_interval: float) -> float:
-    """The wait before the next poll of ``wait_for_completion``: half as long again as the
-    last one, up to ``POLL_MAX_FACTOR`` times the ``poll_interval`` asked for."""
-    return min(interval * POLL_BACKOFF, poll_interval * POLL_MAX_FACTOR)
+def _fetched(item: Any, out: tuple[MediaRecording, int, str | None]) -> FetchResult:
+    recording, attempts, request_id = out
+    return FetchResult(sid=item, recording=recording, attempts=attempts, request_id=request_id)
 
 
-def _check_seconds(name: str, value: object, *, finite: bool) -> None:
-    """A number of seconds above 0 (NaN never is; infinity only when not ``finite``)."""
-    if not is_number(value) or math.isnan(value) or value <= 0 or (finite and math.isinf(value)):
-        what = "a finite number" if finite else "a number"
-        raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
+def _deleted(item: Any, out: tuple[int, str | None]) -> DeleteResult:
+    attempts, request_id = out
+    return DeleteResult(sid=item, attempts=attempts, request_id=request_id)
 
 
-def _proxy_for(proxy: object, origin: object, *, from_env: bool) -> URL | None:
-    """The proxy a client's requests go through: ``proxy`` when given; else, when
-    ``from_env``, the environment's for the origin's scheme.  (A borrowed session's own
-    ``trust_env`` decides for it.)"""
-    if proxy is not None:
-        return _proxy.parse_proxy(proxy)
-    if not from_env:
-        return None
-    try:
-        target = URL(origin) if isinstance(origin, str) else None
-    except (TypeError, ValueError):
-        target = None
-    if target is None or target.scheme not in ("http", "https"):
-        return None  # the transport reports the bad base URL
-    found = _proxy.environment_proxy(target)
-    return None if found is None else found[0]
-
-
-def _trace_configs(value: object) -> list[aiohttp.TraceConfig]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple) and all(isinstance(t, aiohttp.TraceConfig) for t in value):
-        return list(value)
-    raise InvalidParameterError(
-        f"trace_configs must be a list of aiohttp.TraceConfig, got {type(value).__name__}"
-    )
-
-
-def _within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:
-    """Clip a per-attempt timeout to the retry deadline, which spans every attempt."""
-    return clip_timeout(timeout, deadline) if deadline > 0 else timeout
-
-
-def _base_url(region: str | None, edge: str | None) -> str:
-    return build_base_url(region, edge) if (region or edge) else DEFAULT_BASE_URL
-
-
-def _list_params(
-    status: RecordingStatus | str | None,
-    source_sid: str | None,
-    processor_sid: str | None,
-    order: RecordingOrder | str | None,
-    page_size: int | None,
-) -> dict[str, str]:
-    """Check the list filters (before any I/O) and turn them into query parameters."""
-    params: dict[str, str] = {}
-    if status is not None:
-        known = {s.value for s in RecordingStatus}
-        if not isinstance(status, str) or str.__str__(status) not in known:
-            raise InvalidParameterError(
-                f"invalid status {_sids.describe(status)}: expected one of {sorted(known)}"
-            )
-        params["Status"] = str.__str__(status)
-    if source_sid is not None:
-        params["SourceSid"] = _sids.check_source_sid(source_sid)
-    if processor_sid is not None:
-        params["ProcessorSid"] = _sids.check_processor_sid(processor_sid)
-    if order is not None:
-        if not isinstance(order, str) or str.__str__(order) not in ("asc", "desc"):
-            raise InvalidParameterError(
-                f"invalid order {_sids.describe(order)}: expected 'asc' or 'desc'"
-            )
-        params["Order"] = str.__str__(order)
-    if page_size is not None:
-        if not _is_int(page_size) or not 1 <= page_size <= _MAX_PAGE_SIZE:
-            raise InvalidParameterError(
-                f"page_size must be an integer from 1 to {_MAX_PAGE_SIZE}, got {page_size!r}"
-            )
-        params["PageSize"] = str(page_size)
-    return params
-
-
-def _parse_page(data: Any, body: bytes) -> Page:
-    """A list response: ``{"media_recordings": [...], "meta": {...}}``."""
-    if type(data) is not dict or type(data.get("media_recordings")) is not list:
-        raise ResponseValidationError(
-            "response is not a page of MediaRecordings",
-            errors=["$.media_recordings: expected an array"],
-            body=body,
-        )
-    items = []
-    for index, item in enumerate(data["media_recordings"]):
-        try:
-            items.append(structure_recording(item))
-        except ResponseValidationError as exc:
-            raise ResponseValidationError(
-                "response is not a page of MediaRecordings",
-                errors=[e.replace("$", f"$.media_recordings[{index}]", 1) for e in exc.errors],
-                body=body,
-            ) from None
-    meta = data.get("meta")
-    meta = meta if type(meta) is dict else {}
-    next_url = meta.get("next_page_url")
-    if next_url is not None and type(next_url) is not str:
-        # Treating it as "no next page" would end the list silently, losing the rest.
-        kinds = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
-        kind = kinds.get(type(next_url), type(next_url).__name__)
-        raise ResponseValidationError(
-            "response is not a page of MediaRecordings",
-            errors=[f"$.meta.next_page_url: expected a string or null, got {kind}"],
-            body=body,
-        )
-    next_url = next_url or None
-    try:
-        token = URL(next_url).query.get("PageToken") if next_url else None
-    except ValueError:  # a malformed URL: the page is still good, following it is refused
-        token = None
-    return Page(
-        items=tuple(items),
-        next_page_url=next_url,
-        page_token=token,
-        url=meta.get("url") if isinstance(meta.get("url"), str) else None,
-        page=meta.get("page") if _is_int(meta.get("page")) else None,
-        page_size=meta.get("page_size") if _is_int(meta.get("page_size")) else None,
-    )
+_FETCH_MANY: Final = BulkMethod("fetch_many", _fetched, FetchResult)
+_DELETE_MANY: Final = BulkMethod("delete_many", _deleted, DeleteResult)
