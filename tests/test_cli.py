@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -163,6 +164,41 @@ async def test_python_dash_m_and_version() -> None:
     assert proc.returncode == 0, err
     assert __version__ in out.decode()
     assert out.decode().startswith("twilio-media")
+
+
+def _entry_point_without(module: str) -> subprocess.CompletedProcess[str]:
+    """Run the console entry point in a Python where importing ``module`` fails, as it
+    does when the ``cli`` extra is not installed."""
+    script = (
+        "import sys\n"
+        f"sys.modules[{module!r}] = None  # import {module} now raises ModuleNotFoundError\n"
+        "from twilio_media_async.cli import main\n"
+        "main(['--help'])\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_base_env(),
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("missing", ["click", "rich", "rich.console"])
+def test_without_the_cli_extra_the_entry_point_says_how_to_install_it(missing: str) -> None:
+    run = _entry_point_without(missing)
+    assert run.returncode == 1
+    assert run.stderr == "twilio-media needs the cli extra: pip install 'twilio-media-async[cli]'\n"
+    assert run.stdout == ""
+
+
+def test_an_import_error_of_the_package_itself_is_not_taken_for_a_missing_extra() -> None:
+    run = _entry_point_without("twilio_media_async._cli.app")
+    assert run.returncode == 1
+    assert "Traceback" in run.stderr
+    assert "ModuleNotFoundError" in run.stderr
+    assert "pip install" not in run.stderr
 
 
 # -- fetch ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 import click
 
@@ -47,44 +48,32 @@ class _Group(click.Group):
         return None
 
 
+def _from_env(
+    flag: str, envvar: str, metavar: str, help_text: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A global option that the environment variable ``envvar`` may give instead; its
+    help names the variable, never its value."""
+    return click.option(
+        flag, envvar=envvar, show_envvar=True, show_default=False, metavar=metavar, help=help_text
+    )
+
+
 @click.group(cls=_Group, context_settings=_CONTEXT, no_args_is_help=True)
 @click.version_option(__version__, prog_name=PROG)
-@click.option(
-    "--account-sid",
-    envvar="TWILIO_ACCOUNT_SID",
-    show_envvar=True,
-    metavar="AC...",
-    help="Account sid ('AC' and 32 hex digits).",
-)
-@click.option(
-    "--auth-token",
-    envvar="TWILIO_AUTH_TOKEN",
-    show_envvar=True,
-    show_default=False,
-    metavar="TOKEN",
-    help="Auth token. Never printed.",
-)
-@click.option(
+@_from_env("--account-sid", "TWILIO_ACCOUNT_SID", "AC...", "Account sid ('AC' and 32 hex digits).")
+@_from_env("--auth-token", "TWILIO_AUTH_TOKEN", "TOKEN", "Auth token. Never printed.")
+@_from_env(
     "--api-key",
-    envvar="TWILIO_API_KEY",
-    show_envvar=True,
-    metavar="SK...",
-    help="API key sid; use with --api-secret instead of the auth token.",
+    "TWILIO_API_KEY",
+    "SK...",
+    "API key sid; use with --api-secret instead of the auth token.",
 )
-@click.option(
-    "--api-secret",
-    envvar="TWILIO_API_SECRET",
-    show_envvar=True,
-    show_default=False,
-    metavar="SECRET",
-    help="API key secret. Never printed.",
-)
-@click.option(
+@_from_env("--api-secret", "TWILIO_API_SECRET", "SECRET", "API key secret. Never printed.")
+@_from_env(
     "--base-url",
-    envvar="TWILIO_MEDIA_BASE_URL",
-    show_envvar=True,
-    metavar="URL",
-    help="API origin, e.g. a fake server's http://127.0.0.1:8080 (overrides region and edge).",
+    "TWILIO_MEDIA_BASE_URL",
+    "URL",
+    "API origin, e.g. a fake server's http://127.0.0.1:8080 (overrides region and edge).",
 )
 @click.option("--region", envvar="TWILIO_REGION", show_envvar=True, help="Twilio region (us1...).")
 @click.option("--edge", envvar="TWILIO_EDGE", show_envvar=True, help="Twilio edge (ashburn...).")

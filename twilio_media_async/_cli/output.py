@@ -16,6 +16,7 @@ from twilio_media_async import MediaRecording, TwilioMediaError
 
 from .consoles import stderr_console, stdout_console
 from .exits import describe_error
+from .params import parsed_by
 from .render import (
     COLUMNS,
     DEFAULT_COLUMNS,
@@ -32,22 +33,11 @@ __all__ = ["RecordingOutput", "error_line", "line_writer", "print_table", "table
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _columns_option(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    try:
-        return parse_columns(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-
-
 _table = click.option("--table", is_flag=True, help="Print a table instead of JSON lines.")
 _columns = click.option(
     "--columns",
     metavar="NAME,...",
-    callback=_columns_option,
+    callback=parsed_by(parse_columns),
     help=(
         f"The table's columns, implies --table [default: {','.join(DEFAULT_COLUMNS)}; "
         f"also: {', '.join(name for name in COLUMNS if name not in DEFAULT_COLUMNS)}]."

@@ -78,16 +78,13 @@ class Settings:
     def pointed_at(self, *, base_url: str, account_sid: str, auth_token: str) -> Settings:
         """These settings for a server of this machine (the demo's fake server): its URL
         and credentials, and no region, edge or proxy; the retry options are kept."""
-        return dataclasses.replace(
-            self,
+        return Settings(
             account_sid=account_sid,
             auth_token=auth_token,
-            api_key=None,
-            api_secret=None,
             base_url=base_url,
-            region=None,
-            edge=None,
-            proxy=None,
+            max_attempts=self.max_attempts,
+            timeout=self.timeout,
+            verbose=self.verbose,
         )
 
     def retry_policy(

@@ -41,6 +41,7 @@ from twilio_media_async._cli.jobs import (
     scan_output,
 )
 from twilio_media_async._cli.output import line_writer
+from twilio_media_async._cli.params import parsed_by
 from twilio_media_async._cli.running import run_async
 from twilio_media_async._cli.settings import Settings
 
@@ -50,15 +51,6 @@ __all__ = ["delete_many", "fetch_many"]
 
 R = TypeVar("R", FetchResult, DeleteResult)
 Start = Callable[[MediaClient, AsyncIterable[str]], AsyncGenerator[R, None]]
-
-
-def _shard_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
-    if value is None:
-        return None
-    try:
-        return parse_shard(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 _resume_option = click.option(
@@ -72,7 +64,7 @@ _resume_option = click.option(
 _shard_opt = click.option(
     "--shard",
     metavar="K/N",
-    callback=_shard_option,
+    callback=parsed_by(parse_shard),
     help="Only the sids whose stable hash falls in shard K of N (K from 0 to N-1).",
 )
 _ordered_option = click.option("--ordered", is_flag=True, help="Write results in input order.")
@@ -85,6 +77,23 @@ def _concurrency_option(default: int) -> Callable[[Callable[..., Any]], Callable
         default=default,
         show_default=True,
         help="Most requests in flight (it adapts down on 429s).",
+    )
+
+
+def _input_option(
+    help_text: str, *, required: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    # Required, it has no default to show; else stdin is the default.
+    extra: dict[str, Any] = (
+        {"required": True} if required else {"default": "-", "show_default": True}
+    )
+    return click.option(
+        "-i",
+        "--input",
+        "input_path",
+        type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+        help=help_text,
+        **extra,
     )
 
 
@@ -226,15 +235,7 @@ def _prepare(ctx: click.Context, job: _Job[R]) -> tuple[MediaClient, BulkStats, 
 
 
 @click.command("fetch-many")
-@click.option(
-    "-i",
-    "--input",
-    "input_path",
-    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
-    default="-",
-    show_default=True,
-    help="File of sids, one per line (blank lines skipped); - reads stdin.",
-)
+@_input_option("File of sids, one per line (blank lines skipped); - reads stdin.")
 @_output_option("Where the records go (truncated, unless --resume); - is stdout.")
 @click.option(
     "--format",
@@ -311,13 +312,9 @@ def _confirm_delete_many(job: _Job[DeleteResult], scan: OutputScan | None) -> No
 
 
 @click.command("delete-many")
-@click.option(
-    "-i",
-    "--input",
-    "input_path",
-    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+@_input_option(
+    "File of sids, one per line (blank lines skipped); - reads stdin (needs --yes).",
     required=True,
-    help="File of sids, one per line (blank lines skipped); - reads stdin (needs --yes).",
 )
 @_output_option("Where the JSON lines log goes (truncated, unless --resume); - is stdout.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
