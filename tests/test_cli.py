@@ -750,6 +750,43 @@ async def test_fake_server_command_serves_until_interrupted() -> None:
     assert b"Traceback" not in err
 
 
+async def test_fake_server_takes_the_runners_credential_and_payload_options() -> None:
+    """``fake-server`` has the options of ``python -m twilio_media_async.testing``: the
+    credentials it accepts and the payload shape."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *["fake-server", "--port", "0", "--recordings", "4"],
+        *["--auth-token", "another-fake-token", "--payload-shape", "seed"],
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_base_env(),
+    )
+    assert proc.stdout is not None
+    try:
+        banner: list[str] = []
+        async with asyncio.timeout(TIMEOUT):
+            while not banner or "Ctrl-C" not in banner[-1]:
+                banner.append((await proc.stdout.readline()).decode())
+        assert "  export TWILIO_AUTH_TOKEN=another-fake-token\n" in banner
+        url = banner[0].split()[-1]
+        env = {"TWILIO_ACCOUNT_SID": "AC" + "a" * 32, "TWILIO_AUTH_TOKEN": "another-fake-token"}
+        listed = await run_cli("--base-url", url, "list", env=env)
+        assert listed.code == 0, listed.err
+        assert len(listed.lines) == 4
+        # The "seed" shape serves bitrate, which the default "spec" shape leaves out.
+        assert all(line["bitrate"] is not None for line in listed.lines)
+        refused = await run_cli(
+            "--base-url", url, "list", env={**env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+        )
+        assert refused.code == 1
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 0
+
+
 async def test_fake_server_port_in_use() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
