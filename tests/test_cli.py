@@ -201,6 +201,32 @@ def test_an_import_error_of_the_package_itself_is_not_taken_for_a_missing_extra(
     assert "pip install" not in run.stderr
 
 
+def test_the_commands_that_need_no_fake_server_do_not_import_it() -> None:
+    """Each command's module is imported on first use: ``fetch`` starts without the fake
+    server's import time, ``fake-server`` loads it."""
+    script = (
+        "import sys\n"
+        "from twilio_media_async.cli import main\n"
+        "try:\n"
+        "    main([sys.argv[1], '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('twilio_media_async.testing' in sys.modules)\n"
+    )
+    loaded = {
+        command: subprocess.run(
+            [sys.executable, "-c", script, command],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=_base_env(),
+            check=True,
+        ).stdout.split()[-1]
+        for command in ("fetch", "fake-server")
+    }
+    assert loaded == {"fetch": "False", "fake-server": "True"}
+
+
 # -- fetch ---------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import click
 
 from twilio_media_async._version import __version__
 
-from .commands import COMMANDS
+from .commands import COMMANDS, load_command
 from .logs import configure_logging
 from .settings import Settings
 
@@ -20,7 +20,17 @@ _CONTEXT: Final = {"help_option_names": ["-h", "--help"], "max_content_width": 1
 
 
 class _Group(click.Group):
-    """The command group, with a hint when a global option follows the command."""
+    """The command group, with a hint when a global option follows the command.
+
+    A command's module is imported when the command is looked up, so that ``fetch`` does
+    not pay for importing the fake server that ``fake-server`` and ``demo`` need.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name) if cmd_name in COMMANDS else None
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -139,7 +149,3 @@ def cli(
         verbose=verbose,
     )
     configure_logging(verbose, redact=settings.redact)
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
