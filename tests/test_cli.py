@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -163,6 +164,67 @@ async def test_python_dash_m_and_version() -> None:
     assert proc.returncode == 0, err
     assert __version__ in out.decode()
     assert out.decode().startswith("twilio-media")
+
+
+def _entry_point_without(module: str) -> subprocess.CompletedProcess[str]:
+    """Run the console entry point in a Python where importing ``module`` fails, as it
+    does when the ``cli`` extra is not installed."""
+    script = (
+        "import sys\n"
+        f"sys.modules[{module!r}] = None  # import {module} now raises ModuleNotFoundError\n"
+        "from twilio_media_async.cli import main\n"
+        "main(['--help'])\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_base_env(),
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("missing", ["click", "rich", "rich.console"])
+def test_without_the_cli_extra_the_entry_point_says_how_to_install_it(missing: str) -> None:
+    run = _entry_point_without(missing)
+    assert run.returncode == 1
+    assert run.stderr == "twilio-media needs the cli extra: pip install 'twilio-media-async[cli]'\n"
+    assert run.stdout == ""
+
+
+def test_an_import_error_of_the_package_itself_is_not_taken_for_a_missing_extra() -> None:
+    run = _entry_point_without("twilio_media_async._cli.app")
+    assert run.returncode == 1
+    assert "Traceback" in run.stderr
+    assert "ModuleNotFoundError" in run.stderr
+    assert "pip install" not in run.stderr
+
+
+def test_the_commands_that_need_no_fake_server_do_not_import_it() -> None:
+    """Each command's module is imported on first use: ``fetch`` starts without the fake
+    server's import time, ``fake-server`` loads it."""
+    script = (
+        "import sys\n"
+        "from twilio_media_async.cli import main\n"
+        "try:\n"
+        "    main([sys.argv[1], '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('twilio_media_async.testing' in sys.modules)\n"
+    )
+    loaded = {
+        command: subprocess.run(
+            [sys.executable, "-c", script, command],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=_base_env(),
+            check=True,
+        ).stdout.split()[-1]
+        for command in ("fetch", "fake-server")
+    }
+    assert loaded == {"fetch": "False", "fake-server": "True"}
 
 
 # -- fetch ---------------------------------------------------------------------------------
@@ -712,6 +774,43 @@ async def test_fake_server_command_serves_until_interrupted() -> None:
     assert proc.returncode == 0, err
     assert b"Stopped after" in out
     assert b"Traceback" not in err
+
+
+async def test_fake_server_takes_the_runners_credential_and_payload_options() -> None:
+    """``fake-server`` has the options of ``python -m twilio_media_async.testing``: the
+    credentials it accepts and the payload shape."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *["fake-server", "--port", "0", "--recordings", "4"],
+        *["--auth-token", "another-fake-token", "--payload-shape", "seed"],
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_base_env(),
+    )
+    assert proc.stdout is not None
+    try:
+        banner: list[str] = []
+        async with asyncio.timeout(TIMEOUT):
+            while not banner or "Ctrl-C" not in banner[-1]:
+                banner.append((await proc.stdout.readline()).decode())
+        assert "  export TWILIO_AUTH_TOKEN=another-fake-token\n" in banner
+        url = banner[0].split()[-1]
+        env = {"TWILIO_ACCOUNT_SID": "AC" + "a" * 32, "TWILIO_AUTH_TOKEN": "another-fake-token"}
+        listed = await run_cli("--base-url", url, "list", env=env)
+        assert listed.code == 0, listed.err
+        assert len(listed.lines) == 4
+        # The "seed" shape serves bitrate, which the default "spec" shape leaves out.
+        assert all(line["bitrate"] is not None for line in listed.lines)
+        refused = await run_cli(
+            "--base-url", url, "list", env={**env, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+        )
+        assert refused.code == 1
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 0
 
 
 async def test_fake_server_port_in_use() -> None:

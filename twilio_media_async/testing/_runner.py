@@ -15,13 +15,22 @@ import contextlib
 import shlex
 import signal
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TextIO
+
+import attrs
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from ._server import FakeMediaServer
 
-__all__ = ["build_parser", "main", "serve_forever"]
+__all__ = [
+    "OPTIONS",
+    "RunnerOption",
+    "build_parser",
+    "main",
+    "serve_forever",
+    "server_from_options",
+]
 
 
 def banner(server: FakeMediaServer) -> str:
@@ -75,26 +84,113 @@ async def serve_forever(
     print(f"Stopped after {server.request_count} requests.", file=out, flush=True)
 
 
+@attrs.frozen
+class RunnerOption:
+    """One option of the runner, as both of its command lines take it: this module's and
+    ``twilio-media fake-server``."""
+
+    flag: str
+    type: type[int] | type[float] | type[str]
+    default: int | float | str | None
+    help: str
+    low: float | None = None
+    """The smallest value allowed, if any."""
+    high: float | None = None
+    """The largest value allowed, if any."""
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def dest(self) -> str:
+        """The option's keyword: ``--fault-rate`` is ``fault_rate``."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def parse(self, text: str) -> int | float | str:
+        """``text`` as this option's type, within its bounds (ValueError otherwise)."""
+        value = self.type(text)
+        if isinstance(value, str):
+            return value
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            low = "" if self.low is None else f">= {self.low}"
+            high = "" if self.high is None else f"<= {self.high}"
+            raise ValueError(f"must be {' and '.join(filter(None, (low, high)))}")
+        return value
+
+
+OPTIONS: Final = (
+    RunnerOption("--host", str, "127.0.0.1", "Address to bind."),
+    RunnerOption("--port", int, 8080, "Port; 0 picks a free one.", 0, 65535),
+    RunnerOption("--recordings", int, 100, "Recordings to generate.", 0),
+    RunnerOption("--seed", int, 0, "Seed for data and faults."),
+    RunnerOption(
+        "--fault-rate",
+        float,
+        0.0,
+        "Probability of a random fault (429, 5xx, reset) per request.",
+        0,
+        1,
+    ),
+    RunnerOption(
+        "--concurrency-limit", int, None, "Answer 429 to requests beyond this many in flight.", 1
+    ),
+    RunnerOption("--latency", float, 0.0, "Seconds added to each answer.", 0),
+    RunnerOption("--account-sid", str, DEFAULT_ACCOUNT_SID, "The account sid it accepts."),
+    RunnerOption("--auth-token", str, DEFAULT_AUTH_TOKEN, "The (fake) auth token it accepts."),
+    RunnerOption(
+        "--payload-shape",
+        str,
+        "spec",
+        "The recordings' JSON: media_size as the OpenAPI spec has it, or size and bitrate.",
+        choices=("spec", "seed"),
+    ),
+)
+"""The runner's options, in the order its help lists them."""
+
+
+def server_from_options(**options: Any) -> FakeMediaServer:
+    """A FakeMediaServer as OPTIONS describe it, keyed by their ``dest`` names; an option
+    left out takes its default.  TypeError or ValueError for a bad value."""
+    values = {option.dest: option.default for option in OPTIONS} | options
+    return FakeMediaServer(
+        account_sid=values["account_sid"],
+        auth_token=values["auth_token"],
+        generate=values["recordings"],
+        seed=values["seed"],
+        fault_rate=values["fault_rate"],
+        concurrency_limit=values["concurrency_limit"],
+        latency=values["latency"],
+        payload_shape=values["payload_shape"],
+        host=values["host"],
+        port=values["port"],
+        record_requests=False,  # counters only: it may run for a long time
+    )
+
+
+def _argparse_type(option: RunnerOption) -> Callable[[str], int | float | str]:
+    def parse(text: str) -> int | float | str:
+        try:
+            return option.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m twilio_media_async.testing``."""
     parser = argparse.ArgumentParser(
         prog="python -m twilio_media_async.testing",
         description="Serve a fake Twilio Media API (MediaRecordings) for local testing.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (8080)")
-    parser.add_argument("--recordings", type=int, default=100, help="recordings to generate")
-    parser.add_argument("--seed", type=int, default=0, help="seed for data and faults (0)")
-    parser.add_argument(
-        "--fault-rate", type=float, default=0.0, help="probability of a random fault (0)"
-    )
-    parser.add_argument(
-        "--concurrency-limit", type=int, default=None, help="429 above this many in flight"
-    )
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
-    parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
-    parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
-    parser.add_argument("--payload-shape", choices=("spec", "seed"), default="spec")
+    for option in OPTIONS:
+        parser.add_argument(
+            option.flag,
+            type=_argparse_type(option),
+            default=option.default,
+            choices=option.choices,
+            help=f"{option.help} ({option.default})" if option.default is not None else option.help,
+        )
     return parser
 
 
@@ -102,19 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, serve until interrupted, and return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        server = FakeMediaServer(
-            account_sid=args.account_sid,
-            auth_token=args.auth_token,
-            generate=args.recordings,
-            seed=args.seed,
-            fault_rate=args.fault_rate,
-            concurrency_limit=args.concurrency_limit,
-            latency=args.latency,
-            payload_shape=args.payload_shape,
-            host=args.host,
-            port=args.port,
-            record_requests=False,  # counters only: it may run for a long time
-        )
+        server = server_from_options(**vars(args))
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
