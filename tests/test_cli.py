@@ -109,6 +109,30 @@ def recording(data: dict[str, Any]) -> MediaRecording:
     return converter.structure(data, MediaRecording)
 
 
+async def start_fake_server(*args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
+    """Run ``twilio-media ARGS`` (a ``fake-server`` command line) and read its banner, up
+    to the Ctrl-C line; the process is ended if the banner does not come."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_base_env(),
+    )
+    assert proc.stdout is not None
+    banner: list[str] = []
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while not banner or "Ctrl-C" not in banner[-1]:
+                banner.append((await proc.stdout.readline()).decode())
+    except BaseException:
+        proc.kill()
+        await proc.communicate()
+        raise
+    return proc, banner
+
+
 CLI_SERVER: Final = pytest.mark.fake_media_server(
     account_sid=ACCOUNT_SID,
     auth_token=AUTH_TOKEN,
@@ -779,21 +803,11 @@ async def test_fake_server_command_serves_until_interrupted() -> None:
 async def test_fake_server_takes_the_runners_credential_and_payload_options() -> None:
     """``fake-server`` has the options of ``python -m twilio_media_async.testing``: the
     credentials it accepts and the payload shape."""
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
+    proc, banner = await start_fake_server(
         *["fake-server", "--port", "0", "--recordings", "4"],
         *["--auth-token", "another-fake-token", "--payload-shape", "seed"],
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_base_env(),
     )
-    assert proc.stdout is not None
     try:
-        banner: list[str] = []
-        async with asyncio.timeout(TIMEOUT):
-            while not banner or "Ctrl-C" not in banner[-1]:
-                banner.append((await proc.stdout.readline()).decode())
         assert "  export TWILIO_AUTH_TOKEN=another-fake-token\n" in banner
         url = banner[0].split()[-1]
         env = {"TWILIO_ACCOUNT_SID": "AC" + "a" * 32, "TWILIO_AUTH_TOKEN": "another-fake-token"}

@@ -33,7 +33,16 @@ from twilio_media_async._cli.bulk import STOP_AFTER_CONNECT_FAILURES, BulkStats
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, as_served
-from .test_cli import CLI, CLI_SERVER, TIMEOUT, _base_env, _closed_port, connect, run_cli
+from .test_cli import (
+    CLI,
+    CLI_SERVER,
+    TIMEOUT,
+    _base_env,
+    _closed_port,
+    connect,
+    run_cli,
+    start_fake_server,
+)
 
 pytestmark = CLI_SERVER
 
@@ -90,20 +99,8 @@ def test_dash_v_lets_the_sdks_info_records_through() -> None:
 async def test_the_fake_servers_export_lines_make_a_working_round_trip() -> None:
     """Start the fake server, paste its export lines, run ``twilio-media list``: the
     requests reach the fake server, not Twilio (the README's walk-through)."""
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *["fake-server", "--port", "0", "--recordings", "7"],
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_base_env(),
-    )
-    assert proc.stdout is not None
+    proc, banner = await start_fake_server("fake-server", "--port", "0", "--recordings", "7")
     try:
-        banner: list[str] = []
-        async with asyncio.timeout(TIMEOUT):
-            while not banner or "Ctrl-C" not in banner[-1]:
-                banner.append((await proc.stdout.readline()).decode())
         exported = dict(
             shlex.split(line)[1].split("=", 1)
             for line in banner
@@ -418,20 +415,8 @@ async def test_the_readme_walk_through_against_the_fake_server_works_as_written(
     start = _readme_block("fake-server").replace("8080", port)
     paste = _readme_block("against-the-fake-server").replace("8080", port)
     assert shlex.split(start)[0] == "twilio-media"
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *shlex.split(start)[1:],
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_base_env(),
-    )
-    assert proc.stdout is not None
+    proc, banner = await start_fake_server(*shlex.split(start)[1:])
     try:
-        banner: list[str] = []
-        async with asyncio.timeout(TIMEOUT):
-            while not banner or "Ctrl-C" not in banner[-1]:
-                banner.append((await proc.stdout.readline()).decode())
         printed = [line.strip() for line in banner if line.strip().startswith("export ")]
         pasted = [line for line in paste.splitlines() if line.startswith("export ")]
         assert printed == pasted
