@@ -151,7 +151,7 @@ def _decide(
     """Run the tenacity stop and wait of ``policy`` on one failed attempt; None = give up."""
     engine = RetryEngine(policy, _TRANSPORT)
     engine.budget = budget
-    retrying = engine._retrying("GET", "u", time.monotonic() - elapsed_before)
+    retrying = engine._retrying("GET", "u", time.monotonic() - elapsed_before, lambda _: None)
     state = RetryCallState(retrying, None, (), {})
     state.attempt_number = attempt
     state.outcome = Future.construct(attempt, error, True)

@@ -25,7 +25,7 @@ from functools import partial
 from typing import Final
 
 import aiohttp
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from tenacity import RetryCallState, Retrying, retry_if_exception
 from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
 from yarl import URL
 
@@ -213,8 +213,16 @@ class RetryEngine:
         attempts = 0
         body = b""
         request_id: str | None = None
+        # tenacity decides (stop, wait, retry, before_sleep); the engine does the waiting.
+        # Its synchronous loop hands each wait to ``waits.append`` instead of sleeping, and
+        # the wait is awaited here before the attempt it precedes.  AsyncRetrying would do
+        # the same, but it re-inspects every callback on every decision, which a bulk run
+        # under faults pays on each failed attempt (docs/performance.md).
+        waits: list[float] = []
         try:
-            async for attempt in self._retrying(method, str(url), started):
+            for attempt in self._retrying(method, str(url), started, waits.append):
+                if waits:
+                    await policy.sleep(waits.pop())
                 with attempt:
                     if pending is not None:
                         # Hand the failed first attempt to tenacity as its attempt 1.
@@ -252,8 +260,11 @@ class RetryEngine:
         except TimeoutError:
             raise last from None  # out of time while queued: the last failure stands
 
-    def _retrying(self, method: str, url: str, started: float) -> AsyncRetrying:
-        """tenacity's loop for a call whose first attempt began at ``started`` and failed."""
+    def _retrying(
+        self, method: str, url: str, started: float, sleep: Callable[[float], None]
+    ) -> Retrying:
+        """tenacity's loop for a call whose first attempt began at ``started`` and failed;
+        ``sleep`` is handed each wait, which the caller awaits."""
         policy = self.policy
         budget = self.budget
         elapsed = time.monotonic() - started
@@ -283,8 +294,8 @@ class RetryEngine:
                 ),
             )
 
-        return AsyncRetrying(
-            sleep=policy.sleep,
+        return Retrying(
+            sleep=sleep,
             stop=stop,
             wait=wait,
             retry=retry_if_exception(is_retryable),

@@ -2,7 +2,7 @@
 
 The decisions are pure functions (``parse_retry_after``, ``backoff_wait``, ``RetryBudget``)
 so they can be tested without I/O.  The retry engine (``_engine.py``) maps a policy onto
-tenacity's ``AsyncRetrying``, which it enters only after a first attempt failed with a
+tenacity's ``Retrying`` loop, which it enters only after a first attempt failed with a
 retryable error: the happy path never pays for the retry machinery.
 """
 
