@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -21,7 +22,7 @@ from twilio_media_async import (
     ResponseValidationError,
     converter,
 )
-from twilio_media_async._converter import loads_json, structure_recording
+from twilio_media_async._converter import _fast_recording, loads_json, structure_recording
 
 SEED_PAYLOAD: dict[str, Any] = {
     "account_sid": "AC0123456789abcdef0123456789abcdef",
@@ -303,3 +304,88 @@ def test_timezone_offsets_are_normalised() -> None:
         {"date_created": datetime(2023, 1, 1, 1, tzinfo=tz).isoformat()}, MediaRecording
     )
     assert rec.date_created == datetime(2023, 1, 1, 8, tzinfo=UTC)
+
+
+# -- the fast pass ------------------------------------------------------------------------
+
+loose_values = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5)
+    | st.sampled_from(
+        [
+            *(m.value for m in (*RecordingFormat, *RecordingStatus, *HttpMethod)),
+            "MP4",
+            "42",
+            "2023-05-04T09:42:00Z",
+            "2023-05-04T09:42:00.127+02:00",
+            "2023-05-04",
+            "Thu, 04 May 2023 09:42:00 +0000",
+        ]
+    )
+    | st.dictionaries(st.text(max_size=3), st.text(max_size=3) | st.integers(), max_size=2)
+    | st.lists(st.integers(), max_size=2)
+)
+served = recordings.map(converter.unstructure)
+
+
+def _same(a: MediaRecording, b: MediaRecording) -> bool:
+    # Equal, of the same types (a plain "mp4" equals RecordingFormat.MP4) and in the same
+    # time zone (09:42+02:00 equals 07:42Z).
+    fields = attrs.fields(MediaRecording)
+    return (
+        a == b
+        and all(type(getattr(a, f.name)) is type(getattr(b, f.name)) for f in fields)
+        and converter.unstructure(a) == converter.unstructure(b)
+    )
+
+
+@settings(max_examples=400)
+@given(
+    served
+    | st.dictionaries(field_names, loose_values)
+    | st.tuples(served, st.dictionaries(field_names, loose_values, max_size=2)).map(
+        lambda pair: pair[0] | pair[1]
+    )
+)
+def test_the_fast_pass_agrees_with_cattrs(data: dict[str, Any]) -> None:
+    fast = _fast_recording(copy.deepcopy(data))
+    if fast is None:
+        return  # left to cattrs, which the other tests cover
+    assert _same(fast, converter.structure(data, MediaRecording))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        SEED_PAYLOAD,
+        SPEC_PAYLOAD,
+        {},
+        {"date_created": "2023-05-04T09:42:00.127+02:00"},
+        {"date_updated": "2023-05-04T09:42:00"},
+        {"date_updated": "2023-05-04"},
+    ],
+    ids=["seed", "spec", "empty", "offset", "naive", "date-only"],
+)
+def test_the_usual_answers_take_the_fast_pass(payload: dict[str, Any]) -> None:
+    fast = _fast_recording(dict(payload))
+    assert fast is not None
+    assert _same(fast, converter.structure(payload, MediaRecording))
+
+
+@pytest.mark.parametrize(
+    "unusual",
+    [
+        {"duration": "42"},
+        {"size": True},
+        {"date_created": "Thu, 04 May 2023 09:42:00 +0000"},
+        {"status": "archived"},
+        {"format": ["mp4"]},
+        {"links": {"media": 7}},
+        {"sid": 7},
+    ],
+)
+def test_unusual_values_are_left_to_cattrs(unusual: dict[str, Any]) -> None:
+    assert _fast_recording(SEED_PAYLOAD | unusual) is None

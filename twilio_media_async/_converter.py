@@ -71,6 +71,10 @@ def _structure_datetime(value: Any, _: type) -> datetime:
             parsed = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             raise ValueError(f"not an ISO 8601 or RFC 2822 date-time: {value!r:.60}") from None
+    return _as_utc(parsed)
+
+
+def _as_utc(parsed: datetime) -> datetime:
     tz = parsed.tzinfo
     if tz is None:
         return parsed.replace(tzinfo=UTC)  # Twilio documents its times as GMT
@@ -216,6 +220,89 @@ def _field_errors(exc: cattrs.BaseValidationError, size_key: str) -> list[str]:
     return [m.replace("$.size:", f"$.{size_key}:", 1) for m in messages]
 
 
+class _Unusual(Exception):
+    """A value the fast pass leaves to cattrs, which converts it or names what is wrong."""
+
+
+def _fast_recording(data: dict[str, Any]) -> MediaRecording | None:
+    """The usual answer in one straight pass, or None to send it through cattrs.
+
+    Usual: each field absent, null, or already of its type (a str, an int that is not a
+    bool), dates in ISO 8601, enum values this release knows, ``links`` an object of
+    strings.  The result equals what cattrs makes of the same dict (a property test holds
+    the two together).  Anything else goes to cattrs, which converts what Twilio varies
+    and names the field that is wrong.  Every answer of a bulk run is structured, and this
+    pass costs about half of cattrs' generated one (docs/performance.md).
+    """
+    get = data.get
+    size = get("size")
+    if size is None:
+        size = get("media_size")
+    try:
+        return MediaRecording(
+            account_sid=_text(get("account_sid")),
+            bitrate=_count(get("bitrate")),
+            date_created=_iso_datetime(get("date_created")),
+            date_updated=_iso_datetime(get("date_updated")),
+            duration=_count(get("duration")),
+            format=_member(_KNOWN_FORMATS, get("format")),
+            links=_links(get("links")),
+            processor_sid=_text(get("processor_sid")),
+            resolution=_text(get("resolution")),
+            sid=_text(get("sid")),
+            size=_count(size),
+            source_sid=_text(get("source_sid")),
+            status=_member(_KNOWN_STATUSES, get("status")),
+            status_callback=_text(get("status_callback")),
+            status_callback_method=_member(_KNOWN_METHODS, get("status_callback_method")),
+            url=_text(get("url")),
+        )
+    except (_Unusual, TypeError, ValueError):  # TypeError: an unhashable enum value
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise _Unusual
+
+
+def _count(value: Any) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    raise _Unusual  # an integer string or float: cattrs converts it
+
+
+def _iso_datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Unusual
+    return _as_utc(datetime.fromisoformat(value))  # ValueError: RFC 2822 maybe, for cattrs
+
+
+def _member(known: dict[str, _E], value: Any) -> _E | None:
+    if value is None:
+        return None
+    member = known.get(value)
+    if member is None:
+        raise _Unusual  # a value added after this release: cattrs keeps it, and logs it
+    return member
+
+
+def _links(value: Any) -> Links | None:
+    if value is None:
+        return None
+    if type(value) is not dict or not all(type(url) is str for url in value.values()):
+        raise _Unusual
+    return Links._adopt(value)
+
+
+_KNOWN_FORMATS: Final = {m.value: m for m in RecordingFormat}
+_KNOWN_STATUSES: Final = {m.value: m for m in RecordingStatus}
+_KNOWN_METHODS: Final = {m.value: m for m in HttpMethod}
+
+
 _built = _make_converter()
 converter: Final[cattrs.Converter] = _built[0]
 """The public cattrs converter: ``converter.structure(data, MediaRecording)`` and back."""
@@ -235,6 +322,10 @@ def loads_json(body: bytes) -> Any:
 def structure_recording(data: Any, body: bytes | None = None) -> MediaRecording:
     """Structure a JSON object freshly decoded from a response (it may be changed in
     place); errors carry an excerpt of ``body``."""
+    if type(data) is dict:
+        recording = _fast_recording(data)
+        if recording is not None:
+            return recording
     try:
         return _structure_owned(data, MediaRecording)
     except ResponseValidationError as exc:
