@@ -13,6 +13,7 @@ import base64
 import platform
 import re
 import socket
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypedDict, Unpack
 
@@ -255,9 +256,9 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._closed = False
-        # The loop the session belongs to: a borrowed one's from the start (aiohttp keeps
-        # it privately, hence getattr), an owned one's once _open() created it.
-        self._loop: asyncio.AbstractEventLoop | None = getattr(session, "_loop", None)
+        # The loop the session belongs to: a borrowed one's from the start, an owned one's
+        # once _open() created it.
+        self._loop = None if session is None else _loop_of(session)
         # getattr: aiohttp 4 drops a session's auth= altogether.
         if session is not None and getattr(session, "auth", None) is not None:
             # aiohttp refuses every request that has both; and whose account would it be?
@@ -345,92 +346,108 @@ class Transport:
             session = self._open()
         elif asyncio.get_running_loop() is not self._loop and self._loop is not None:
             raise self._wrong_loop()
-        kwargs: dict[str, Any] = {"allow_redirects": False}
-        if not self._owns_session:
-            kwargs.update(self._borrowed_overrides)
-        if attempt_timeout is not None:
-            base = self.timeout if base_timeout is None else base_timeout
-            kwargs["timeout"] = clip_timeout(base, attempt_timeout)
-        elif base_timeout is not None:
-            kwargs["timeout"] = base_timeout
-        if params:
-            kwargs["params"] = params
-        if on_send is not None and self._owns_session:
-            # An owned session has no middlewares of its own for this one to replace.  Only
-            # the requests that ask to be counted pay for it: a fetch never does.
-            kwargs["middlewares"] = (_counting(on_send),)
-        failure: TwilioMediaError
+        options = self._options(params, base_timeout, attempt_timeout, on_send)
+        failure: TwilioMediaError | None
         try:
             # Awaited directly rather than through ``async with``: one context-manager
             # round trip less per request, released in ``finally`` all the same.
-            resp = await session.request(method, url, **kwargs)
+            resp = await session.request(method, url, **options)
             try:
-                status = resp.status
-                headers = resp.headers
-                if 200 <= status < 300:
-                    body = await self._read(resp, self.max_body_size, method, url)
-                    content_type = headers.get("Content-Type", "json")
-                    request_id = headers.get(_REQUEST_ID)
-                    if request_id is not None:
-                        # A header that echoes the request's own is not shown either.
-                        request_id = self._redactor.value(request_id)
-                    if body and "json" not in content_type:
-                        # A proxy's HTML page with a 200 is not a recording; say so plainly.
-                        not_json = ResponseValidationError(
-                            f"expected a JSON response, got Content-Type {content_type!r}",
-                            errors=[f"$: content type {content_type!r}"],
-                            body=self.redact_body(body),
-                        )
-                        not_json.request_id = request_id
-                        raise not_json
-                    return body, status, request_id
-                body = await self._read(resp, _ERROR_BODY_CAP, method, url, truncate=True)
-                request_id = headers.get(_REQUEST_ID)
-                raise api_error_from_response(
-                    status,
-                    self.redact_body(body),
-                    reason=self._redactor.text(resp.reason or ""),
-                    request_id=None if request_id is None else self._redactor.text(request_id),
-                    retry_after=parse_retry_after(headers.get("Retry-After")),
-                    method=method,
-                    url=str(url),
-                )
+                return await self._answer(resp, method, url)
             finally:
                 resp.release()
-        # Each failure becomes our error here and is raised below, outside the handler:
-        # aiohttp's exceptions must not stay reachable as __context__ or __cause__, since
-        # ClientResponseError's request_info holds the request's headers, Authorization
-        # included.  Only their text is kept, redacted, in the message.
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            failure = RequestTimeoutError(f"{method} {url} timed out", method=method, url=str(url))
-        except aiohttp.ClientPayloadError as exc:
-            failure = TransportError(
-                f"{method} {url}: the response was cut off ({self.describe(exc)})",
-                method=method,
-                url=str(url),
-            )
-        except aiohttp.ClientError as exc:
-            failure = TransportError(
-                f"{method} {url} failed: {self.describe(exc)}",
-                method=method,
-                url=str(url),
-                connect_failed=isinstance(exc, aiohttp.ClientConnectorError),
-            )
-        except RuntimeError:
-            if not session.closed:
+        except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError) as exc:
+            failure = self._failure(exc, method, url, session)
+            if failure is None:
                 raise
-            # A borrowed session closed by its owner.
-            failure = ClientClosedError(
-                f"{method} {url}: the aiohttp session was closed by its owner"
-            )
-        except OSError as exc:
-            failure = TransportError(
-                f"{method} {url} failed: {self.describe(exc)}",
+        # Raised here, outside the handler: aiohttp's exceptions must not stay reachable
+        # as __context__ or __cause__, since ClientResponseError's request_info holds the
+        # request's headers, Authorization included.  Only their text is kept, redacted.
+        raise failure
+
+    def _options(
+        self,
+        params: Mapping[str, str] | None,
+        base_timeout: aiohttp.ClientTimeout | None,
+        attempt_timeout: float | None,
+        on_send: Callable[[], None] | None,
+    ) -> dict[str, Any]:
+        """The keyword arguments of one ``session.request``."""
+        options: dict[str, Any] = {"allow_redirects": False}
+        if not self._owns_session:
+            options.update(self._borrowed_overrides)
+        if attempt_timeout is not None:
+            base = self.timeout if base_timeout is None else base_timeout
+            options["timeout"] = clip_timeout(base, attempt_timeout)
+        elif base_timeout is not None:
+            options["timeout"] = base_timeout
+        if params:
+            options["params"] = params
+        if on_send is not None and self._owns_session:
+            # An owned session has no middlewares of its own for this one to replace.  Only
+            # the requests that ask to be counted pay for it: a fetch never does.
+            options["middlewares"] = (_counting(on_send),)
+        return options
+
+    async def _answer(self, resp: aiohttp.ClientResponse, method: str, url: URL) -> Reply:
+        """A 2xx response's Reply; any other status raises its ApiError."""
+        status, headers = resp.status, resp.headers
+        if not 200 <= status < 300:
+            body = await self._read(resp, _ERROR_BODY_CAP, method, url, truncate=True)
+            request_id = headers.get(_REQUEST_ID)
+            raise api_error_from_response(
+                status,
+                self.redact_body(body),
+                reason=self._redactor.text(resp.reason or ""),
+                request_id=None if request_id is None else self._redactor.text(request_id),
+                retry_after=parse_retry_after(headers.get("Retry-After")),
                 method=method,
                 url=str(url),
-                connect_failed=isinstance(exc, ConnectionRefusedError | socket.gaierror),
             )
-        raise failure
+        body = await self._read(resp, self.max_body_size, method, url)
+        content_type = headers.get("Content-Type", "json")
+        request_id = headers.get(_REQUEST_ID)
+        if request_id is not None:
+            # A header that echoes the request's own is not shown either.
+            request_id = self._redactor.value(request_id)
+        if body and "json" not in content_type:
+            # A proxy's HTML page with a 200 is not a recording; say so plainly.
+            not_json = ResponseValidationError(
+                f"expected a JSON response, got Content-Type {content_type!r}",
+                errors=[f"$: content type {content_type!r}"],
+                body=self.redact_body(body),
+            )
+            not_json.request_id = request_id
+            raise not_json
+        return body, status, request_id
+
+    def _failure(
+        self, exc: BaseException, method: str, url: URL, session: aiohttp.ClientSession
+    ) -> TwilioMediaError | None:
+        """Our error for a failure to get an answer; None for one that is not ours to map."""
+        where = f"{method} {url}"
+        if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+            return RequestTimeoutError(f"{where} timed out", method=method, url=str(url))
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return TransportError(
+                f"{where}: the response was cut off ({self.describe(exc)})",
+                method=method,
+                url=str(url),
+            )
+        if isinstance(exc, RuntimeError):
+            # A borrowed session closed by its owner; any other RuntimeError is a bug.
+            if not session.closed:
+                return None
+            return ClientClosedError(f"{where}: the aiohttp session was closed by its owner")
+        connect_failed = isinstance(
+            exc, aiohttp.ClientConnectorError | ConnectionRefusedError | socket.gaierror
+        )
+        return TransportError(
+            f"{where} failed: {self.describe(exc)}",
+            method=method,
+            url=str(url),
+            connect_failed=connect_failed,
+        )
 
     def _wrong_loop(self) -> WrongEventLoopError:
         # Checked before anything is sent: the session's connections, timers and futures
@@ -591,6 +608,19 @@ class TransportView:
     async def aclose(self) -> None:
         """Close this view only: the parent and its session stay open."""
         self._closed = True
+
+
+def _loop_of(session: aiohttp.ClientSession) -> asyncio.AbstractEventLoop | None:
+    """The event loop a borrowed session belongs to, through its public ``loop``.
+
+    aiohttp 3 deprecates that property without a replacement; the warning is for code
+    that drives the loop through the session, which this does not.  Where aiohttp no
+    longer has it, the loop is not known and the check is skipped.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loop = getattr(session, "loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
 
 def _counting(on_send: Callable[[], None]) -> aiohttp.ClientMiddlewareType:
