@@ -11,6 +11,7 @@ exit (exhausted, break, aclose, cancellation) every task started is cancelled an
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -50,7 +51,6 @@ fault rate with waits a few times the latency, while memory stays a small multip
 concurrency."""
 
 _DONE: Final = object()
-_NOTHING: Final = object()
 
 
 class BulkTransport(Protocol):
@@ -108,20 +108,19 @@ def run_bulk(
     other exception (a bug is reported, never lost).  A closed client stops the reading."""
     name, done, failed = method.name, method.done, method.failed  # locals: read per item
 
-    def immediate(item: Any) -> R | None:
+    def check(item: Any) -> str | R:
         if transport.closed:
             raise ClientClosedError(f"the client was closed during {name}")
         try:
-            check_recording_sid(item)
-        except InvalidSidError as exc:
-            return failed(sid=item, error=exc, attempts=0)
-        return None
-
-    async def run(item: Any, epoch: int) -> R:
-        try:
             # The checked sid, a plain str: a str subclass or str-valued enum could
             # format differently in the URL than its value.
-            out = await work(check_recording_sid(item), lane, epoch)
+            return check_recording_sid(item)
+        except InvalidSidError as exc:
+            return failed(sid=item, error=exc, attempts=0)
+
+    async def run(item: Any, sid: str, epoch: int) -> R:
+        try:
+            out = await work(sid, lane, epoch)
         except TwilioMediaError as exc:
             return failed(sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id)
         except Exception as exc:
@@ -131,139 +130,175 @@ def run_bulk(
             return failed(sid=item, error=error, attempts=0)
         return done(item, out)
 
-    return bounded_map(items, run=run, immediate=immediate, lane=lane, ordered=ordered)
-
-
-def _next_sync(iterator: Iterator[Any]) -> Any:
-    return next(iterator, _DONE)
+    return bounded_map(items, run=run, check=check, lane=lane, ordered=ordered)
 
 
 async def bounded_map(
     items: Iterable[Any] | AsyncIterable[Any],
     *,
-    run: Callable[[Any, int], Awaitable[R]],
-    immediate: Callable[[Any], R | None],
+    run: Callable[[Any, str, int], Awaitable[R]],
+    check: Callable[[Any], str | R],
     lane: Lane,
     ordered: bool,
 ) -> AsyncGenerator[R, None]:
-    """Yield one result for every item: ``immediate(item)`` when it gives one (an invalid
-    sid), else ``run(item, epoch)``, started once a request slot (epoch) was taken for it
-    in ``lane``, whose run cap is the concurrency.
+    """Yield one result for every item: ``check(item)`` when it gives one (an invalid
+    sid), else ``run(item, sid, epoch)`` with the sid it gave, started once a request slot
+    (epoch) was taken for it in ``lane``, whose run cap is the concurrency.
 
     ``run`` owns that first slot, must turn every failure into a result and never raise,
     except on cancellation.
     """
-    if isinstance(items, AsyncIterable):
-        source: AsyncIterator[Any] | None = aiter(items)
-        sync_source = None
-    else:
-        source = None
-        sync_source = iter(items)
-    gate, slots = lane.gate, lane.run
-    in_progress = IN_PROGRESS_PER_SLOT * slots.cap
-    # Finished tasks, and None as a nudge: a request slot freed up for a new item.
-    events: asyncio.Queue[asyncio.Task[R] | None] = asyncio.Queue()
-    running: set[asyncio.Task[R]] = set()
-    unclaimed = 0  # finished tasks in ``events``, not yet yielded
-    # In order mode, every result in input order: a result or the task that will make it.
-    window: deque[Any] = deque()
-    slots.on_free = lambda: events.put_nowait(None)
-    waiting: Any = _NOTHING  # an item read, waiting for a request slot
-    exhausted = False
-    # An input that fails (a generator that raises, a closed client) stops the reading, but
-    # every item already taken still gets its result before the error is raised.
-    input_error: Exception | None = None
-
-    # Slots handed to tasks that have not run yet.  A task cancelled before its first step
-    # never runs at all, so the slot it was handed is given back here.
-    handed: dict[asyncio.Task[R], int] = {}
-
-    async def start(item: Any, epoch: int) -> R:
-        task = asyncio.current_task()
-        assert task is not None
-        del handed[task]  # running now: ``run`` owns the slot
-        return await run(item, epoch)
-
-    def on_done(task: asyncio.Task[R]) -> None:
-        nonlocal unclaimed
-        running.discard(task)
-        unclaimed += 1
-        events.put_nowait(task)
-
-    gate.register(slots)
+    stream = _Stream(items, run, check, lane, ordered)
+    stream.gate.register(stream.slots)
     try:
         while True:
-            # Start items while a request slot is free.  A finished result not yet taken
-            # by the consumer still counts as in progress: a slow consumer slows the
-            # reading down instead of letting results pile up.
-            while (waiting is not _NOTHING or not exhausted) and (
-                len(running) + unclaimed < in_progress
-            ):
-                if ordered and len(window) >= in_progress:
-                    break  # a slow head: stop reading input rather than buffer without bound
-                if waiting is _NOTHING:
-                    try:
-                        if sync_source is not None:
-                            item = _next_sync(sync_source)
-                        else:
-                            assert source is not None
-                            item = await anext(source, _DONE)
-                        result = None if item is _DONE else immediate(item)
-                    except Exception as exc:
-                        input_error, exhausted = exc, True
-                        break
-                    if item is _DONE:
-                        exhausted = True
-                        break
-                    if result is not None:
-                        if ordered:
-                            window.append(result)
-                        else:
-                            yield result
-                        continue
-                    waiting = item
-                epoch = gate.try_acquire(slots)
-                if epoch is None:
-                    gate.want(slots)  # a nudge comes when a slot frees up
-                    break
-                task = asyncio.ensure_future(start(waiting, epoch))
-                waiting = _NOTHING
-                running.add(task)
-                handed[task] = epoch
-                task.add_done_callback(on_done)
-                if ordered:
-                    window.append(task)
-
+            for result in await stream.fill():
+                yield result
             if ordered:
-                while window and (not isinstance(window[0], asyncio.Task) or window[0].done()):
-                    head = window.popleft()
-                    if isinstance(head, asyncio.Task):
-                        yield head.result()
-                    else:
-                        yield head
-            if not running and not unclaimed and waiting is _NOTHING:
+                for result in stream.ready_in_order():
+                    yield result
+            if stream.idle():
                 # Nothing to wait for.  In order mode the window is empty here too: with
                 # nothing running, every entry left in it was ready and has been yielded.
-                if exhausted:
-                    if input_error is not None:
-                        raise input_error
+                if stream.exhausted:
+                    if stream.input_error is not None:
+                        raise stream.input_error
                     return
                 continue  # the flush made room: read more input
-
-            event = await events.get()
+            event = await stream.events.get()
             if event is None:
-                continue
-            unclaimed -= 1
+                continue  # a nudge: a request slot freed up for a new item
+            stream.unclaimed -= 1
             if not ordered:
                 yield event.result()
     finally:
-        gate.unregister(slots)
-        slots.on_free = None
-        for task in running:
+        await stream.stop()
+
+
+class _Stream(Generic[R]):
+    """The state of one ``bounded_map``: the input, the items in progress, the results."""
+
+    def __init__(
+        self,
+        items: Iterable[Any] | AsyncIterable[Any],
+        run: Callable[[Any, str, int], Awaitable[R]],
+        check: Callable[[Any], str | R],
+        lane: Lane,
+        ordered: bool,
+    ) -> None:
+        self.source: AsyncIterator[Any] | None = None
+        self.sync_source: Iterator[Any] | None = None
+        if isinstance(items, AsyncIterable):
+            self.source = aiter(items)
+        else:
+            self.sync_source = iter(items)
+        self.run, self.check, self.ordered = run, check, ordered
+        self.gate, self.slots = lane.gate, lane.run
+        self.in_progress = IN_PROGRESS_PER_SLOT * self.slots.cap
+        # Finished tasks, and None as a nudge: a request slot freed up for a new item.
+        self.events: asyncio.Queue[asyncio.Task[R] | None] = asyncio.Queue()
+        self.slots.on_free = lambda: self.events.put_nowait(None)
+        self.running: set[asyncio.Task[R]] = set()
+        self.unclaimed = 0  # finished tasks in ``events``, not yet yielded
+        # In order mode, every result in input order: a result or the task that will make it.
+        self.window: deque[Any] = deque()
+        # Slots handed to tasks, until they finish.  A task cancelled before its first step
+        # never runs at all, so ``stop`` gives back the slot it was handed.
+        self.handed: dict[asyncio.Task[R], int] = {}
+        self.waiting: tuple[Any, str] | None = None  # an item and its sid, waiting for a slot
+        self.exhausted = False
+        # An input that fails (a generator that raises, a closed client) stops the reading,
+        # but every item already taken still gets its result before the error is raised.
+        self.input_error: Exception | None = None
+
+    async def fill(self) -> list[R]:
+        """Start items while a request slot is free; return the results known at once (out
+        of order mode: in order they join the window).  A finished result not yet taken by
+        the consumer still counts as in progress: a slow consumer slows the reading down
+        instead of letting results pile up."""
+        known: list[R] = []
+        while (self.waiting is not None or not self.exhausted) and (
+            len(self.running) + self.unclaimed + len(known) < self.in_progress
+        ):
+            if self.ordered and len(self.window) >= self.in_progress:
+                break  # a slow head: stop reading input rather than buffer without bound
+            if self.waiting is None:
+                taken = await self._take()
+                if taken is _DONE:
+                    break
+                item, checked = taken
+                if not isinstance(checked, str):
+                    if self.ordered:
+                        self.window.append(checked)
+                    else:
+                        known.append(checked)
+                    continue
+                self.waiting = (item, checked)
+            epoch = self.gate.try_acquire(self.slots)
+            if epoch is None:
+                self.gate.want(self.slots)  # a nudge comes when a slot frees up
+                break
+            self._start(*self.waiting, epoch)
+            self.waiting = None
+        return known
+
+    async def _take(self) -> Any:
+        """The next item and what ``check`` made of it, or _DONE once the input ends or
+        fails (a generator that raises, a closed client)."""
+        try:
+            if self.sync_source is not None:
+                item = next(self.sync_source, _DONE)
+            else:
+                assert self.source is not None
+                item = await anext(self.source, _DONE)
+            if item is not _DONE:
+                return item, self.check(item)
+        except Exception as exc:
+            self.input_error = exc
+        self.exhausted = True
+        return _DONE
+
+    def _start(self, item: Any, sid: str, epoch: int) -> None:
+        task = asyncio.ensure_future(self.run(item, sid, epoch))
+        self.running.add(task)
+        self.handed[task] = epoch
+        task.add_done_callback(self._on_done)
+        if self.ordered:
+            self.window.append(task)
+
+    def _on_done(self, task: asyncio.Task[R]) -> None:
+        self.running.discard(task)
+        del self.handed[task]
+        self.unclaimed += 1
+        self.events.put_nowait(task)
+
+    def ready_in_order(self) -> Iterator[R]:
+        """The results at the head of the window that are ready, in input order."""
+        window = self.window
+        while window and (not isinstance(window[0], asyncio.Task) or window[0].done()):
+            head = window.popleft()
+            yield head.result() if isinstance(head, asyncio.Task) else head
+
+    def idle(self) -> bool:
+        """Nothing runs, nothing finished waits to be taken, no item waits for a slot."""
+        return not self.running and not self.unclaimed and self.waiting is None
+
+    async def stop(self) -> None:
+        """Cancel and await every task started, give back the slots of those that never
+        ran, and close an async input."""
+        self.gate.unregister(self.slots)
+        self.slots.on_free = None
+        never_ran = [self.handed[task] for task in self.running if _never_ran(task)]
+        for task in self.running:
             task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-        for epoch in handed.values():
-            gate.release(slots, epoch, limited=False, answered=False)
-        if source is not None and hasattr(source, "aclose"):
-            await source.aclose()
+        if self.running:
+            await asyncio.gather(*self.running, return_exceptions=True)
+        for epoch in never_ran:
+            self.gate.release(self.slots, epoch, limited=False, answered=False)
+        if self.source is not None and hasattr(self.source, "aclose"):
+            await self.source.aclose()
+
+
+def _never_ran(task: asyncio.Task[Any]) -> bool:
+    coro = task.get_coro()
+    return inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
