@@ -22,6 +22,7 @@ from twilio_media_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RecordingFilters,
     RecordingStatus,
     ResponseTooLargeError,
     ResponseValidationError,
@@ -115,6 +116,21 @@ async def test_list_checks_its_filters_when_called(http: mocked_http) -> None:
             client.list(limit=-1)
         stream = client.list(limit=0)  # valid: an empty stream
         assert [r async for r in stream] == []
+    assert http.requests == {}
+
+
+async def test_list_and_pages_take_one_set_of_filters(http: mocked_http) -> None:
+    """The same RecordingFilters dict works for both; a name that is not a filter is a
+    TypeError naming the method and the filters it has, and nothing is sent."""
+    filters: RecordingFilters = {"status": "completed", "order": "asc", "page_size": 5}
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN) as client:
+        client.list(limit=3, **filters)
+        client.pages(**filters)
+        for method in (client.list, client.pages):
+            with pytest.raises(TypeError, match="unexpected keyword argument 'stauts'") as info:
+                method(stauts="completed")  # type: ignore[call-arg]
+            assert f"{method.__name__}()" in str(info.value)
+            assert "its filters: status, source_sid" in str(info.value)
     assert http.requests == {}
 
 

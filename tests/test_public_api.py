@@ -34,6 +34,7 @@ def test_all_is_pinned() -> None:
             "ClientClosedError",
             "ForeignPageUrlError",
             "Links",
+            "RecordingFilters",
             "RecordingOrder",
             "RequestTimeoutError",
             "ResponseTooLargeError",

@@ -9,6 +9,7 @@ async with MediaClient(account_sid, auth_token) as client:
 import logging
 
 from ._converter import converter
+from ._params import RecordingFilters
 from ._version import __version__
 from .client import MediaClient, fetch_recording
 from .errors import (
@@ -64,6 +65,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RecordingFilters",
     "RecordingFormat",
     "RecordingOrder",
     "RecordingStatus",

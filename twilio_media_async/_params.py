@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TypedDict
 
 import aiohttp
 import attrs
@@ -22,6 +23,7 @@ from .models import RecordingOrder, RecordingStatus
 
 __all__ = [
     "ListFilters",
+    "RecordingFilters",
     "base_url_for",
     "check_at_least_one",
     "check_seconds",
@@ -48,6 +50,25 @@ def check_seconds(name: str, value: object, *, finite: bool) -> None:
         raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
 
 
+class RecordingFilters(TypedDict, total=False):
+    """The filters ``MediaClient.list()`` and ``MediaClient.pages()`` take as keyword
+    arguments, every one optional; a dict of them can be passed to either with ``**``."""
+
+    status: RecordingStatus | str | None
+    """Only recordings with this status."""
+    source_sid: str | None
+    """Only recordings of this source (two letters and 32 hex digits)."""
+    processor_sid: str | None
+    """Only recordings of this MediaProcessor (``ZX`` and 32 hex digits)."""
+    order: RecordingOrder | str | None
+    """``"asc"`` or ``"desc"`` (the API's default) by ``date_created``."""
+    page_size: int | None
+    """Recordings per page, from 1 to 1000."""
+
+
+_FILTER_NAMES = tuple(RecordingFilters.__annotations__)
+
+
 @attrs.frozen
 class ListFilters:
     """The filters of ``list()`` and ``pages()``, checked, as the API's query parameters;
@@ -58,18 +79,20 @@ class ListFilters:
 
     @classmethod
     def check(
-        cls,
-        status: RecordingStatus | str | None,
-        source_sid: str | None,
-        processor_sid: str | None,
-        order: RecordingOrder | str | None,
-        page_size: int | None,
-        limit: int | None = None,
+        cls, method: str, filters: Mapping[str, object], limit: int | None = None
     ) -> ListFilters:
-        """Check every filter, or raise InvalidParameterError naming the first bad one.
+        """Check every filter, or raise InvalidParameterError naming the first bad one
+        (TypeError for a name that is not a filter, as for any unknown keyword).
 
         With only ``limit`` given, pages hold ``min(limit, MAX_PAGE_SIZE)``.
         """
+        unknown = sorted(set(filters) - set(_FILTER_NAMES))
+        if unknown:
+            raise TypeError(
+                f"{method}() got an unexpected keyword argument {unknown[0]!r} "
+                f"(its filters: {', '.join(_FILTER_NAMES)})"
+            )
+        status, source_sid, processor_sid, order, page_size = map(filters.get, _FILTER_NAMES)
         if limit is not None and (not is_int(limit) or limit < 0):
             raise InvalidParameterError(f"limit must be an integer >= 0, got {limit!r}")
         if page_size is None and limit is not None:

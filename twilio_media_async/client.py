@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar, Unpack
 
 import aiohttp
 from yarl import URL
@@ -20,6 +28,7 @@ from ._engine import RetryEngine, idempotent_delete
 from ._limiter import Lane, RequestGate
 from ._params import (
     ListFilters,
+    RecordingFilters,
     base_url_for,
     check_at_least_one,
     check_seconds,
@@ -50,12 +59,16 @@ from .models import (
     FetchResult,
     MediaRecording,
     Page,
-    RecordingOrder,
-    RecordingStatus,
 )
 from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
+
+SidInput = Iterable[Any] | AsyncIterable[Any]
+"""What the bulk methods read sids from: any iterable or async iterable, read lazily."""
+
+Out = TypeVar("Out")
+R = TypeVar("R")
 
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
@@ -346,30 +359,20 @@ class MediaClient:
     # -- list and pages ------------------------------------------------------------------
 
     def list(
-        self,
-        *,
-        status: RecordingStatus | str | None = None,
-        source_sid: str | None = None,
-        processor_sid: str | None = None,
-        order: RecordingOrder | str | None = None,
-        page_size: int | None = None,
-        limit: int | None = None,
+        self, *, limit: int | None = None, **filters: Unpack[RecordingFilters]
     ) -> AsyncGenerator[MediaRecording, None]:
         """Iterate over MediaRecordings across pages, fetched lazily.
 
         Filters are checked before any request.
 
         Args:
-            status: Only recordings with this status.
-            source_sid: Only recordings of this source (two letters and 32 hex digits).
-            processor_sid: Only recordings of this MediaProcessor (``ZX`` and 32 hex).
-            order: ``"asc"`` or ``"desc"`` (the API's default) by ``date_created``.
-            page_size: Recordings per page, from 1 to 1000.
             limit: Stop after this many recordings, never fetching a page not needed;
                 with only ``limit`` given, pages hold ``min(limit, 1000)``.
+            **filters: ``status``, ``source_sid``, ``processor_sid``, ``order`` and
+                ``page_size``: see RecordingFilters.
         """
-        filters = ListFilters.check(status, source_sid, processor_sid, order, page_size, limit)
-        return self._recordings(filters)
+        checked = ListFilters.check("list", filters, limit)
+        return self._recordings(checked)
 
     async def _recordings(self, filters: ListFilters) -> AsyncGenerator[MediaRecording, None]:
         if filters.limit == 0:
@@ -383,33 +386,23 @@ class MediaClient:
                     return
 
     def pages(
-        self,
-        *,
-        status: RecordingStatus | str | None = None,
-        source_sid: str | None = None,
-        processor_sid: str | None = None,
-        order: RecordingOrder | str | None = None,
-        page_size: int | None = None,
-        start_url: str | None = None,
+        self, *, start_url: str | None = None, **filters: Unpack[RecordingFilters]
     ) -> AsyncGenerator[Page, None]:
         """Iterate over pages of MediaRecordings, each with its ``next_page_url``.
 
         Save a page's ``next_page_url`` and pass it as ``start_url`` to resume a crawl.
 
         Args:
-            status: Only recordings with this status.
-            source_sid: Only recordings of this source (two letters and 32 hex digits).
-            processor_sid: Only recordings of this MediaProcessor (``ZX`` and 32 hex).
-            order: ``"asc"`` or ``"desc"`` (the API's default) by ``date_created``.
-            page_size: Recordings per page, from 1 to 1000.
             start_url: A ``next_page_url`` saved from an earlier crawl: the crawl resumes
                 there, with the filters in that URL.  A URL of another origin than the
                 client's is refused before anything is sent to it.
+            **filters: ``status``, ``source_sid``, ``processor_sid``, ``order`` and
+                ``page_size``: see RecordingFilters.
         """
-        filters = ListFilters.check(status, source_sid, processor_sid, order, page_size)
+        checked = ListFilters.check("pages", filters)
         if start_url is not None:
             self._check_same_origin(start_url)
-        return self._pages(filters.params, start_url)
+        return self._pages(checked.params, start_url)
 
     async def _pages(
         self, params: Mapping[str, str], start_url: str | None
@@ -434,11 +427,7 @@ class MediaClient:
     # -- bulk ----------------------------------------------------------------------------
 
     def fetch_many(
-        self,
-        sids: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int = 64,
-        ordered: bool = False,
+        self, sids: SidInput, *, concurrency: int = 64, ordered: bool = False
     ) -> AsyncGenerator[FetchResult, None]:
         """Fetch many recordings concurrently; yield exactly one FetchResult per input item.
 
@@ -462,17 +451,10 @@ class MediaClient:
             ordered: Yield in input order (within a bounded window) instead of as
                 completed.
         """
-        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
-        return run_bulk(
-            sids, self._fetch, _FETCH_MANY, transport=self._transport, lane=lane, ordered=ordered
-        )
+        return self._bulk(sids, self._fetch, _FETCH_MANY, concurrency, ordered)
 
     def delete_many(
-        self,
-        sids: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int = 32,
-        ordered: bool = False,
+        self, sids: SidInput, *, concurrency: int = 32, ordered: bool = False
     ) -> AsyncGenerator[DeleteResult, None]:
         """Delete many recordings concurrently; yield exactly one DeleteResult per input item.
 
@@ -489,17 +471,21 @@ class MediaClient:
             ordered: Yield in input order (within a bounded window) instead of as
                 completed.
         """
+        return self._bulk(sids, self._delete, _DELETE_MANY, concurrency, ordered)
+
+    def _bulk(
+        self,
+        sids: SidInput,
+        work: Callable[[str, Lane, int], Awaitable[Out]],
+        method: BulkMethod[Out, R],
+        concurrency: int,
+        ordered: bool,
+    ) -> AsyncGenerator[R, None]:
         lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
-        return run_bulk(
-            sids, self._delete, _DELETE_MANY, transport=self._transport, lane=lane, ordered=ordered
-        )
+        return run_bulk(sids, work, method, transport=self._transport, lane=lane, ordered=ordered)
 
     async def fetch_all(
-        self,
-        sids: Iterable[Any] | AsyncIterable[Any],
-        *,
-        concurrency: int = 64,
-        ordered: bool = True,
+        self, sids: SidInput, *, concurrency: int = 64, ordered: bool = True
     ) -> builtins.list[FetchResult]:
         """Collect ``fetch_many`` into a list of FetchResult, one per input item, for small
         jobs.
