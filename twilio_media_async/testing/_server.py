@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import itertools
 import os
 import random
 import re
@@ -175,21 +176,9 @@ class FakeMediaServer:
         port: int = 0,
         record_requests: bool = True,
     ) -> None:
-        if not isinstance(account_sid, str) or not ACCOUNT_SID.match(account_sid):
-            raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
-        if not isinstance(auth_token, str) or not auth_token:
-            raise ValueError("auth_token must be a non-empty str")
-        if not (is_number(fault_rate) and 0.0 <= fault_rate <= 1.0):
-            raise ValueError(f"fault_rate must be from 0 to 1, got {fault_rate!r}")
-        kinds = tuple(DEFAULT_FAULT_KINDS if fault_kinds is None else fault_kinds)
-        if fault_rate > 0 and not kinds:
-            raise ValueError("fault_kinds is empty but fault_rate is above 0")
-        if not all(isinstance(kind, Fault) for kind in kinds):
-            raise TypeError("fault_kinds must hold Fault instances")
-        limit = concurrency_limit
-        if limit is not None and (not is_int(limit) or limit < 1):
-            raise ValueError(f"concurrency_limit must be an int >= 1, got {concurrency_limit!r}")
-
+        kinds = _checked_options(
+            account_sid, auth_token, fault_rate, fault_kinds, concurrency_limit
+        )
         self.account_sid: Final = account_sid
         """The account sid accepted as the Basic username (with ``auth_token``)."""
         self.auth_token: Final = auth_token
@@ -206,32 +195,24 @@ class FakeMediaServer:
         """Whether ``requests`` keeps a RecordedRequest per request."""
         self._port = port
         self._latency = _latency_range(latency)
-
+        self._secrets = _secrets(account_sid, auth_token, api_keys)
         # Authorization header value -> username, computed once: the check is a dict lookup.
         # Built as the SDK builds it; any other spelling (a lower-case scheme, say) takes
         # the slow path, which decodes the header on its own (_check_auth).
-        credentials = {account_sid: auth_token, **dict(api_keys or {})}
-        self._accepted: dict[str, str] = {}
-        self._secrets: dict[str, str] = {}
-        for username, secret in credentials.items():
-            if not (isinstance(username, str) and isinstance(secret, str) and username and secret):
-                raise ValueError("api_keys must map non-empty str keys to non-empty str secrets")
-            self._accepted[basic_auth_header(username, secret)] = username
-            self._secrets[username] = secret
+        self._accepted = {basic_auth_header(u, s): u for u, s in self._secrets.items()}
 
         self._store = Store(payload_shape)
-        for item in recordings:
+        generated = (
+            make_recordings(generate, seed=seed, account_sid=account_sid) if generate else ()
+        )
+        for item in itertools.chain(recordings, generated):
             self._store.add(item)
-        if generate:
-            for recording in make_recordings(generate, seed=seed, account_sid=account_sid):
-                self._store.add(recording)
 
         self._fault_rng = random.Random(f"twilio-media-async:faults:{seed}")
         self._latency_rng = random.Random(f"twilio-media-async:latency:{seed}")
         self._scripts: dict[str, deque[Fault | None]] = {}
         self._next: deque[Fault | None] = deque()
         self._completions: dict[str, _Completion] = {}
-
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing = asyncio.Event()
@@ -523,27 +504,9 @@ class FakeMediaServer:
         if not authenticated:
             user, authenticated = self._check_auth(header)
 
-        self._request_count += 1
-        self._count_connection(request)
-        if sid is not None:
-            self._attempts[sid] = self._attempts.get(sid, 0) + 1
-        records = self._requests
-        index = -1
         request_id = _request_id()
-        if self.record_requests:
-            index = len(records)
-            records.append(
-                RecordedRequest(
-                    method=method,
-                    path=path,
-                    query=dict(request.query),
-                    auth_user=user,
-                    sid=sid,
-                    started=started,
-                    request_id=request_id,
-                    user_agent=request.headers.get("User-Agent"),
-                )
-            )
+        records = self._requests
+        index = self._count(request, sid, user, started, request_id)
 
         cap = self.concurrency_limit
         if cap is not None and self._in_flight >= cap:
@@ -576,6 +539,35 @@ class FakeMediaServer:
         finally:
             self._in_flight -= 1
             self._finish(records, index, status, fault_name)
+
+    def _count(
+        self,
+        request: web.Request,
+        sid: str | None,
+        user: str | None,
+        started: float,
+        request_id: str,
+    ) -> int:
+        """Count a request, and record it when ``record_requests``; its index, or -1."""
+        self._request_count += 1
+        self._count_connection(request)
+        if sid is not None:
+            self._attempts[sid] = self._attempts.get(sid, 0) + 1
+        if not self.record_requests:
+            return -1
+        self._requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                auth_user=user,
+                sid=sid,
+                started=started,
+                request_id=request_id,
+                user_agent=request.headers.get("User-Agent"),
+            )
+        )
+        return len(self._requests) - 1
 
     def _finish(
         self, records: list[RecordedRequest], index: int, status: int | None, fault: str | None
@@ -766,3 +758,39 @@ def _abort(request: web.BaseRequest) -> web.Response:
     if transport is not None:
         transport.abort()
     return web.Response(status=500)
+
+
+def _checked_options(
+    account_sid: object,
+    auth_token: object,
+    fault_rate: object,
+    fault_kinds: Sequence[Fault] | None,
+    concurrency_limit: object,
+) -> tuple[Fault, ...]:
+    """Check the server's options (ValueError or TypeError); return its fault kinds."""
+    if not isinstance(account_sid, str) or not ACCOUNT_SID.match(account_sid):
+        raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
+    if not isinstance(auth_token, str) or not auth_token:
+        raise ValueError("auth_token must be a non-empty str")
+    if not (is_number(fault_rate) and 0.0 <= fault_rate <= 1.0):
+        raise ValueError(f"fault_rate must be from 0 to 1, got {fault_rate!r}")
+    kinds = tuple(DEFAULT_FAULT_KINDS if fault_kinds is None else fault_kinds)
+    if fault_rate > 0 and not kinds:
+        raise ValueError("fault_kinds is empty but fault_rate is above 0")
+    if not all(isinstance(kind, Fault) for kind in kinds):
+        raise TypeError("fault_kinds must hold Fault instances")
+    limit = concurrency_limit
+    if limit is not None and (not is_int(limit) or limit < 1):
+        raise ValueError(f"concurrency_limit must be an int >= 1, got {concurrency_limit!r}")
+    return kinds
+
+
+def _secrets(
+    account_sid: str, auth_token: str, api_keys: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Username -> secret for every credential the server accepts."""
+    secrets = {account_sid: auth_token, **dict(api_keys or {})}
+    for username, secret in secrets.items():
+        if not (isinstance(username, str) and isinstance(secret, str) and username and secret):
+            raise ValueError("api_keys must map non-empty str keys to non-empty str secrets")
+    return secrets

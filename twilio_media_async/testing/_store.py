@@ -196,18 +196,7 @@ class Store:
 
     def page(self, query: Mapping[str, str], base_url: str) -> bytes:
         """The JSON of one list page for the request's query; ListError for a bad one."""
-        status = query.get("Status")
-        if status is not None and status not in _STATUSES:
-            raise ListError(f"Invalid Status: {status[:40]!r}")
-        processor = query.get("ProcessorSid")
-        if processor is not None and not _sid_ok(processor, "ZX"):
-            raise ListError(f"Invalid ProcessorSid: {processor[:40]!r}")
-        source = query.get("SourceSid")
-        if source is not None and not _sid_ok(source, None):
-            raise ListError(f"Invalid SourceSid: {source[:40]!r}")
-        order = query.get("Order")
-        if order is not None and order not in ("asc", "desc"):
-            raise ListError(f"Invalid Order: {order[:40]!r}")
+        status, processor, source, order = _checked_filters(query)
         size = _int_param(query, "PageSize", 1, MAX_PAGE_SIZE) or _DEFAULT_PAGE_SIZE
         number = _int_param(query, "Page", 0, None) or 0
         token = query.get("PageToken")
@@ -216,13 +205,7 @@ class Store:
         desc = order != "asc"
         sign = -1 if desc else 1
         keys, entries = self._view(status, processor, source, desc)
-        if parsed is None:
-            start = 0
-        elif parsed[0] == "PA":
-            start = bisect.bisect_right(keys, (sign * parsed[1][0], sign * parsed[1][1]))
-        else:
-            end = bisect.bisect_left(keys, (sign * parsed[1][0], sign * parsed[1][1]))
-            start = max(0, end - size)
+        start = 0 if parsed is None else _page_start(keys, parsed, sign, size)
         chunk = entries[start : start + size]
 
         filters = [
@@ -266,6 +249,36 @@ class Store:
         return b"".join(
             (b'{"media_recordings":[', b",".join(e.body for e in chunk), b'],"meta":', meta, b"}")
         )
+
+
+def _checked_filters(
+    query: Mapping[str, str],
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """The list filters of a query (Status, ProcessorSid, SourceSid, Order), each checked
+    as Twilio checks it; ListError for a bad one."""
+    status = query.get("Status")
+    if status is not None and status not in _STATUSES:
+        raise ListError(f"Invalid Status: {status[:40]!r}")
+    processor = query.get("ProcessorSid")
+    if processor is not None and not _sid_ok(processor, "ZX"):
+        raise ListError(f"Invalid ProcessorSid: {processor[:40]!r}")
+    source = query.get("SourceSid")
+    if source is not None and not _sid_ok(source, None):
+        raise ListError(f"Invalid SourceSid: {source[:40]!r}")
+    order = query.get("Order")
+    if order is not None and order not in ("asc", "desc"):
+        raise ListError(f"Invalid Order: {order[:40]!r}")
+    return status, processor, source, order
+
+
+def _page_start(keys: list[Key], parsed: tuple[str, Key], sign: int, size: int) -> int:
+    """Where a page token's page starts: just after its key (PA, the page after) or
+    ``size`` entries before it (PB, the page before)."""
+    kind, (first, second) = parsed
+    at = (sign * first, sign * second)
+    if kind == "PA":
+        return bisect.bisect_right(keys, at)
+    return max(0, bisect.bisect_left(keys, at) - size)
 
 
 class RecordingsView(Mapping[str, MediaRecording]):
