@@ -6,6 +6,7 @@ shows in an error, a repr or a log line."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -322,25 +323,36 @@ def tls_contexts(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server_side, client_side
 
 
+@contextlib.asynccontextmanager
+async def tunnelled_client(
+    front: TlsFront, client_side: ssl.SSLContext, proxy_url: str
+) -> AsyncIterator[MediaClient]:
+    """A client of the TLS front through the proxy, on a borrowed session that trusts the
+    test CA; one attempt per call, so a failure is the first one."""
+    connector = aiohttp.TCPConnector(ssl=client_side)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = MediaClient(
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            base_url=front.url,
+            session=session,
+            proxy=proxy_url,
+            retry=RetryPolicy(max_attempts=1),
+        )
+        async with client:
+            yield client
+
+
 async def test_an_https_origin_is_reached_through_a_connect_tunnel(
     fake_media_server: FakeMediaServer,
     guarded_proxy: ForwardProxy,
     tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
-    server_side, client_side = tls_contexts
-    async with TlsFront(fake_media_server.port, server_side) as front:
-        connector = aiohttp.TCPConnector(ssl=client_side)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            client = MediaClient(
-                ACCOUNT_SID,
-                AUTH_TOKEN,
-                base_url=front.url,
-                session=session,
-                proxy=guarded_proxy.url_with(PROXY_USER, PROXY_PASSWORD),
-            )
-            async with client:
-                recording = await client.fetch(fake_media_server.sids[0])
-                results = [r async for r in client.fetch_many(fake_media_server.sids[1:4])]
+    proxy_url = guarded_proxy.url_with(PROXY_USER, PROXY_PASSWORD)
+    async with TlsFront(fake_media_server.port, tls_contexts[0]) as front:
+        async with tunnelled_client(front, tls_contexts[1], proxy_url) as client:
+            recording = await client.fetch(fake_media_server.sids[0])
+            results = [r async for r in client.fetch_many(fake_media_server.sids[1:4])]
     assert recording.sid == fake_media_server.sids[0] and all(r.ok for r in results)
     # One tunnel per connection, each with the proxy's credentials; the requests
     # themselves travelled inside TLS, out of the proxy's sight.
@@ -386,21 +398,11 @@ async def test_a_407_to_connect_shows_no_credential(
     guarded_proxy: ForwardProxy,
     tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
-    server_side, client_side = tls_contexts
-    async with TlsFront(fake_media_server.port, server_side) as front:
-        connector = aiohttp.TCPConnector(ssl=client_side)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            client = MediaClient(
-                ACCOUNT_SID,
-                AUTH_TOKEN,
-                base_url=front.url,
-                session=session,
-                proxy=guarded_proxy.url_with(PROXY_USER, WRONG_PASSWORD),
-                retry=RetryPolicy(max_attempts=1),
-            )
-            async with client:
-                with pytest.raises(TwilioMediaError) as info:
-                    await client.fetch(fake_media_server.sids[0])
+    proxy_url = guarded_proxy.url_with(PROXY_USER, WRONG_PASSWORD)
+    async with TlsFront(fake_media_server.port, tls_contexts[0]) as front:
+        async with tunnelled_client(front, tls_contexts[1], proxy_url) as client:
+            with pytest.raises(TwilioMediaError) as info:
+                await client.fetch(fake_media_server.sids[0])
     assert "407" in str(info.value)
     assert guarded_proxy.requests[0].method == "CONNECT"
     assert not fake_media_server.requests
