@@ -18,10 +18,10 @@ holds no slot, and the gate hears every answer (and pauses new requests on a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
 from typing import Final
 
 import aiohttp
@@ -157,31 +157,31 @@ class RetryEngine:
         """Attempt number ``attempt``, holding a request slot of ``lane`` when there is one
         (the slot of ``epoch``, or one taken for it).  A plain function returning the
         transport's awaitable: a single fetch pays for no coroutine of its own here."""
-        if lane is not None:
-            go = partial(self._attempt, method, url, params, send, time_limit, attempt)
-            return self._in_lane(lane, epoch, go)
         if send is not None:
             sending = send(time_limit)
         else:
             sending = self.transport.request(method, url, params=params, attempt_timeout=time_limit)
         if _log.isEnabledFor(_DEBUG):
-            return _logged(sending, method, url, params, attempt)
-        return sending
+            sending = _logged(sending, method, url, params, attempt)
+        return sending if lane is None else self._in_lane(lane, epoch, sending)
 
-    async def _in_lane(
-        self, lane: Lane, epoch: int | None, go: Callable[[], Awaitable[Reply]]
-    ) -> Reply:
-        """Run ``go`` holding a request slot of ``lane``: the one of ``epoch``, or one taken
-        here; the gate hears how it was answered."""
+    async def _in_lane(self, lane: Lane, epoch: int | None, sending: Awaitable[Reply]) -> Reply:
+        """Await ``sending`` holding a request slot of ``lane``: the one of ``epoch``, or
+        one taken here; the gate hears how it was answered."""
         gate, run = lane.gate, lane.run
         if epoch is None:
             epoch = gate.try_acquire(run)
             if epoch is None:
-                epoch = await gate.acquire(run)
+                try:
+                    epoch = await gate.acquire(run)
+                except BaseException:
+                    if inspect.iscoroutine(sending):
+                        sending.close()  # never sent: not a coroutine left unawaited
+                    raise
         limited = False
         answered = ok = False
         try:
-            reply = await go()
+            reply = await sending
             answered = ok = True
             return reply
         except RateLimitError as exc:

@@ -353,7 +353,11 @@ class Transport:
             # round trip less per request, released in ``finally`` all the same.
             resp = await session.request(method, url, **options)
             try:
-                return await self._answer(resp, method, url)
+                status = resp.status
+                if not 200 <= status < 300:
+                    raise await self._api_error(resp, method, url)
+                body = await self._read(resp, self.max_body_size, method, url)
+                return self._reply(body, status, resp.headers)
             finally:
                 resp.release()
         except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError) as exc:
@@ -389,22 +393,25 @@ class Transport:
             options["middlewares"] = (_counting(on_send),)
         return options
 
-    async def _answer(self, resp: aiohttp.ClientResponse, method: str, url: URL) -> Reply:
-        """A 2xx response's Reply; any other status raises its ApiError."""
-        status, headers = resp.status, resp.headers
-        if not 200 <= status < 300:
-            body = await self._read(resp, _ERROR_BODY_CAP, method, url, truncate=True)
-            request_id = headers.get(_REQUEST_ID)
-            raise api_error_from_response(
-                status,
-                self.redact_body(body),
-                reason=self._redactor.text(resp.reason or ""),
-                request_id=None if request_id is None else self._redactor.text(request_id),
-                retry_after=parse_retry_after(headers.get("Retry-After")),
-                method=method,
-                url=str(url),
-            )
-        body = await self._read(resp, self.max_body_size, method, url)
+    async def _api_error(
+        self, resp: aiohttp.ClientResponse, method: str, url: URL
+    ) -> TwilioMediaError:
+        """The ApiError of a non-2xx response, its body excerpted and redacted."""
+        headers = resp.headers
+        body = await self._read(resp, _ERROR_BODY_CAP, method, url, truncate=True)
+        request_id = headers.get(_REQUEST_ID)
+        return api_error_from_response(
+            resp.status,
+            self.redact_body(body),
+            reason=self._redactor.text(resp.reason or ""),
+            request_id=None if request_id is None else self._redactor.text(request_id),
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+            method=method,
+            url=str(url),
+        )
+
+    def _reply(self, body: bytes, status: int, headers: Mapping[str, str]) -> Reply:
+        """A 2xx response's Reply, or ResponseValidationError for a body that is not JSON."""
         content_type = headers.get("Content-Type", "json")
         request_id = headers.get(_REQUEST_ID)
         if request_id is not None:
