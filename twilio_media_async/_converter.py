@@ -293,8 +293,11 @@ def _member(known: dict[str, _E], value: Any) -> _E | None:
 def _links(value: Any) -> Links | None:
     if value is None:
         return None
-    if type(value) is not dict or not all(type(url) is str for url in value.values()):
+    if type(value) is not dict:
         raise _Unusual
+    for url in value.values():
+        if type(url) is not str:
+            raise _Unusual
     return Links._adopt(value)
 
 

@@ -286,7 +286,7 @@ class RequestGate:
             self.paused_until = until
 
     def _dispatch(self, finishing: RunSlots | None = None) -> None:
-        if self._paused():
+        if self.paused_until and self._paused():
             self._schedule_wake()
             return
         # Serve the queue in order, skipping waiters whose own run is at its cap.
