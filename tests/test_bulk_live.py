@@ -328,3 +328,27 @@ async def test_a_failing_input_still_delivers_what_it_gave(
             got.append(result)
     assert sorted(r.sid for r in got) == sorted(fake_media_server.sids[:6])
     assert all(r.ok for r in got)
+
+
+async def test_an_invalid_sid_is_yielded_before_more_input_is_read(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    """Out of order, an invalid sid's result comes at once, even while valid items run:
+    a producer that waits for the consumer to see it must not wait forever."""
+    seen = asyncio.Event()
+
+    async def producer() -> AsyncIterator[str]:
+        yield fake_media_server.sids[0]
+        yield "not-a-sid"
+        await seen.wait()  # the consumer sets it on the invalid sid's result
+        yield fake_media_server.sids[1]
+
+    fake_media_server.script(fake_media_server.sids[0], [Fault.latency(0.5)])
+    results = []
+    async with asyncio.timeout(5):
+        async for result in media_client.fetch_many(producer(), concurrency=4):
+            results.append(result)
+            if result.sid == "not-a-sid":
+                seen.set()
+    assert results[0].sid == "not-a-sid"
+    assert sorted(r.sid for r in results if r.ok) == sorted(fake_media_server.sids[:2])

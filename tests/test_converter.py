@@ -385,7 +385,15 @@ def test_the_usual_answers_take_the_fast_pass(payload: dict[str, Any]) -> None:
         {"format": ["mp4"]},
         {"links": {"media": 7}},
         {"sid": 7},
+        {"date_created": "0001-01-01T00:00:00+01:00"},  # out of range once in UTC
     ],
 )
 def test_unusual_values_are_left_to_cattrs(unusual: dict[str, Any]) -> None:
     assert _fast_recording(SEED_PAYLOAD | unusual) is None
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_date_that_leaves_the_calendar_in_utc_is_a_validation_error(edge: str) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        parse(SEED_PAYLOAD | {"date_updated": edge})
+    assert any(e.startswith("$.date_updated:") for e in info.value.errors)

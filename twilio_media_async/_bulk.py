@@ -152,8 +152,11 @@ async def bounded_map(
     stream.gate.register(stream.slots)
     try:
         while True:
-            for result in await stream.fill():
-                yield result
+            known = await stream.fill()
+            if known:
+                for result in known:
+                    yield result
+                continue  # read on: the input was stopped only to yield these at once
             if ordered:
                 for result in stream.ready_in_order():
                     yield result
@@ -212,8 +215,9 @@ class _Stream(Generic[R]):
         self.input_error: Exception | None = None
 
     async def fill(self) -> list[R]:
-        """Start items while a request slot is free; return the results known at once (out
-        of order mode: in order they join the window).  A finished result not yet taken by
+        """Start items while a request slot is free.  Out of order, a result known at once
+        (an invalid sid) ends the filling and is returned, to be yielded before anything
+        else is read; in order it joins the window.  A finished result not yet taken by
         the consumer still counts as in progress: a slow consumer slows the reading down
         instead of letting results pile up."""
         known: list[R] = []
@@ -230,9 +234,9 @@ class _Stream(Generic[R]):
                 if not isinstance(checked, str):
                     if self.ordered:
                         self.window.append(checked)
-                    else:
-                        known.append(checked)
-                    continue
+                        continue
+                    known.append(checked)
+                    break  # yielded at once: its producer may wait for the consumer to see it
                 self.waiting = (item, checked)
             epoch = self.gate.try_acquire(self.slots)
             if epoch is None:
@@ -288,13 +292,14 @@ class _Stream(Generic[R]):
         ran, and close an async input."""
         self.gate.unregister(self.slots)
         self.slots.on_free = None
-        never_ran = [self.handed[task] for task in self.running if _never_ran(task)]
+        # A task cancelled before its first step never runs, so the slot it was handed is
+        # given back now, before the await below (which a second cancel may cut short).
         for task in self.running:
+            if _never_ran(task):
+                self.gate.release(self.slots, self.handed[task], limited=False, answered=False)
             task.cancel()
         if self.running:
             await asyncio.gather(*self.running, return_exceptions=True)
-        for epoch in never_ran:
-            self.gate.release(self.slots, epoch, limited=False, answered=False)
         if self.source is not None and hasattr(self.source, "aclose"):
             await self.source.aclose()
 

@@ -257,7 +257,9 @@ def _fast_recording(data: dict[str, Any]) -> MediaRecording | None:
             status_callback_method=_member(_KNOWN_METHODS, get("status_callback_method")),
             url=_text(get("url")),
         )
-    except (_Unusual, TypeError, ValueError):  # TypeError: an unhashable enum value
+    # TypeError: an unhashable enum value; OverflowError: a date at the edge of the calendar
+    # whose offset moves it out (cattrs names it).
+    except (_Unusual, TypeError, ValueError, OverflowError):
         return None
 
 

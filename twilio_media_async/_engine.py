@@ -18,7 +18,6 @@ holds no slot, and the gate hears every answer (and pauses new requests on a
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -125,7 +124,8 @@ class RetryEngine:
         """Run one call; return the body, the number of attempts it took and the request
         id of its last answer.
 
-        ``held`` is the epoch of a slot in ``lane`` already taken for the first attempt.
+        ``held`` is the epoch of a slot in ``lane`` already taken for the first attempt
+        (required with ``lane``).
         Every error raised carries ``.attempts``.
         """
         started = time.monotonic()
@@ -163,21 +163,17 @@ class RetryEngine:
             sending = self.transport.request(method, url, params=params, attempt_timeout=time_limit)
         if _log.isEnabledFor(_DEBUG):
             sending = _logged(sending, method, url, params, attempt)
-        return sending if lane is None else self._in_lane(lane, epoch, sending)
+        if lane is None:
+            return sending
+        # In a lane the slot is always taken before the attempt is made: by the bulk run
+        # for the first one, by _slot() for a retry.
+        assert epoch is not None
+        return self._in_lane(lane, epoch, sending)
 
-    async def _in_lane(self, lane: Lane, epoch: int | None, sending: Awaitable[Reply]) -> Reply:
-        """Await ``sending`` holding a request slot of ``lane``: the one of ``epoch``, or
-        one taken here; the gate hears how it was answered."""
+    async def _in_lane(self, lane: Lane, epoch: int, sending: Awaitable[Reply]) -> Reply:
+        """Await ``sending`` holding the request slot of ``epoch`` in ``lane``; give it
+        back with the answer, so the gate hears how it was answered."""
         gate, run = lane.gate, lane.run
-        if epoch is None:
-            epoch = gate.try_acquire(run)
-            if epoch is None:
-                try:
-                    epoch = await gate.acquire(run)
-                except BaseException:
-                    if inspect.iscoroutine(sending):
-                        sending.close()  # never sent: not a coroutine left unawaited
-                    raise
         limited = False
         answered = ok = False
         try:
