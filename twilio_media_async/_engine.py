@@ -278,17 +278,22 @@ class RetryEngine:
         def before_sleep(state: RetryCallState) -> None:
             if budget is not None:
                 budget.spend()
+            error = _error_of(state)
             announce(
                 policy,
                 RetryEvent(
                     attempt=state.attempt_number,
                     max_attempts=policy.max_attempts,
                     wait=state.upcoming_sleep,
-                    error=_error_of(state),
+                    error=error,
                     method=method,
                     url=url,
                 ),
             )
+            # Retried, so its traceback will never be shown; dropped, it no longer keeps
+            # the failed attempt's frames (and their response objects) alive in a cycle
+            # until the garbage collector finds them.
+            error.__traceback__ = None
 
         return Retrying(
             sleep=sleep,
