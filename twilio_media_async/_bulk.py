@@ -153,10 +153,9 @@ async def bounded_map(
     try:
         while True:
             known = await stream.fill()
-            if known:
-                for result in known:
-                    yield result
-                continue  # read on: the input was stopped only to yield these at once
+            if known is not None:
+                yield known
+                continue  # read on: the input was stopped only to yield it at once
             if ordered:
                 for result in stream.ready_in_order():
                     yield result
@@ -214,29 +213,27 @@ class _Stream(Generic[R]):
         # but every item already taken still gets its result before the error is raised.
         self.input_error: Exception | None = None
 
-    async def fill(self) -> list[R]:
+    async def fill(self) -> R | None:
         """Start items while a request slot is free.  Out of order, a result known at once
         (an invalid sid) ends the filling and is returned, to be yielded before anything
         else is read; in order it joins the window.  A finished result not yet taken by
         the consumer still counts as in progress: a slow consumer slows the reading down
         instead of letting results pile up."""
-        known: list[R] = []
         while (self.waiting is not None or not self.exhausted) and (
-            len(self.running) + self.unclaimed + len(known) < self.in_progress
+            len(self.running) + self.unclaimed < self.in_progress
         ):
             if self.ordered and len(self.window) >= self.in_progress:
                 break  # a slow head: stop reading input rather than buffer without bound
             if self.waiting is None:
                 taken = await self._take()
-                if taken is _DONE:
+                if taken is None:
                     break
                 item, checked = taken
                 if not isinstance(checked, str):
                     if self.ordered:
                         self.window.append(checked)
                         continue
-                    known.append(checked)
-                    break  # yielded at once: its producer may wait for the consumer to see it
+                    return checked  # at once: its producer may wait for the consumer to see it
                 self.waiting = (item, checked)
             epoch = self.gate.try_acquire(self.slots)
             if epoch is None:
@@ -244,10 +241,10 @@ class _Stream(Generic[R]):
                 break
             self._start(*self.waiting, epoch)
             self.waiting = None
-        return known
+        return None
 
-    async def _take(self) -> Any:
-        """The next item and what ``check`` made of it, or _DONE once the input ends or
+    async def _take(self) -> tuple[Any, str | R] | None:
+        """The next item and what ``check`` made of it, or None once the input ends or
         fails (a generator that raises, a closed client)."""
         try:
             if self.sync_source is not None:
@@ -260,7 +257,7 @@ class _Stream(Generic[R]):
         except Exception as exc:
             self.input_error = exc
         self.exhausted = True
-        return _DONE
+        return None
 
     def _start(self, item: Any, sid: str, epoch: int) -> None:
         task = asyncio.ensure_future(self.run(item, sid, epoch))
