@@ -92,10 +92,9 @@ def _optional(hook: Callable[[Any, type], _T]) -> Callable[[Any, type], _T | Non
     return structure
 
 
-def _enum_hook(enum_type: type[_E]) -> Callable[[Any, type], _E]:
-    # A dict lookup finds known members about five times faster than calling the enum.
-    known: dict[str, _E] = {member.value: member for member in enum_type}
-
+def _enum_hook(enum_type: type[_E], known: dict[str, _E]) -> Callable[[Any, type], _E]:
+    # A dict lookup (``known``: value -> member) finds known members about five times
+    # faster than calling the enum.
     def structure(value: Any, _: type) -> _E:
         if type(value) is str:
             member = known.get(value)
@@ -158,7 +157,11 @@ def _make_converter() -> tuple[cattrs.Converter, Callable[[Any, type], MediaReco
         (datetime, _structure_datetime),
         (Links, _structure_links),
     ]
-    hooks += [(enum, _enum_hook(enum)) for enum in (RecordingStatus, RecordingFormat, HttpMethod)]
+    hooks += [
+        (RecordingStatus, _enum_hook(RecordingStatus, _KNOWN_STATUSES)),
+        (RecordingFormat, _enum_hook(RecordingFormat, _KNOWN_FORMATS)),
+        (HttpMethod, _enum_hook(HttpMethod, _KNOWN_METHODS)),
+    ]
     for type_, hook in hooks:
         conv.register_structure_hook(type_, hook)
         conv.register_structure_hook(type_ | None, _optional(hook))
@@ -303,6 +306,7 @@ def _links(value: Any) -> Links | None:
     return Links._adopt(value)
 
 
+# Each enum's members by value, for cattrs' hooks and the fast pass alike.
 _KNOWN_FORMATS: Final = {m.value: m for m in RecordingFormat}
 _KNOWN_STATUSES: Final = {m.value: m for m in RecordingStatus}
 _KNOWN_METHODS: Final = {m.value: m for m in HttpMethod}
