@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tenacity import Future, RetryCallState
+from tenacity import RetryCallState, Retrying
 
 from twilio_media_async import (
     InvalidSidError,
@@ -148,16 +148,14 @@ def _decide(
     elapsed_loop: float,
     budget: RetryBudget | None = None,
 ) -> float | None:
-    """Run the tenacity stop and wait of ``policy`` on one failed attempt; None = give up."""
+    """The engine's decision after one failed attempt of a call that began
+    ``elapsed_before + elapsed_loop`` seconds ago; None = give up."""
     engine = RetryEngine(policy, _TRANSPORT)
     engine.budget = budget
-    retrying = engine._retrying("GET", "u", time.monotonic() - elapsed_before, lambda _: None)
-    state = RetryCallState(retrying, None, (), {})
-    state.attempt_number = attempt
-    state.outcome = Future.construct(attempt, error, True)
-    state.outcome_timestamp = state.start_time + elapsed_loop
-    state.upcoming_sleep = retrying.wait(state)
-    return None if retrying.stop(state) else state.upcoming_sleep
+    started = time.monotonic()
+    state = RetryCallState(Retrying(), None, (), {})
+    state.start_time = started
+    return engine.next_wait(state, error, attempt, started + elapsed_before + elapsed_loop)
 
 
 errors = st.one_of(

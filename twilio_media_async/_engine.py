@@ -1,9 +1,9 @@
 """The retry engine: every attempt of fetch, delete, list pages and bulk items runs here.
 
 One call is one or more attempts under a ``RetryPolicy``.  The first attempt goes straight to
-the transport; tenacity is entered only after a retryable failure, so the happy path pays
-nothing for the retry machinery.  This is the one place that spends the retry budget, calls
-``on_retry`` and logs a retry.
+the transport; the retry loop, whose decisions tenacity's stop strategies make, is entered
+only after a retryable failure, so the happy path pays nothing for it.  This is the one place
+that spends the retry budget, calls ``on_retry`` and logs a retry.
 
 Each attempt is logged at DEBUG (method, path, status, elapsed time, attempt number and
 ``Twilio-Request-Id``) when, and only when, that level is on: otherwise an attempt costs one
@@ -25,7 +25,7 @@ from typing import Final
 
 import aiohttp
 from tenacity import RetryCallState, Retrying, retry_if_exception
-from tenacity.stop import stop_after_attempt, stop_base, stop_before_delay
+from tenacity.stop import stop_after_attempt, stop_before_delay
 from yarl import URL
 
 from ._limiter import Lane
@@ -101,6 +101,14 @@ class RetryEngine:
             RetryBudget(capacity=policy.budget, refill=policy.budget_refill)
             if policy.budget is not None
             else None
+        )
+        # The policy as tenacity states it.  Its strategies make the decisions after each
+        # failure (next_wait); the loop is the engine's own, since tenacity's costs about
+        # as much CPU per retried call as a request does (docs/performance.md).
+        self._retrying: Final = Retrying(
+            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.deadline),
+            retry=retry_if_exception(is_retryable),
+            reraise=True,
         )
 
     def view(self, policy: RetryPolicy, timeout: aiohttp.ClientTimeout) -> RetryEngine:
@@ -204,105 +212,92 @@ class RetryEngine:
     ) -> Answer:
         policy = self.policy
         per_attempt = self.transport.timeout.total
-        pending: TwilioMediaError | None = first_error
-        last = first_error
-        attempts = 0
-        body = b""
-        request_id: str | None = None
-        # tenacity decides (stop, wait, retry, before_sleep); the engine does the waiting.
-        # Its synchronous loop hands each wait to ``waits.append`` instead of sleeping, and
-        # the wait is awaited here before the attempt it precedes.  AsyncRetrying would do
-        # the same, but it re-inspects every callback on every decision, which a bulk run
-        # under faults pays on each failed attempt (docs/performance.md).
-        waits: list[float] = []
-        try:
-            for attempt in self._retrying(method, str(url), started, waits.append):
-                if waits:
-                    await policy.sleep(waits.pop())
-                with attempt:
-                    if pending is not None:
-                        # Hand the failed first attempt to tenacity as its attempt 1.
-                        attempts += 1
-                        error, pending = pending, None
-                        raise error
-                    left = policy.deadline - (time.monotonic() - started)
-                    epoch = await self._slot(lane, left, last)
-                    attempts += 1
-                    timeout = attempt_timeout(left, per_attempt)
-                    try:
-                        body, _, request_id = await self._attempt(
-                            method, url, params, send, timeout, attempts, lane, epoch
-                        )
-                    except TwilioMediaError as exc:
-                        last = exc
-                        raise
-        except TwilioMediaError as exc:
-            exc.attempts = attempts
-            raise
-        if self.budget is not None:
-            self.budget.record_success()
-        return body, attempts, request_id
+        # tenacity's record of this call, which its stop strategies read; the call began
+        # with its first attempt, so its deadline counts from there.
+        state = RetryCallState(self._retrying, None, (), {})
+        state.start_time = started
+        error = first_error
+        attempts = 1
+        while True:
+            wait = self.next_wait(state, error, attempts, time.monotonic())
+            if wait is None:
+                error.attempts = attempts
+                raise error
+            self._announce(wait, error, attempts, method, url)
+            await policy.sleep(wait)
+            left = policy.deadline - (time.monotonic() - started)
+            try:
+                epoch = await self._slot(lane, left)
+            except TimeoutError:  # out of time while queued: the last failure stands
+                error.attempts = attempts
+                raise error from None
+            attempts += 1
+            timeout = attempt_timeout(left, per_attempt)
+            try:
+                body, _, request_id = await self._attempt(
+                    method, url, params, send, timeout, attempts, lane, epoch
+                )
+            except TwilioMediaError as exc:
+                error = exc
+                continue
+            if self.budget is not None:
+                self.budget.record_success()
+            return body, attempts, request_id
 
-    async def _slot(self, lane: Lane | None, left: float, last: TwilioMediaError) -> int | None:
-        """Take a request slot for a retry, waiting no longer than the deadline allows."""
+    def next_wait(
+        self, state: RetryCallState, error: TwilioMediaError, attempts: int, now: float
+    ) -> float | None:
+        """The wait before the next attempt, after attempt number ``attempts`` failed with
+        ``error`` at ``now``; None to give up and raise ``error``.
+
+        tenacity's stop strategies (attempts, deadline) decide on ``state``, as they would
+        in its own loop: the wait is drawn first, so that a wait that would pass the
+        deadline stops at once.  The engine's own rules add the budget and the Retry-After
+        cap, and ``is_retryable`` stands for ``retry_if_exception(is_retryable)``.
+        """
+        if not is_retryable(error):
+            return None
+        state.attempt_number = attempts
+        state.outcome_timestamp = now
+        state.upcoming_sleep = wait = wait_for(self.policy, attempts, error)
+        retry_after = _retry_after_of(error)
+        if retry_after is not None and retry_after > self.policy.max_retry_after:
+            return None
+        if self._retrying.stop(state):
+            return None
+        if self.budget is not None and not self.budget.can_retry():
+            return None
+        return wait
+
+    def _announce(
+        self, wait: float, error: TwilioMediaError, attempts: int, method: str, url: URL
+    ) -> None:
+        """Spend a budget token and tell the hook and the log that a retry comes."""
+        if self.budget is not None:
+            self.budget.spend()
+        event = RetryEvent(
+            attempt=attempts,
+            max_attempts=self.policy.max_attempts,
+            wait=wait,
+            error=error,
+            method=method,
+            url=str(url),
+        )
+        announce(self.policy, event)
+        # Retried, so its traceback will never be shown; dropped, it no longer keeps the
+        # failed attempt's frames (and their response objects) alive in a cycle until the
+        # garbage collector finds them.
+        error.__traceback__ = None
+
+    async def _slot(self, lane: Lane | None, left: float) -> int | None:
+        """Take a request slot for a retry; TimeoutError when the deadline comes first."""
         if lane is None:
             return None
         epoch = lane.gate.try_acquire(lane.run)
         if epoch is not None:
             return epoch
-        try:
-            async with asyncio.timeout(max(left, 0.0)):
-                return await lane.gate.acquire(lane.run)
-        except TimeoutError:
-            raise last from None  # out of time while queued: the last failure stands
-
-    def _retrying(
-        self, method: str, url: str, started: float, sleep: Callable[[float], None]
-    ) -> Retrying:
-        """tenacity's loop for a call whose first attempt began at ``started`` and failed;
-        ``sleep`` is handed each wait, which the caller awaits."""
-        policy = self.policy
-        budget = self.budget
-        elapsed = time.monotonic() - started
-        stop: stop_base = (
-            stop_after_attempt(policy.max_attempts)
-            | stop_before_delay(max(0.0, policy.deadline - elapsed))
-            | _StopIfRetryAfterTooLong(policy.max_retry_after)
-        )
-        if budget is not None:
-            stop = stop | _StopIfBudgetEmpty(budget)
-
-        def wait(state: RetryCallState) -> float:
-            return wait_for(policy, state.attempt_number, _error_of(state))
-
-        def before_sleep(state: RetryCallState) -> None:
-            if budget is not None:
-                budget.spend()
-            error = _error_of(state)
-            announce(
-                policy,
-                RetryEvent(
-                    attempt=state.attempt_number,
-                    max_attempts=policy.max_attempts,
-                    wait=state.upcoming_sleep,
-                    error=error,
-                    method=method,
-                    url=url,
-                ),
-            )
-            # Retried, so its traceback will never be shown; dropped, it no longer keeps
-            # the failed attempt's frames (and their response objects) alive in a cycle
-            # until the garbage collector finds them.
-            error.__traceback__ = None
-
-        return Retrying(
-            sleep=sleep,
-            stop=stop,
-            wait=wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        async with asyncio.timeout(max(left, 0.0)):
+            return await lane.gate.acquire(lane.run)
 
 
 async def _logged(
@@ -390,13 +385,6 @@ def _retry_after_of(error: BaseException | None) -> float | None:
     return error.retry_after if isinstance(error, ApiError) else None
 
 
-def _error_of(state: RetryCallState) -> TwilioMediaError:
-    assert state.outcome is not None
-    error = state.outcome.exception()
-    assert isinstance(error, TwilioMediaError)
-    return error
-
-
 def _summary(error: TwilioMediaError) -> str:
     if isinstance(error, RequestTimeoutError):
         return "timeout"
@@ -404,26 +392,3 @@ def _summary(error: TwilioMediaError) -> str:
         code = f" code {error.code}" if error.code is not None else ""
         return f"{type(error).__name__} (HTTP {error.status}{code})"
     return f"{type(error).__name__}: {error.message}"
-
-
-class _StopIfRetryAfterTooLong(stop_base):
-    """Stop when the server asks for a longer wait than the policy will wait out."""
-
-    def __init__(self, cap: float) -> None:
-        self.cap = cap
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        retry_after = _retry_after_of(error)
-        return retry_after is not None and retry_after > self.cap
-
-
-class _StopIfBudgetEmpty(stop_base):
-    """Stop when the client's retry budget has no token left."""
-
-    def __init__(self, budget: RetryBudget) -> None:
-        self.budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return not self.budget.can_retry()
