@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from bench.pages import replace_section
+from bench.retry_loop import VARIANTS, _FlakyTransport
 from bench.scenario_client import parse_args, run, sample_limiter
 from bench.scenarios import SCENARIOS, Measured, Setup, jain, judge
 from bench.server import RESET, Conditions, Responder
@@ -217,3 +218,16 @@ def test_a_new_section_goes_at_the_end_and_writing_twice_changes_nothing() -> No
     page = replace_section(PAGE, "Scenario: faults", "faults table")
     assert page == PAGE + "\n## Scenario: faults\n\nfaults table\n"
     assert replace_section(page, "Scenario: faults", "faults table") == page
+
+
+# -- the retry loop micro benchmark ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+async def test_each_retry_loop_variant_makes_the_attempts_it_claims(name: str) -> None:
+    make, fail_every = VARIANTS[name]
+    transport = _FlakyTransport(fail_every)
+    call = make(transport)
+    for _ in range(5):
+        await call()
+    assert transport.sent == 5 * (2 if fail_every else 1)

@@ -1,9 +1,9 @@
 """Retry policy: which failures are retried, how long to wait, and when to give up.
 
 The decisions are pure functions (``parse_retry_after``, ``backoff_wait``, ``RetryBudget``)
-so they can be tested without I/O.  The retry engine (``_engine.py``) maps a policy onto
-tenacity's ``Retrying`` loop, which it enters only after a first attempt failed with a
-retryable error: the happy path never pays for the retry machinery.
+so they can be tested without I/O.  The retry engine (``_engine.py``) states a policy as a
+tenacity ``Retrying`` whose stop strategies decide after each failure; its loop is entered
+only after a first attempt failed with a retryable error: the happy path never pays for it.
 """
 
 from __future__ import annotations
