@@ -7,7 +7,10 @@
 - ``sdk_many_retries_off``: the same with ``RetryPolicy(max_attempts=1)``, to show what the
   retry policy costs on the happy path;
 - ``sdk_gather``: ``MediaClient.fetch`` in a hand-written gather with a semaphore;
-- ``twilio``: twilio-python's ``media_recording(sid).fetch_async()``.
+- ``twilio``: twilio-python's ``media_recording(sid).fetch_async()``;
+- ``layer_transport`` and ``layer_engine``: the SDK's transport alone, and its retry engine
+  over it, with no parsing, in the same gather as ``sdk_gather``: what each layer costs
+  (private API, for ``bench.instructions``).
 
 Wall time, client CPU time and peak RSS cover the fetching only, not interpreter start.
 """
@@ -91,6 +94,38 @@ async def sdk_gather(url: str, n: int, concurrency: int) -> int:
     return ok
 
 
+async def _layer(url: str, n: int, concurrency: int, engine: bool) -> int:
+    from yarl import URL
+
+    from twilio_media_async import MediaClient
+
+    ok = 0
+    semaphore = asyncio.Semaphore(concurrency)
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=url) as client:
+        base = URL(url)
+
+        async def one(sid: str) -> None:
+            nonlocal ok
+            address = base.with_path(f"/v1/MediaRecordings/{sid}", encoded=True)
+            async with semaphore:
+                if engine:
+                    await client._engine.call("GET", address)
+                else:
+                    await client._transport.request("GET", address)
+                ok += 1
+
+        await asyncio.gather(*(one(sid) for sid in sids(n)))
+    return ok
+
+
+async def layer_transport(url: str, n: int, concurrency: int) -> int:
+    return await _layer(url, n, concurrency, engine=False)
+
+
+async def layer_engine(url: str, n: int, concurrency: int) -> int:
+    return await _layer(url, n, concurrency, engine=True)
+
+
 async def twilio(url: str, n: int, concurrency: int) -> int:
     from twilio.http.async_http_client import AsyncTwilioHttpClient
     from twilio.rest import Client
@@ -131,6 +166,8 @@ VARIANTS = {
     "sdk_many_retries_off": sdk_many_retries_off,
     "sdk_gather": sdk_gather,
     "twilio": twilio,
+    "layer_transport": layer_transport,
+    "layer_engine": layer_engine,
 }
 
 
