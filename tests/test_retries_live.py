@@ -17,6 +17,7 @@ from twilio_media_async import (
     RetryEvent,
     RetryPolicy,
     ServerError,
+    TransportError,
 )
 from twilio_media_async._engine import RetryEngine
 from twilio_media_async.testing import FakeMediaServer, Fault
@@ -287,3 +288,34 @@ async def test_the_happy_path_never_enters_the_retry_loop(
     async with client_for(fake_media_server, RetryPolicy()) as client:
         for sid in fake_media_server.sids:
             await client.fetch(sid)
+
+
+async def test_the_deadline_counts_from_the_first_attempt_not_the_first_failure() -> None:
+    # The first attempt takes 0.2 s of a 0.3 s deadline and fails; a wait of 0.15 s would
+    # end past the deadline, so the call stops there, its 503 raised after one attempt.
+    policy = RetryPolicy.no_wait(
+        deadline=0.3, initial_wait=0.15, max_wait=0.15, jitter=lambda: 0.99, budget=None
+    )
+    async with FakeMediaServer(generate=1, latency=0.2) as server:
+        sid = server.sids[0]
+        server.script(sid, [Fault.server_error(503)])
+        async with client_for(server, policy) as client:
+            with pytest.raises(ServerError) as caught:
+                await client.fetch(sid)
+        assert caught.value.attempts == 1
+        assert len(server.requests) == 1
+
+
+async def test_an_error_from_the_policys_sleep_still_carries_the_attempts(
+    fake_media_server: FakeMediaServer,
+) -> None:
+    async def broken_sleep(seconds: float) -> None:
+        raise TransportError("the clock is gone")
+
+    sid = fake_media_server.sids[0]
+    fake_media_server.script(sid, [Fault.server_error(503)])
+    policy = RetryPolicy(sleep=broken_sleep, budget=None)
+    async with client_for(fake_media_server, policy) as client:
+        with pytest.raises(TransportError, match="clock") as caught:
+            await client.fetch(sid)
+    assert caught.value.attempts == 1

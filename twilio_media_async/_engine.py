@@ -18,13 +18,14 @@ holds no slot, and the gate hears every answer (and pauses new requests on a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 import aiohttp
-from tenacity import RetryCallState, Retrying, retry_if_exception
+from tenacity import RetryCallState, Retrying
 from tenacity.stop import stop_after_attempt, stop_before_delay
 from yarl import URL
 
@@ -102,14 +103,24 @@ class RetryEngine:
             if policy.budget is not None
             else None
         )
-        # The policy as tenacity states it.  Its strategies make the decisions after each
-        # failure (next_wait); the loop is the engine's own, since tenacity's costs about
-        # as much CPU per retried call as a request does (docs/performance.md).
-        self._retrying: Final = Retrying(
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.deadline),
-            retry=retry_if_exception(is_retryable),
-            reraise=True,
+
+    @functools.cached_property
+    def _retrying(self) -> Retrying:
+        """The policy's stop as tenacity states it, built on the first retry (a client view,
+        made per call site, mostly never needs it).  Its strategies make the decisions
+        after each failure (``next_wait``); the loop is the engine's own, since tenacity's
+        costs several times as much CPU per retried call (docs/performance.md)."""
+        policy = self.policy
+        return Retrying(
+            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.deadline)
         )
+
+    def retry_state(self, started: float) -> RetryCallState:
+        """tenacity's record of a call whose first attempt began at ``started``, which its
+        stop strategies read: the deadline counts from there."""
+        state = RetryCallState(self._retrying, None, (), {})
+        state.start_time = started
+        return state
 
     def view(self, policy: RetryPolicy, timeout: aiohttp.ClientTimeout) -> RetryEngine:
         """The engine of a client view: ``policy``, and a ``TransportView`` of this
@@ -212,37 +223,37 @@ class RetryEngine:
     ) -> Answer:
         policy = self.policy
         per_attempt = self.transport.timeout.total
-        # tenacity's record of this call, which its stop strategies read; the call began
-        # with its first attempt, so its deadline counts from there.
-        state = RetryCallState(self._retrying, None, (), {})
-        state.start_time = started
+        state = self.retry_state(started)
         error = first_error
         attempts = 1
-        while True:
-            wait = self.next_wait(state, error, attempts, time.monotonic())
-            if wait is None:
-                error.attempts = attempts
-                raise error
-            self._announce(wait, error, attempts, method, url)
-            await policy.sleep(wait)
-            left = policy.deadline - (time.monotonic() - started)
-            try:
-                epoch = await self._slot(lane, left)
-            except TimeoutError:  # out of time while queued: the last failure stands
-                error.attempts = attempts
-                raise error from None
-            attempts += 1
-            timeout = attempt_timeout(left, per_attempt)
-            try:
-                body, _, request_id = await self._attempt(
-                    method, url, params, send, timeout, attempts, lane, epoch
-                )
-            except TwilioMediaError as exc:
-                error = exc
-                continue
-            if self.budget is not None:
-                self.budget.record_success()
-            return body, attempts, request_id
+        try:
+            while True:
+                wait = self.next_wait(state, error, attempts, time.monotonic())
+                if wait is None:
+                    raise error
+                self._announce(wait, error, attempts, method, url)
+                await policy.sleep(wait)
+                left = policy.deadline - (time.monotonic() - started)
+                try:
+                    epoch = await self._slot(lane, left)
+                except TimeoutError:  # out of time while queued: the last failure stands
+                    raise error from None
+                attempts += 1
+                timeout = attempt_timeout(left, per_attempt)
+                try:
+                    body, _, request_id = await self._attempt(
+                        method, url, params, send, timeout, attempts, lane, epoch
+                    )
+                except TwilioMediaError as exc:
+                    error = exc
+                    continue
+                break
+        except TwilioMediaError as exc:
+            exc.attempts = attempts
+            raise
+        if self.budget is not None:
+            self.budget.record_success()
+        return body, attempts, request_id
 
     def next_wait(
         self, state: RetryCallState, error: TwilioMediaError, attempts: int, now: float
@@ -253,7 +264,7 @@ class RetryEngine:
         tenacity's stop strategies (attempts, deadline) decide on ``state``, as they would
         in its own loop: the wait is drawn first, so that a wait that would pass the
         deadline stops at once.  The engine's own rules add the budget and the Retry-After
-        cap, and ``is_retryable`` stands for ``retry_if_exception(is_retryable)``.
+        cap, and ``is_retryable`` decides what tenacity's ``retry_if_exception`` would.
         """
         if not is_retryable(error):
             return None
