@@ -35,6 +35,7 @@ __all__ = [
     "IN_PROGRESS_PER_SLOT",
     "BulkMethod",
     "BulkTransport",
+    "SidInput",
     "bounded_map",
     "bulk_lane",
     "run_bulk",
@@ -43,6 +44,9 @@ __all__ = [
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 Out = TypeVar("Out")
+
+SidInput = Iterable[Any] | AsyncIterable[Any]
+"""What the bulk methods read sids from: any iterable or async iterable, read lazily."""
 
 IN_PROGRESS_PER_SLOT: Final = 4
 """Items in progress per request slot of a run.  Items waiting out a backoff number about
@@ -95,7 +99,7 @@ class BulkMethod(Generic[Out, R]):
 
 
 def run_bulk(
-    items: Iterable[Any] | AsyncIterable[Any],
+    items: SidInput,
     work: Callable[[str, Lane, int], Awaitable[Out]],
     method: BulkMethod[Out, R],
     *,
@@ -134,7 +138,7 @@ def run_bulk(
 
 
 async def bounded_map(
-    items: Iterable[Any] | AsyncIterable[Any],
+    items: SidInput,
     *,
     run: Callable[[Any, str, int], Awaitable[R]],
     check: Callable[[Any], str | R],
@@ -182,7 +186,7 @@ class _Stream(Generic[R]):
 
     def __init__(
         self,
-        items: Iterable[Any] | AsyncIterable[Any],
+        items: SidInput,
         run: Callable[[Any, str, int], Awaitable[R]],
         check: Callable[[Any], str | R],
         lane: Lane,

@@ -6,10 +6,8 @@ import builtins
 import copy
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterable,
     Awaitable,
     Callable,
-    Iterable,
     Mapping,
     Sequence,
 )
@@ -21,7 +19,7 @@ from yarl import URL
 
 from . import _proxy, _sids
 from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
-from ._bulk import BulkMethod, bulk_lane, run_bulk
+from ._bulk import BulkMethod, SidInput, bulk_lane, run_bulk
 from ._converter import parse_answer, structure_page, structure_recording
 from ._credentials import check_credentials, environment_arguments
 from ._engine import RetryEngine, idempotent_delete
@@ -63,9 +61,6 @@ from .models import (
 from .retry import RetryPolicy
 
 __all__ = ["MediaClient", "fetch_recording"]
-
-SidInput = Iterable[Any] | AsyncIterable[Any]
-"""What the bulk methods read sids from: any iterable or async iterable, read lazily."""
 
 Out = TypeVar("Out")
 R = TypeVar("R")
