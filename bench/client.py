@@ -23,7 +23,8 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import orjson
 
@@ -77,53 +78,46 @@ async def sdk_many_retries_off(url: str, n: int, concurrency: int) -> int:
     return ok
 
 
+async def _gathered(
+    url: str, n: int, concurrency: int, call: Callable[[Any, str], Awaitable[object]]
+) -> int:
+    """``call(client, sid)`` for every sid, in a gather under a semaphore."""
+    from twilio_media_async import MediaClient
+
+    ok = 0
+    semaphore = asyncio.Semaphore(concurrency)
+    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=url) as client:
+
+        async def one(sid: str) -> None:
+            nonlocal ok
+            async with semaphore:
+                await call(client, sid)
+                ok += 1
+
+        await asyncio.gather(*(one(sid) for sid in sids(n)))
+    return ok
+
+
 async def sdk_gather(url: str, n: int, concurrency: int) -> int:
-    from twilio_media_async import MediaClient
-
-    ok = 0
-    semaphore = asyncio.Semaphore(concurrency)
-    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=url) as client:
-
-        async def one(sid: str) -> None:
-            nonlocal ok
-            async with semaphore:
-                await client.fetch(sid)
-                ok += 1
-
-        await asyncio.gather(*(one(sid) for sid in sids(n)))
-    return ok
-
-
-async def _layer(url: str, n: int, concurrency: int, engine: bool) -> int:
-    from yarl import URL
-
-    from twilio_media_async import MediaClient
-
-    ok = 0
-    semaphore = asyncio.Semaphore(concurrency)
-    async with MediaClient(ACCOUNT_SID, AUTH_TOKEN, base_url=url) as client:
-        base = URL(url)
-
-        async def one(sid: str) -> None:
-            nonlocal ok
-            address = base.with_path(f"/v1/MediaRecordings/{sid}", encoded=True)
-            async with semaphore:
-                if engine:
-                    await client._engine.call("GET", address)
-                else:
-                    await client._transport.request("GET", address)
-                ok += 1
-
-        await asyncio.gather(*(one(sid) for sid in sids(n)))
-    return ok
+    return await _gathered(url, n, concurrency, lambda client, sid: client.fetch(sid))
 
 
 async def layer_transport(url: str, n: int, concurrency: int) -> int:
-    return await _layer(url, n, concurrency, engine=False)
+    return await _gathered(
+        url,
+        n,
+        concurrency,
+        lambda client, sid: client._transport.request("GET", client._recording_url(sid)),
+    )
 
 
 async def layer_engine(url: str, n: int, concurrency: int) -> int:
-    return await _layer(url, n, concurrency, engine=True)
+    return await _gathered(
+        url,
+        n,
+        concurrency,
+        lambda client, sid: client._engine.call("GET", client._recording_url(sid)),
+    )
 
 
 async def twilio(url: str, n: int, concurrency: int) -> int:
