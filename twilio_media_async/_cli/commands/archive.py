@@ -1,0 +1,371 @@
+"""``twilio-media archive``: download every recording's media, verified, into a directory;
+then, with ``--delete-after``, free Twilio's storage of what is safely on disk.
+
+The manifest (``_cli/manifest.py``) is the job's state: each file's line is fsynced after
+the file, and a recording is deleted only after its line is on disk, so that a run killed
+at any moment loses nothing and deletes nothing it cannot prove it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Set
+from typing import IO, Any
+
+import attrs
+import click
+
+from twilio_media_async import (
+    DeleteResult,
+    DownloadResult,
+    MediaClient,
+    MediaRecording,
+    NotFoundError,
+    RecordingStatus,
+)
+from twilio_media_async._cli.archive_run import ArchiveStats, ArchiveProgress, archive_summary
+from twilio_media_async._cli.bulk import read_sids
+from twilio_media_async._cli.consoles import stderr_console
+from twilio_media_async._cli.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CommandFailed,
+    UsageProblem,
+)
+from twilio_media_async._cli.jobs import NotAnOutputFile, Selection, Shard, parse_shard, sid_key
+from twilio_media_async._cli.manifest import (
+    ManifestScan,
+    delete_error_line,
+    deleted_line,
+    download_line,
+    intent_line,
+    scan_manifest,
+)
+from twilio_media_async._cli.params import parsed_by
+from twilio_media_async._cli.running import run_async
+from twilio_media_async._cli.settings import Settings
+
+from ._shared import confirm_delete, exit_with, settings_of
+
+__all__ = ["archive"]
+
+
+class _Manifest:
+    """The manifest, open for appending: each line is written whole, flushed and fsynced
+    before the caller goes on, so that what it records is on disk first."""
+
+    def __init__(self, stream: IO[bytes], settings: Settings) -> None:
+        self._stream = stream
+        self._redact = settings.redact_bytes
+
+    def write(self, line: bytes) -> None:
+        self._stream.write(self._redact(line) + b"\n")
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+
+
+def _open_manifest(path: str, scan: ManifestScan | None) -> IO[bytes]:
+    """The manifest, truncated, or (``--resume``) appended to after its torn line is cut."""
+    if scan is None:
+        return open(path, "wb")  # noqa: SIM115 - the caller closes it
+    stream = open(path, "ab")  # noqa: SIM115 - the caller closes it
+    try:
+        if scan.torn:
+            stream.truncate(scan.keep)  # cut, never completed: a torn record is no record
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+class _Deleter:
+    """The ``--delete-after`` lane: verified sids go in, each is recorded as intended
+    before its first DELETE, and each outcome is written to the manifest."""
+
+    def __init__(self, manifest: _Manifest, stats: ArchiveStats, scan: ManifestScan | None):
+        self._manifest = manifest
+        self._stats = stats
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        # A sid whose DELETE an earlier run may have sent: a 404 now means it went through.
+        self._maybe_gone: Set[str] = frozenset() if scan is None else scan.intended
+
+    def add(self, sid: str) -> None:
+        self._queue.put_nowait(sid)
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def _sids(self) -> AsyncIterator[str]:
+        while (sid := await self._queue.get()) is not None:
+            self._manifest.write(intent_line(sid))
+            yield sid
+
+    async def run(self, client: MediaClient, concurrency: int, settings: Settings) -> None:
+        results = client.delete_many(self._sids(), concurrency=concurrency)
+        async with contextlib.aclosing(results):
+            async for result in results:
+                self._record(result, settings)
+
+    def _record(self, result: DeleteResult, settings: Settings) -> None:
+        sid = result.sid
+        gone = isinstance(result.error, NotFoundError) and sid_key(sid) in self._maybe_gone
+        if result.error is None or gone:
+            self._manifest.write(deleted_line(sid, result.attempts))
+            self._stats.deleted += 1
+        else:
+            assert result.error is not None
+            line = delete_error_line(sid, result.error, result.attempts, settings.redact)
+            self._manifest.write(line)
+            self._stats.delete_failed += 1
+
+
+async def _selected_recordings(
+    recordings: AsyncIterable[MediaRecording], selection: Selection
+) -> AsyncIterator[MediaRecording]:
+    async for recording in recordings:
+        if recording.sid is not None and selection.admit(recording.sid):
+            yield recording
+
+
+def _items(
+    client: MediaClient, fd: int | None, selection: Selection, filters: dict[str, str | None]
+) -> AsyncIterable[Any]:
+    """What to archive: the sids of ``-i`` (read lazily), or what ``list`` gives; only those
+    of the shard that are not done yet."""
+    if fd is not None:
+        return selection.filter(read_sids(fd))
+    return _selected_recordings(client.list(**filters), selection)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class _ArchiveJob:
+    """One run of ``archive``, as its options describe it."""
+
+    directory: str
+    manifest_path: str
+    input_path: str | None
+    filters: dict[str, str | None]
+    shard: Shard | None
+    concurrency: int
+    delete_after: bool
+
+
+@attrs.define
+class _Run:
+    """What a run works with once its files are open."""
+
+    job: _ArchiveJob
+    client: MediaClient
+    settings: Settings
+    stats: ArchiveStats
+    manifest: _Manifest
+    deleter: _Deleter | None
+
+    async def download(self, items: AsyncIterable[Any], progress: ArchiveProgress) -> None:
+        """Download every item, write its manifest line, and hand each verified sid to the
+        deleter once that line is on disk."""
+        directory = self.job.directory
+        results = self.client.download_many(items, directory, concurrency=self.job.concurrency)
+        async with contextlib.aclosing(results):
+            async for result in results:
+                self.manifest.write(download_line(result, directory, self.settings.redact))
+                self.stats.add(result)
+                progress.update()
+                if self.deleter is not None and result.ok and result.sha256 is not None:
+                    self.deleter.add(result.sid)
+
+    async def run(self, items: AsyncIterable[Any], progress: ArchiveProgress) -> None:
+        """The downloads and, beside them, the deletes of what they verified."""
+        async with self.client, asyncio.TaskGroup() as group:
+            deleting = None
+            if self.deleter is not None:
+                lane = self.deleter.run(self.client, self.job.concurrency, self.settings)
+                deleting = group.create_task(lane)
+            await self.download(items, progress)
+            if self.deleter is not None and deleting is not None:
+                self.deleter.close()
+                await deleting
+
+
+def _scan(settings: Settings, job: _ArchiveJob) -> ManifestScan:
+    manifest_path = job.manifest_path
+    try:
+        return scan_manifest(manifest_path, job.directory)
+    except NotAnOutputFile as exc:
+        raise UsageProblem(settings.redact(str(exc))) from None
+    except OSError as exc:
+        raise CommandFailed(f"cannot read {manifest_path}: {exc.strerror or exc}") from None
+
+
+def _confirm(yes: bool) -> None:
+    """``--delete-after`` without ``--yes``: ask on a terminal, or stop before any request."""
+    if yes:
+        return
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise CommandFailed(
+            "nothing archived or deleted: --delete-after needs --yes when there is no "
+            "terminal to confirm on"
+        )
+    confirm_delete("Delete each recording on Twilio once its file is verified and recorded?")
+
+
+@click.command("archive")
+@click.option(
+    "-d",
+    "--directory",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Where the files go, as DIR/<sid>.<ext> (created when missing).",
+)
+@click.option(
+    "-i",
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="File of sids, one per line; without it, the recordings list gives.",
+)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RecordingStatus]),
+    default="completed",
+    show_default=True,
+    help="Without -i: only recordings with this status.",
+)
+@click.option("--source-sid", metavar="SID", help="Without -i: only this source's recordings.")
+@click.option("--processor-sid", metavar="ZX...", help="Without -i: only this processor's.")
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
+    help="Most transfers at once.",
+)  # fmt: skip
+@click.option(
+    "--resume", is_flag=True,
+    help="Append to the manifest, skipping every sid whose file is in place as recorded.",
+)  # fmt: skip
+@click.option(
+    "--shard", metavar="K/N", callback=parsed_by(parse_shard),
+    help="Only the sids whose stable hash falls in shard K of N.",
+)  # fmt: skip
+@click.option(
+    "--manifest", "manifest_path", type=click.Path(dir_okay=False),
+    help="The JSON lines manifest [default: DIR/manifest.jsonl].",
+)  # fmt: skip
+@click.option(
+    "--delete-after", is_flag=True,
+    help="Delete each recording on Twilio once its file is verified and recorded.",
+)  # fmt: skip
+@click.option("-y", "--yes", is_flag=True, help="With --delete-after: do not ask.")
+@click.pass_context
+def archive(
+    ctx: click.Context,
+    directory: str,
+    input_path: str | None,
+    status: str,
+    source_sid: str | None,
+    processor_sid: str | None,
+    concurrency: int,
+    resume: bool,
+    shard: Shard | None,
+    manifest_path: str | None,
+    delete_after: bool,
+    yes: bool,
+) -> None:
+    """Download every recording's media into DIR, verified, with a manifest line each.
+
+    \b
+    Each file is streamed to DIR/<sid>.<ext>.partial, checked against its size, then
+    renamed: a file under its final name is whole.  The manifest gets one JSON line
+    per item: {"sid", "path", "bytes", "sha256", "content_type"}, or fetch-many's
+    error record.  --resume skips every sid whose file is in place as recorded and
+    continues cut transfers; --shard K/N splits the work between N workers.
+
+    \b
+    --delete-after deletes a recording on Twilio only once its file is verified and
+    its manifest line is on disk, and a resumed run deletes what an earlier one
+    verified but did not delete.  A failed download is never deleted.  Exit 0 when
+    every item was archived (and deleted), 1 when some failed, 130 on Ctrl-C.
+    """
+    settings = settings_of(ctx)
+    job = _ArchiveJob(
+        directory=directory,
+        manifest_path=manifest_path or os.path.join(directory, "manifest.jsonl"),
+        input_path=input_path,
+        filters={"status": status, "source_sid": source_sid, "processor_sid": processor_sid},
+        shard=shard,
+        concurrency=concurrency,
+        delete_after=delete_after,
+    )
+    refuse_same_file(job.input_path, job.manifest_path, "--manifest")
+    stats = ArchiveStats()
+    client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency * 2))
+    scan = _scan(settings, job) if resume else None
+    if delete_after:
+        _confirm(yes)
+    _execute(ctx, job, _prepared(job, client, settings, stats, scan), scan)
+
+
+def _prepared(
+    job: _ArchiveJob,
+    client: MediaClient,
+    settings: Settings,
+    stats: ArchiveStats,
+    scan: ManifestScan | None,
+) -> contextlib.AbstractContextManager[_Run]:
+    """The directory made, the manifest and input opened: the run, ready to go."""
+
+    @contextlib.contextmanager
+    def opened() -> Iterator[_Run]:
+        try:
+            os.makedirs(job.directory, exist_ok=True)
+            stream = _open_manifest(job.manifest_path, scan)
+        except OSError as exc:
+            where = exc.filename or job.manifest_path
+            raise CommandFailed(f"cannot write {where}: {exc.strerror or exc}") from None
+        with stream:
+            manifest = _Manifest(stream, settings)
+            deleter = _Deleter(manifest, stats, scan) if job.delete_after else None
+            if deleter is not None and scan is not None:
+                for key in sorted(scan.to_delete()):  # verified by an earlier run, not deleted
+                    deleter.add(key)
+            yield _Run(job, client, settings, stats, manifest, deleter)
+
+    return opened()
+
+
+def _execute(
+    ctx: click.Context,
+    job: _ArchiveJob,
+    prepared: contextlib.AbstractContextManager[_Run],
+    scan: ManifestScan | None,
+) -> None:
+    """Run the job, print the summary, and exit: 130 after Ctrl-C, 1 when an item failed."""
+    console = stderr_console()
+    selection = Selection(job.shard, scan.done if scan is not None else None)
+    with prepared as run, contextlib.ExitStack() as files:
+        fd = None
+        if job.input_path == "-":
+            fd = sys.stdin.fileno()
+        elif job.input_path is not None:
+            fd = files.enter_context(open(job.input_path, "rb")).fileno()
+
+        async def go() -> int:
+            with ArchiveProgress(run.stats, console=console) as progress:
+                try:
+                    await run.run(_items(run.client, fd, selection, job.filters), progress)
+                except asyncio.CancelledError:
+                    run.stats.interrupted = True
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+            return 0
+
+        run_async(run.settings, go())
+    run.stats.skipped = selection.skipped
+    run.stats.finish()
+    console.print(archive_summary(run.stats))
+    if run.stats.interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
+    exit_with(ctx, EXIT_FAILED if run.stats.failures or run.stats.delete_failed else EXIT_OK)
