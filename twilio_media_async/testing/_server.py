@@ -38,9 +38,15 @@ from twilio_media_async.models import MediaRecording, RecordingStatus
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
 from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page, twilio_code_for
-from ._storage import MediaInfo, StorageFault, StorageRequest, StorageSite, media_sha256
+from ._storage import (
+    MediaInfo,
+    StorageFault,
+    StorageRequest,
+    StorageSite,
+    media_sha256,
+    stream_media,
+)
 from ._storage import media_bytes as _media_bytes
-from ._storage import stream_media
 from ._store import ListError, PayloadShape, Store
 
 __all__ = ["ClientKwargs", "FakeMediaServer", "MediaAnswer", "RecordedRequest"]

@@ -218,7 +218,7 @@ def sign(secret: bytes, path: str, expires: int) -> str:
     return hmac.new(secret, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None | Literal[False]:
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | Literal[False] | None:
     """A Range header as (start, end exclusive); None when absent or unreadable (the whole
     body); False when it starts past the end (416)."""
     if header is None:
@@ -250,8 +250,7 @@ async def stream_media(
     )
     span = _parse_range(wanted, size)
     if span is False:
-        response = web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-        return 416, response
+        return 416, web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
     start, end = (0, size) if span is None else span
     length = end - start
     extra = fault.delta if fault is not None and fault.kind == "wrong_length" else 0
