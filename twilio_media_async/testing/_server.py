@@ -502,6 +502,11 @@ class FakeMediaServer:
         return list(self._storage.requests)
 
     @property
+    def storage_max_in_flight(self) -> int:
+        """The most storage requests handled at once."""
+        return self._storage.max_in_flight
+
+    @property
     def storage_saw_authorization(self) -> bool:
         """True when any storage request carried an ``Authorization`` header."""
         return any(r.authorization for r in self._storage.requests)

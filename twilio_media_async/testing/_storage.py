@@ -343,6 +343,8 @@ class StorageSite:
         self._closing = asyncio.Event()
         self.requests: list[StorageRequest] = []
         self.request_count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -425,20 +427,28 @@ class StorageSite:
         authorization = "Authorization" in request.headers
         signed = self._signed(request)
         fault = self._pick(sid) if not authorization else None
-        status, response = await self._answer(request, sid, authorization, signed, fault)
+        record = StorageRequest(
+            method=request.method,
+            path=request.path,
+            sid=sid,
+            authorization=authorization,
+            signed=signed,
+            range=request.headers.get("Range"),
+            fault=None if fault is None else fault.kind,
+        )
+        # Recorded on arrival: a handler cancelled by a client that gave up still shows.
+        records, index = self.requests, len(self.requests)
         if self.record_requests:
-            self.requests.append(
-                StorageRequest(
-                    method=request.method,
-                    path=request.path,
-                    sid=sid,
-                    authorization=authorization,
-                    signed=signed,
-                    range=request.headers.get("Range"),
-                    status=status,
-                    fault=None if fault is None else fault.kind,
-                )
-            )
+            records.append(record)
+        status: int | None = None
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            status, response = await self._answer(request, sid, authorization, signed, fault)
+        finally:
+            self.in_flight -= 1
+            if self.record_requests:
+                records[index] = attrs.evolve(record, status=status)
         return response
 
     async def _answer(
@@ -463,6 +473,6 @@ class StorageSite:
                 response.headers["Retry-After"] = fault.retry_after
             return 503, response
         if fault is not None and fault.kind == "redirect":
-            return 302, web.HTTPFound(location=str(request.rel_url))
+            return 302, web.Response(status=302, headers={"Location": str(request.rel_url)})
         assert sid is not None
         return await stream_media(request, sid, info, fault, self._closing)
