@@ -266,6 +266,7 @@ class FakeMediaServer:
         self._seen_transports: weakref.WeakSet[Any] = weakref.WeakSet()
         self._seen_peers: set[Any] = set()
         self._connections = 0
+        self._storage.reset_stats()
 
     def __repr__(self) -> str:
         state = self._url or "not running"
@@ -574,8 +575,8 @@ class FakeMediaServer:
         return self._connections
 
     def reset_stats(self) -> None:
-        """Forget requests, attempts, connections and max_in_flight; keep the store and
-        any scripts."""
+        """Forget requests, attempts, connections and max_in_flight (storage's too); keep
+        the store and any scripts."""
         self._reset_counters()
 
     # -- the handler --------------------------------------------------------------------

@@ -393,6 +393,12 @@ class StorageSite:
         base = self.url if origin is None else origin
         return f"{base}{path}?{query}"
 
+    def reset_stats(self) -> None:
+        """Forget the requests seen and the concurrency high-water mark."""
+        self.requests = []
+        self.request_count = 0
+        self.max_in_flight = self.in_flight
+
     def script(self, sid: str, faults: Iterable[StorageFault | None]) -> None:
         """The next storage requests for ``sid`` take these faults in order (None: a
         normal answer).  Calling it again appends."""
