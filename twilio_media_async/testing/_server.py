@@ -49,7 +49,13 @@ from ._storage import (
 from ._storage import media_bytes as _media_bytes
 from ._store import ListError, PayloadShape, Store
 
-__all__ = ["ClientKwargs", "FakeMediaServer", "MediaAnswer", "RecordedRequest"]
+__all__ = [
+    "DEFAULT_MEDIA_SIZE",
+    "ClientKwargs",
+    "FakeMediaServer",
+    "MediaAnswer",
+    "RecordedRequest",
+]
 
 MediaAnswer = Literal["redirect", "relative", "json", "direct"]
 """How ``/Media`` answers: a redirect to storage (absolute ``Location``), a redirect with a
