@@ -20,6 +20,7 @@ COMMANDS: Final[Mapping[str, tuple[str, str]]] = {
     "list": ("list", "list_"),
     "delete": ("delete", "delete"),
     "delete-many": ("jobs", "delete_many"),
+    "archive": ("archive", "archive"),
     "fake-server": ("fake_server", "fake_server"),
     "demo": ("demo", "demo"),
 }

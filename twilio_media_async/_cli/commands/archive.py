@@ -298,7 +298,8 @@ def archive(
         concurrency=concurrency,
         delete_after=delete_after,
     )
-    refuse_same_file(job.input_path, job.manifest_path, "--manifest")
+    if input_path not in (None, "-") and _same_file(input_path, job.manifest_path):
+        raise UsageProblem(f"--manifest {job.manifest_path} is the input file: refusing it")
     stats = ArchiveStats()
     client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency * 2))
     scan = _scan(settings, job) if resume else None
@@ -369,3 +370,10 @@ def _execute(
     if run.stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
     exit_with(ctx, EXIT_FAILED if run.stats.failures or run.stats.delete_failed else EXIT_OK)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
