@@ -10,6 +10,7 @@ import click
 from twilio_media_async._version import __version__
 
 from .commands import COMMANDS, load_command
+from .exits import EXIT_INTERRUPTED
 from .logs import configure_logging
 from .settings import Settings
 
@@ -35,6 +36,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C outside the event loop (reading a --resume file, say): 130 as inside
+            # it, where run_async maps it; click's own handler would say "Aborted!", exit 1.
+            click.echo("\nInterrupted.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except click.NoSuchOption as exc:
             hint = self._misplaced(ctx, exc)
             if hint is None:
