@@ -39,6 +39,7 @@ from twilio_media_async._cli.jobs import (
     shard_of,
     sid_key,
 )
+from twilio_media_async._cli.sidset import SidSet, SidSetBuilder
 from twilio_media_async.testing import make_recordings
 
 RECORDINGS = make_recordings(3, seed=61)
@@ -310,3 +311,46 @@ def test_without_resume_the_output_is_truncated(tmp_path: Path) -> None:
     path.write_bytes(jsonl(ok(0)))
     open_output(str(path), FETCH_FORMATS["jsonl"], None).close()
     assert path.read_bytes() == b""
+
+
+# -- the compact sid set -------------------------------------------------------------------
+
+
+def test_a_sid_set_compares_sids_as_sid_key_does() -> None:
+    sids = SidSet()
+    upper = "KV" + "AB" * 16
+    sids.add(upper)
+    sids.add(upper.lower().replace("kv", "KV"))  # the same recording
+    sids.add("not-a-sid")
+    assert len(sids) == 2
+    assert "KV" + "ab" * 16 in sids and upper in sids and "not-a-sid" in sids
+    assert SID not in sids
+    assert object() not in sids
+    assert sorted(sids) == sorted(["KV" + "ab" * 16, "not-a-sid"])
+    sids.discard(upper)
+    sids.discard("not-a-sid")
+    sids.discard(SID)  # not in: nothing happens
+    assert len(sids) == 0 and upper not in sids
+
+
+def test_a_sid_set_finds_no_entry_across_two_entries() -> None:
+    # The bytes of two neighbouring entries of a bucket can spell a third sid: only an
+    # entry that starts on an entry boundary counts.
+    bucket = bytearray(bytes.fromhex("01" * 16) + bytes.fromhex("23" * 16))
+    straddling = bytes.fromhex("01" * 8 + "23" * 8)
+    assert SidSet._find(bucket, straddling) == -1
+    assert SidSet._find(bucket, bytes.fromhex("23" * 16)) == 16
+
+
+def test_a_sid_set_builder_gives_the_same_set() -> None:
+    sids = many_sids(3000)
+    builder = SidSetBuilder()
+    for sid in [*sids, *sids[:100], "odd one"]:
+        builder.add(sid)
+    built = builder.build()
+    assert len(built) == 3001
+    assert all(sid in built for sid in sids) and "odd one" in built
+    assert SID.replace("0", "9") not in built
+    unused = SidSetBuilder()
+    unused.add(SID)
+    unused.close()  # no ResourceWarning: the spool is closed

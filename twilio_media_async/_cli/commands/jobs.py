@@ -442,8 +442,10 @@ def delete_many(
     \b
     A deleted sid is logged as {"sid": ..., "deleted": true, "attempts": 1}; a sid
     that failed as fetch-many's error record (a NotFoundError for a sid that does
-    not exist).  A delete whose retry found the recording gone after an attempt
-    that may have reached the server counts as deleted.
+    not exist), with maybe_deleted.  A delete whose retry found the recording gone
+    after an attempt that may have reached the server counts as deleted.  With -o
+    FILE, {"sid": ..., "intent": "delete"} is logged before the first DELETE of a
+    sid, so that a resumed run takes a 404 for it as deleted too.
 
     \b
     --resume appends to -o FILE and skips the sids already deleted there;
