@@ -621,3 +621,34 @@ async def test_ctrl_c_in_the_resume_scan_exits_130(
     assert "Interrupted." in err.decode()
     assert target.read_bytes() == before
     assert fake_media_server.request_count == 0
+
+
+async def test_ctrl_c_at_the_confirmation_prompt_exits_130(
+    fake_media_server: FakeMediaServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "sids.txt"
+    source.write_text("\n".join(fake_media_server.sids[:3]) + "\n")
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        *connect(fake_media_server),
+        "delete-many",
+        "-i",
+        str(source),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_base_env(),
+    )
+    assert proc.stderr is not None
+    shown = b""
+    async with asyncio.timeout(TIMEOUT):
+        while b"[y/N]" not in shown:
+            chunk = await proc.stderr.read(1024)
+            assert chunk, shown
+            shown += chunk
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 130, (shown + err).decode()
+    assert b"Aborted" not in err and b"Traceback" not in err
+    assert fake_media_server.request_count == 0
+    assert len(fake_media_server.recordings) == 20
