@@ -54,6 +54,7 @@ __all__ = [
     "SKIPPED_OTHER_SHARDS",
     "SKIPPED_REPEATED",
     "RecordFormat",
+    "Redact",
     "Selection",
     "Shard",
     "check_not_input",
@@ -69,6 +70,7 @@ __all__ = [
 
 R = TypeVar("R", FetchResult, DeleteResult)
 Redact = Callable[[str], str]
+"""Rewrites a message before it is written (the settings' redaction)."""
 _MAX_LINE: Final = 4096  # as read_sids: a longer line is no sid; only its start is kept
 
 # -- shards --------------------------------------------------------------------------------
