@@ -29,6 +29,7 @@ from twilio_media_async._cli.jobs import (
     SKIPPED_OTHER_SHARDS,
     SKIPPED_REPEATED,
     NotAnOutputFile,
+    Record,
     Selection,
     Shard,
     count_sids,
@@ -38,6 +39,7 @@ from twilio_media_async._cli.jobs import (
     shard_of,
     sid_key,
 )
+from twilio_media_async._cli.sidset import SidSet, SidSetBuilder
 from twilio_media_async.testing import make_recordings
 
 RECORDINGS = make_recordings(3, seed=61)
@@ -142,6 +144,11 @@ def test_count_sids_reads_lines_as_the_commands_do(tmp_path: Path) -> None:
 # -- record formats ------------------------------------------------------------------------
 
 
+def sid_ok(record: Record | None) -> tuple[str, bool] | None:
+    """A record read back, as its sid and whether it is ok."""
+    return None if record is None else (record.sid, record.ok)
+
+
 def ok(n: int = 0, attempts: int = 1) -> FetchResult:
     recording = RECORDINGS[n]
     return FetchResult(sid=recording.sid, recording=recording, attempts=attempts)
@@ -156,7 +163,7 @@ def test_jsonl_lines_and_reading_them_back() -> None:
     assert fmt.header is None
     good = fmt.line(ok(0))
     assert converter.structure(orjson.loads(good), type(RECORDINGS[0])) == RECORDINGS[0]
-    assert fmt.read(good) == (RECORDINGS[0].sid, True)
+    assert sid_ok(fmt.read(good)) == (RECORDINGS[0].sid, True)
     missing = NotFoundError("gone", status=404, code=20404)
     bad = fmt.line(failed(SID, missing))
     assert orjson.loads(bad) == {
@@ -167,7 +174,7 @@ def test_jsonl_lines_and_reading_them_back() -> None:
         "message": "gone",
         "attempts": 1,
     }
-    assert fmt.read(bad) == (SID, False)
+    assert sid_ok(fmt.read(bad)) == (SID, False)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +199,7 @@ def test_csv_rows_and_reading_them_back() -> None:
     assert row["media_url"] == recording.links["media"]
     assert row["error"] == row["http_status"] == row["message"] == ""
     assert row["attempts"] == "3"
-    assert fmt.read(good) == (recording.sid, True)
+    assert sid_ok(fmt.read(good)) == (recording.sid, True)
 
 
 def test_a_csv_error_row_is_one_line_whatever_its_message() -> None:
@@ -208,7 +215,7 @@ def test_a_csv_error_row_is_one_line_whatever_its_message() -> None:
         "message": 'reset, "twice", then  again',
         "attempts": "4",
     }
-    assert fmt.read(line) == ("not, a sid", False)
+    assert sid_ok(fmt.read(line)) == ("not, a sid", False)
 
 
 @pytest.mark.parametrize("line", [b"", b"a,b", b"," * 30, b'"unclosed,' + b"," * 20])
@@ -219,10 +226,10 @@ def test_a_csv_line_that_is_not_a_row(line: bytes) -> None:
 def test_the_delete_log() -> None:
     deleted = DELETE_LOG.line(DeleteResult(sid=SID, attempts=2))
     assert orjson.loads(deleted) == {"sid": SID, "deleted": True, "attempts": 2}
-    assert DELETE_LOG.read(deleted) == (SID, True)
+    assert sid_ok(DELETE_LOG.read(deleted)) == (SID, True)
     error = DELETE_LOG.line(DeleteResult(sid=None, error=InvalidSidError("bad"), attempts=0))
     assert orjson.loads(error)["sid"] == "None"
-    assert DELETE_LOG.read(error) == ("None", False)
+    assert sid_ok(DELETE_LOG.read(error)) == ("None", False)
 
 
 def test_messages_are_redacted() -> None:
@@ -304,3 +311,46 @@ def test_without_resume_the_output_is_truncated(tmp_path: Path) -> None:
     path.write_bytes(jsonl(ok(0)))
     open_output(str(path), FETCH_FORMATS["jsonl"], None).close()
     assert path.read_bytes() == b""
+
+
+# -- the compact sid set -------------------------------------------------------------------
+
+
+def test_a_sid_set_compares_sids_as_sid_key_does() -> None:
+    sids = SidSet()
+    upper = "KV" + "AB" * 16
+    sids.add(upper)
+    sids.add(upper.lower().replace("kv", "KV"))  # the same recording
+    sids.add("not-a-sid")
+    assert len(sids) == 2
+    assert "KV" + "ab" * 16 in sids and upper in sids and "not-a-sid" in sids
+    assert SID not in sids
+    assert object() not in sids
+    assert sorted(sids) == sorted(["KV" + "ab" * 16, "not-a-sid"])
+    sids.discard(upper)
+    sids.discard("not-a-sid")
+    sids.discard(SID)  # not in: nothing happens
+    assert len(sids) == 0 and upper not in sids
+
+
+def test_a_sid_set_finds_no_entry_across_two_entries() -> None:
+    # The bytes of two neighbouring entries of a bucket can spell a third sid: only an
+    # entry that starts on an entry boundary counts.
+    bucket = bytearray(bytes.fromhex("01" * 16) + bytes.fromhex("23" * 16))
+    straddling = bytes.fromhex("01" * 8 + "23" * 8)
+    assert SidSet._find(bucket, straddling) == -1
+    assert SidSet._find(bucket, bytes.fromhex("23" * 16)) == 16
+
+
+def test_a_sid_set_builder_gives_the_same_set() -> None:
+    sids = many_sids(3000)
+    builder = SidSetBuilder()
+    for sid in [*sids, *sids[:100], "odd one"]:
+        builder.add(sid)
+    built = builder.build()
+    assert len(built) == 3001
+    assert all(sid in built for sid in sids) and "odd one" in built
+    assert SID.replace("0", "9") not in built
+    unused = SidSetBuilder()
+    unused.add(SID)
+    unused.close()  # no ResourceWarning: the spool is closed

@@ -61,7 +61,9 @@ Answer = tuple[bytes, int, str | None]
 def idempotent_delete(transport: Transport | TransportView, url: URL) -> Send:
     """The attempts of one DELETE under the idempotent rule: a 404 after an attempt that
     may have been carried out (a timeout, a reset, a 5xx, or aiohttp's own resend of the
-    attempt itself) means the recording is gone, and is an answer, not an error."""
+    attempt itself) means the recording is gone, and is an answer, not an error.  A
+    connection that was never opened (refused, say) carried nothing out: after it, a 404
+    is still a NotFoundError."""
     maybe_deleted = False
 
     async def send(attempt_timeout: float | None) -> Reply:
@@ -82,7 +84,13 @@ def idempotent_delete(transport: Transport | TransportView, url: URL) -> Send:
             if maybe_deleted or sends > 1:
                 return b"", exc.status, exc.request_id
             raise
-        except (TransportError, ServerError):
+        except TransportError as exc:
+            # A connect failure on aiohttp's resend (sends > 1) follows a send that may
+            # have reached the server; on the first send, nothing did.
+            if not exc.connect_failed or sends > 1:
+                maybe_deleted = True
+            raise
+        except ServerError:
             maybe_deleted = True
             raise
 

@@ -10,6 +10,7 @@ import click
 from twilio_media_async._version import __version__
 
 from .commands import COMMANDS, load_command
+from .exits import EXIT_INTERRUPTED
 from .logs import configure_logging
 from .settings import Settings
 
@@ -17,6 +18,11 @@ __all__ = ["PROG", "cli"]
 
 PROG: Final = "twilio-media"
 _CONTEXT: Final = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _interrupted() -> click.exceptions.Exit:
+    click.echo("\nInterrupted.", err=True)
+    return click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
 class _Group(click.Group):
@@ -32,9 +38,25 @@ class _Group(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return load_command(cmd_name) if cmd_name in COMMANDS else None
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            raise _interrupted() from None
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C outside the event loop (reading a --resume file, say): 130 as inside
+            # it, where run_async maps it; click's own handler would say "Aborted!", exit 1.
+            raise _interrupted() from None
         except click.NoSuchOption as exc:
             hint = self._misplaced(ctx, exc)
             if hint is None:

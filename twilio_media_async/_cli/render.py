@@ -24,6 +24,7 @@ __all__ = [
     "recording_card",
     "recording_json",
     "recordings_table",
+    "write_all",
 ]
 
 
@@ -55,11 +56,23 @@ def error_record(
     }
 
 
+def write_all(stream: IO[bytes], data: bytes) -> None:
+    """Write all of ``data`` to ``stream``: an unbuffered file may take part of it (a disk
+    that fills up, a file size limit), and then the rest is written again, so that the
+    error comes from the next ``write``, as an OSError."""
+    while data:
+        written = stream.write(data)
+        if written is None:  # a non-blocking stream that would block: try again
+            continue
+        data = data[written:]  # a copy, but only after a short write
+
+
 class LineWriter:
     """Writes whole lines to a binary stream, flushing after each one.
 
     Each line goes out in one ``write`` call followed by ``flush``, so an interrupted run
-    leaves only complete lines behind.
+    leaves only complete lines behind (and at most a torn last one, when a write fails
+    half-way).
     """
 
     def __init__(self, stream: IO[bytes], redact: Callable[[bytes], bytes] | None = None) -> None:
@@ -70,7 +83,7 @@ class LineWriter:
         """Write ``line`` (redacted, when a ``redact`` was given) and a newline, then flush."""
         if self._redact is not None:
             line = self._redact(line)
-        self._stream.write(line + b"\n")
+        write_all(self._stream, line + b"\n")
         self._stream.flush()
 
     def write_json(self, data: Any) -> None:

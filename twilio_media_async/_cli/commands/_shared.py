@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import click
@@ -30,14 +31,14 @@ def check_sids(sids: Sequence[str]) -> None:
 
 
 def confirm_delete(question: str) -> None:
-    """Ask ``question`` on stderr; anything but yes (end of input and Ctrl-C included)
-    stops the command with exit 1 before anything is deleted."""
-    try:
-        confirmed = click.confirm(question, default=False, err=True)
-    except click.Abort:  # end of input, or Ctrl-C at the prompt
+    """Ask ``question`` on stderr; anything but yes (end of input included) stops the
+    command with exit 1 before anything is deleted.  Ctrl-C stops it too, with 130 as
+    anywhere else (click's own prompt would turn it into an abort, exit 1)."""
+    click.echo(f"{question} [y/N]: ", nl=False, err=True)
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
+    if not answer.endswith("\n"):  # end of input: end the prompt's line
         click.echo(err=True)
-        confirmed = False
-    if not confirmed:
+    if answer.strip().lower() not in ("y", "yes"):
         raise CommandFailed("nothing deleted: not confirmed (pass --yes to skip the prompt)")
 
 
