@@ -28,7 +28,12 @@ def write(path: Path, *lines: bytes) -> Path:
 
 def test_a_missing_manifest_is_an_empty_one(tmp_path: Path) -> None:
     scan = scan_manifest(str(tmp_path / "none.jsonl"), str(tmp_path))
-    assert (scan.done, scan.records, scan.keep, scan.torn) == (frozenset(), 0, 0, 0)
+    assert (set(scan.in_place), scan.output.records, scan.output.keep, scan.output.torn) == (
+        set(),
+        0,
+        0,
+        0,
+    )
 
 
 def test_done_needs_the_file_in_place_with_the_recorded_size(tmp_path: Path) -> None:
@@ -38,17 +43,17 @@ def test_done_needs_the_file_in_place_with_the_recorded_size(tmp_path: Path) -> 
     manifest_c = ok_line(SID_C, 10)  # its file is gone
     manifest.write_bytes(manifest.read_bytes() + manifest_c)
     scan = scan_manifest(str(manifest), str(tmp_path))
-    assert scan.done == {SID_A}
-    assert scan.verified == {SID_A}
-    assert scan.records == 3
+    assert set(scan.in_place) == {SID_A}
+    assert set(scan.verified) == {SID_A}
+    assert scan.output.records == 3
 
 
 def test_a_file_found_in_place_is_done_but_never_deletable(tmp_path: Path) -> None:
     (tmp_path / f"{SID_A}.mp4").write_bytes(b"x" * 4)
     manifest = write(tmp_path / "m.jsonl", ok_line(SID_A, 4, sha256=None))
     scan = scan_manifest(str(manifest), str(tmp_path))
-    assert scan.done == {SID_A}
-    assert scan.to_delete() == frozenset()
+    assert set(scan.in_place) == {SID_A}
+    assert list(scan.to_delete()) == []
 
 
 def test_deleted_and_intended_sids_are_read_back(tmp_path: Path) -> None:
@@ -63,9 +68,9 @@ def test_deleted_and_intended_sids_are_read_back(tmp_path: Path) -> None:
         orjson.dumps({"sid": SID_B, "intent": "delete"}) + b"\n",
     )
     scan = scan_manifest(str(manifest), str(tmp_path))
-    assert scan.deleted == {SID_A}
-    assert scan.intended == {SID_A, SID_B}
-    assert scan.to_delete() == {SID_B}
+    assert set(scan.deleted) == {SID_A}
+    assert set(scan.intended) == {SID_A, SID_B}
+    assert list(scan.to_delete()) == [SID_B]
 
 
 def test_a_path_outside_the_directory_never_counts(tmp_path: Path) -> None:
@@ -74,14 +79,14 @@ def test_a_path_outside_the_directory_never_counts(tmp_path: Path) -> None:
     inner = tmp_path / "dir"
     inner.mkdir()
     manifest = write(inner / "m.jsonl", ok_line(SID_A, 1, path="../elsewhere.mp4"))
-    assert scan_manifest(str(manifest), str(inner)).done == frozenset()
+    assert set(scan_manifest(str(manifest), str(inner)).in_place) == set()
 
 
 def test_error_records_are_counted_and_tried_again(tmp_path: Path) -> None:
     error = {"sid": SID_A, "error": "NotFoundError", "status": 404, "code": 20404}
     manifest = write(tmp_path / "m.jsonl", orjson.dumps({**error, "message": "m"}) + b"\n")
     scan = scan_manifest(str(manifest), str(tmp_path))
-    assert (scan.failed, scan.done) == (1, frozenset())
+    assert (scan.output.failed, set(scan.in_place)) == (1, set())
 
 
 def test_a_torn_last_line_is_cut_and_a_whole_one_without_newline_is_judged(
@@ -91,11 +96,11 @@ def test_a_torn_last_line_is_cut_and_a_whole_one_without_newline_is_judged(
     whole = ok_line(SID_A, 1)
     torn = write(tmp_path / "torn.jsonl", whole, b'{"sid": "KVbb')
     scan = scan_manifest(str(torn), str(tmp_path))
-    assert (scan.keep, scan.torn, scan.done) == (len(whole), 13, {SID_A})
+    assert (scan.output.keep, scan.output.torn, set(scan.in_place)) == (len(whole), 13, {SID_A})
 
     unterminated = write(tmp_path / "last.jsonl", whole.rstrip(b"\n"))
     scan = scan_manifest(str(unterminated), str(tmp_path))
-    assert (scan.torn, scan.done) == (0, {SID_A})
+    assert (scan.output.torn, scan.output.newline, set(scan.in_place)) == (0, True, {SID_A})
 
     settings = write(tmp_path / "settings.json", b'{"theme": "dark"}')
     with pytest.raises(NotAnOutputFile, match="line 1"):

@@ -54,6 +54,12 @@ class ArchiveStats:
                 self.downloaded += 1
 
     @property
+    def retries(self) -> int:
+        """API retries, as the retry hook saw them.  (A download's ``attempts`` counts its
+        resolve and storage requests too, so it tells no retry count.)"""
+        return self.files.hooked_retries
+
+    @property
     def failures(self) -> int:
         """Items whose download failed."""
         return self.files.failures
@@ -84,7 +90,8 @@ def archive_summary(stats: ArchiveStats) -> RenderableType:
         failed = f"{stats.delete_failed:,}"
         table.add_row("delete failed", failed, style="red" if stats.delete_failed else None)
     table.add_row("bytes", _size(stats.bytes))
-    table.add_row("retries", f"{s.retries:,}")
+    table.add_row("HTTP requests", f"{s.requests:,}")
+    table.add_row("API retries", f"{stats.retries:,}")
     table.add_row("wall time", f"{s.wall:.2f} s")
     table.add_row("throughput", f"{s.done / s.wall:,.1f} files/s, {_size(stats.bytes / s.wall)}/s")
     if stats.interrupted:
@@ -148,7 +155,7 @@ class ArchiveProgress:
             "bytes": _size(s.bytes),
             "rate": _size(s.bytes / s.files.wall),
             "failed": f"{s.failures:,}",
-            "retries": f"{s.files.retries:,}",
+            "retries": f"{s.retries:,}",
         }
 
     def update(self, *, force: bool = False) -> None:

@@ -23,6 +23,7 @@ from rich.text import Text
 from twilio_media_async import (
     ApiError,
     DeleteResult,
+    DownloadResult,
     FetchResult,
     MediaClient,
     RetryEvent,
@@ -205,7 +206,7 @@ class BulkStats:
             if self.on_cannot_connect is not None:
                 self.on_cannot_connect()
 
-    def add(self, result: FetchResult | DeleteResult) -> None:
+    def add(self, result: FetchResult | DeleteResult | DownloadResult) -> None:
         """Count one result."""
         self.requests += result.attempts
         self.result_retries += max(result.attempts - 1, 0)

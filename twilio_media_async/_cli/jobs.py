@@ -30,6 +30,7 @@ import orjson
 
 from twilio_media_async import (
     DeleteResult,
+    DownloadResult,
     FetchResult,
     ServerError,
     TransportError,
@@ -45,6 +46,7 @@ __all__ = [
     "DELETE_LOG",
     "FETCH_CSV_COLUMNS",
     "FETCH_FORMATS",
+    "JsonLines",
     "NotAnOutputFile",
     "OutputScan",
     "Record",
@@ -60,6 +62,7 @@ __all__ = [
     "check_not_input",
     "count_sids",
     "delete_intent",
+    "json_object",
     "maybe_carried_out",
     "open_output",
     "parse_shard",
@@ -68,7 +71,7 @@ __all__ = [
     "sid_key",
 ]
 
-R = TypeVar("R", FetchResult, DeleteResult)
+R = TypeVar("R", FetchResult, DeleteResult, DownloadResult)
 Redact = Callable[[str], str]
 """Rewrites a message before it is written (the settings' redaction)."""
 _MAX_LINE: Final = 4096  # as read_sids: a longer line is no sid; only its start is kept
@@ -232,8 +235,8 @@ class RecordFormat(Generic[R]):
         return self.read(line) is None
 
 
-def _json_object(line: bytes) -> dict[str, Any] | None:
-    """A JSON object with a str ``sid``, or None."""
+def json_object(line: bytes) -> dict[str, Any] | None:
+    """A JSON object with a str ``sid``, or None: every JSON lines record is one."""
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -243,7 +246,9 @@ def _json_object(line: bytes) -> dict[str, Any] | None:
     return data
 
 
-class _JsonLines(RecordFormat[R]):
+class JsonLines(RecordFormat[R]):
+    """A format whose every line is one JSON object with a ``sid``."""
+
     name = "jsonl"
 
     def torn(self, line: bytes, *, first: bool) -> bool:
@@ -262,7 +267,7 @@ def _error_line(sid: Any, error: Any, attempts: int, redact: Redact | None) -> d
     return error_record(sid, error, attempts, redact)
 
 
-class _FetchJsonl(_JsonLines[FetchResult]):
+class _FetchJsonl(JsonLines[FetchResult]):
     def line(self, result: FetchResult, redact: Redact | None = None) -> bytes:
         if result.recording is not None:
             data = converter.unstructure(result.recording)
@@ -274,7 +279,7 @@ class _FetchJsonl(_JsonLines[FetchResult]):
         return orjson.dumps(_error_line(result.sid, result.error, result.attempts, redact))
 
     def read(self, line: bytes) -> Record | None:
-        data = _json_object(line)
+        data = json_object(line)
         if data is None:
             return None
         return Record(data["sid"], "error" not in data)
@@ -394,7 +399,7 @@ def _recorded_maybe(data: Mapping[str, Any]) -> bool:
     )
 
 
-class _DeleteJsonl(_JsonLines[DeleteResult]):
+class _DeleteJsonl(JsonLines[DeleteResult]):
     def line(
         self, result: DeleteResult, redact: Redact | None = None, *, maybe_deleted: bool = False
     ) -> bytes:
@@ -406,7 +411,7 @@ class _DeleteJsonl(_JsonLines[DeleteResult]):
         return orjson.dumps(record)
 
     def read(self, line: bytes) -> Record | None:
-        data = _json_object(line)
+        data = json_object(line)
         if data is None:
             return None
         sid = data["sid"]

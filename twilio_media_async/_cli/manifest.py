@@ -17,8 +17,9 @@ and fsynced before anything that depends on it happens:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Set
+from collections.abc import Callable, Iterator, Set
 from typing import Any, Final
 
 import attrs
@@ -26,11 +27,13 @@ import orjson
 
 from twilio_media_async import DownloadResult, TwilioMediaError
 
-from .jobs import NotAnOutputFile, sid_key
+from .jobs import JsonLines, NotAnOutputFile, OutputScan, Record, json_object
 from .render import error_record
+from .sidset import SidSet
 
 __all__ = [
     "DELETE_STAGE",
+    "MANIFEST",
     "ManifestScan",
     "deleted_line",
     "download_line",
@@ -79,40 +82,49 @@ def delete_error_line(
     return orjson.dumps({**error_record(sid, error, attempts, redact), "stage": DELETE_STAGE})
 
 
+class _ManifestLines(JsonLines[DownloadResult]):
+    """The manifest as a bulk-job output file: its torn-line rule and how it is opened
+    are fetch-many's, so that a resumed archive cuts and appends as a resumed fetch does."""
+
+    def line(self, result: DownloadResult, redact: Redact | None = None) -> bytes:
+        raise NotImplementedError("the archive writes its lines with download_line")
+
+    def read(self, line: bytes) -> Record | None:
+        data = _entry(line)
+        return None if data is None else Record(data["sid"], "error" not in data)
+
+
+MANIFEST: Final = _ManifestLines()
+"""The manifest's format, for ``open_output`` and the torn-line rule."""
+
+
 @attrs.frozen
 class ManifestScan:
     """What earlier runs left in a manifest, for ``--resume``."""
 
-    done: Set[str]
-    """Keys (``sid_key``) of the sids whose file is in place with the size its ok line
-    gives: they are not downloaded again."""
+    output: OutputScan
+    """The file as an output file: its whole lines, torn tail and error records; its
+    ``done`` is the sids with an ok line, whether or not their file is still in place."""
+    in_place: Set[str]
+    """The sids whose file is in place with the size its ok line gives: they are not
+    downloaded again."""
     verified: Set[str]
-    """Those of ``done`` whose ok line holds the sha256 of a transfer: the only ones a
-    resumed ``--delete-after`` may delete."""
+    """Those of ``in_place`` whose ok line holds the sha256 of a transfer: the only ones
+    a resumed ``--delete-after`` may delete."""
     deleted: Set[str]
-    """Keys of the sids whose delete Twilio confirmed."""
+    """The sids whose delete Twilio confirmed."""
     intended: Set[str]
-    """Keys of the sids with a delete intent: a 404 for one of them is a delete done."""
-    records: int
-    failed: int
-    """Error records (downloads and deletes): their sids are tried again."""
-    keep: int
-    """Bytes of whole lines: the manifest is cut to this length before appending."""
-    torn: int
-    """Bytes after them: a torn last line, left by a process killed mid-write."""
+    """The sids with a delete intent: a 404 for one of them is a delete done."""
 
-    def to_delete(self) -> Set[str]:
-        """Keys of the sids an earlier run verified but did not delete."""
-        return self.verified - self.deleted
+    def to_delete(self) -> Iterator[str]:
+        """The sids an earlier run verified but did not delete."""
+        return (sid for sid in self.verified if sid not in self.deleted)
 
 
 def _entry(line: bytes) -> dict[str, Any] | None:
     """A manifest record, or None when the line is not one."""
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    if type(data) is not dict or type(data.get("sid")) is not str:
+    data = json_object(line)
+    if data is None:
         return None
     if "error" in data or data.get("deleted") is True or data.get("intent") == "delete":
         return data
@@ -129,59 +141,73 @@ def _file_in_place(directory: str, entry: dict[str, Any]) -> bool:
     if path != os.path.basename(path) or path in ("", ".", ".."):
         return False
     try:
-        return os.stat(os.path.join(directory, path)).st_size == entry["bytes"]
+        size: int = entry["bytes"]
+        return os.stat(os.path.join(directory, path)).st_size == size
     except OSError:
         return False
 
 
+class _Tally:
+    """The sids' states as the manifest's lines are read, in order."""
+
+    def __init__(self) -> None:
+        self.in_place = SidSet()
+        self.verified = SidSet()
+        self.deleted = SidSet()
+        self.intended = SidSet()
+        self.records = self.failed = 0
+
+    def take(self, directory: str, entry: dict[str, Any]) -> None:
+        self.records += 1
+        sid = entry["sid"]
+        if "error" in entry:
+            self.failed += 1
+        elif entry.get("deleted") is True:
+            self.deleted.add(sid)
+        elif entry.get("intent") == "delete":
+            self.intended.add(sid)
+        elif _file_in_place(directory, entry):
+            self.in_place.add(sid)
+            if isinstance(entry.get("sha256"), str):
+                self.verified.add(sid)
+
+
 def scan_manifest(path: str, directory: str) -> ManifestScan:
-    """Read a manifest for ``--resume``: what is done, verified, deleted and intended, and
-    where its whole lines end.
+    """Read a manifest for ``--resume``: what is in place, verified, deleted and intended,
+    and where its whole lines end.
 
     A missing manifest is an empty one.  A line that is not a manifest record raises
     NotAnOutputFile naming it: appending to a file of another kind would only make it
-    worse.  A last line without its newline is torn (and cut) only when it is not whole
-    JSON; whole, it is judged like any other line.
+    worse.  A last line without its newline is cut only when it is the unfinished start
+    of a record; a whole one is judged as any other line.
     """
-    done: set[str] = set()
-    verified: set[str] = set()
-    deleted: set[str] = set()
-    intended: set[str] = set()
-    records = failed = keep = 0
-    try:
-        stream = open(path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return ManifestScan(frozenset(), frozenset(), frozenset(), frozenset(), 0, 0, 0, 0)
-    with stream:
+    tally = _Tally()
+    keep = size = 0
+    newline = False
+    with contextlib.suppress(FileNotFoundError), open(path, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         for number, raw in enumerate(stream, start=1):
-            line = raw.rstrip(b"\r\n")
-            entry = _entry(line) if line.strip() else None
-            if not raw.endswith(b"\n") and entry is None:
-                try:
-                    orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    break  # the torn last line
+            ended = raw.endswith(b"\n")
+            if not ended and MANIFEST.torn(raw, first=number == 1):
+                break
             keep += len(raw)
+            newline = not ended
+            line = raw.rstrip(b"\r\n")
             if not line.strip():
                 continue
+            entry = _entry(line)
             if entry is None:
                 raise NotAnOutputFile(
                     f"line {number:,} of {path} is not a line of an archive manifest, so "
                     "it cannot be resumed: remove that line, or use another --manifest"
                 )
-            records += 1
-            key = sid_key(entry["sid"])
-            if "error" in entry:
-                failed += 1
-            elif entry.get("deleted") is True:
-                deleted.add(key)
-            elif entry.get("intent") == "delete":
-                intended.add(key)
-            elif _file_in_place(directory, entry):
-                done.add(key)
-                if isinstance(entry.get("sha256"), str):
-                    verified.add(key)
-    return ManifestScan(
-        done, verified, deleted, intended, records, failed, keep=keep, torn=size - keep
+            tally.take(directory, entry)
+    output = OutputScan(
+        done=tally.in_place,
+        records=tally.records,
+        failed=tally.failed,
+        keep=keep,
+        torn=size - keep,
+        newline=newline,
     )
+    return ManifestScan(output, tally.in_place, tally.verified, tally.deleted, tally.intended)

@@ -20,13 +20,12 @@ import click
 
 from twilio_media_async import (
     DeleteResult,
-    DownloadResult,
     MediaClient,
     MediaRecording,
     NotFoundError,
     RecordingStatus,
 )
-from twilio_media_async._cli.archive_run import ArchiveStats, ArchiveProgress, archive_summary
+from twilio_media_async._cli.archive_run import ArchiveProgress, ArchiveStats, archive_summary
 from twilio_media_async._cli.bulk import read_sids
 from twilio_media_async._cli.consoles import stderr_console
 from twilio_media_async._cli.exits import (
@@ -36,8 +35,17 @@ from twilio_media_async._cli.exits import (
     CommandFailed,
     UsageProblem,
 )
-from twilio_media_async._cli.jobs import NotAnOutputFile, Selection, Shard, parse_shard, sid_key
+from twilio_media_async._cli.jobs import (
+    NotAnOutputFile,
+    SameFileError,
+    Selection,
+    Shard,
+    check_not_input,
+    open_output,
+    parse_shard,
+)
 from twilio_media_async._cli.manifest import (
+    MANIFEST,
     ManifestScan,
     delete_error_line,
     deleted_line,
@@ -46,6 +54,7 @@ from twilio_media_async._cli.manifest import (
     scan_manifest,
 )
 from twilio_media_async._cli.params import parsed_by
+from twilio_media_async._cli.render import write_all
 from twilio_media_async._cli.running import run_async
 from twilio_media_async._cli.settings import Settings
 
@@ -55,31 +64,23 @@ __all__ = ["archive"]
 
 
 class _Manifest:
-    """The manifest, open for appending: each line is written whole, flushed and fsynced
-    before the caller goes on, so that what it records is on disk first."""
+    """The manifest, open for appending: each line is written whole and fsynced before
+    the caller goes on, so that what it records is on disk before anything depends on
+    it.  A write that fails (a full disk) is one ``Error:`` line, exit 1, and the
+    manifest stays resumable."""
 
-    def __init__(self, stream: IO[bytes], settings: Settings) -> None:
+    def __init__(self, stream: IO[bytes], path: str, settings: Settings) -> None:
         self._stream = stream
+        self._path = path
         self._redact = settings.redact_bytes
 
     def write(self, line: bytes) -> None:
-        self._stream.write(self._redact(line) + b"\n")
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
-
-
-def _open_manifest(path: str, scan: ManifestScan | None) -> IO[bytes]:
-    """The manifest, truncated, or (``--resume``) appended to after its torn line is cut."""
-    if scan is None:
-        return open(path, "wb")  # noqa: SIM115 - the caller closes it
-    stream = open(path, "ab")  # noqa: SIM115 - the caller closes it
-    try:
-        if scan.torn:
-            stream.truncate(scan.keep)  # cut, never completed: a torn record is no record
-    except BaseException:
-        stream.close()
-        raise
-    return stream
+        """Write one line and fsync it, or raise CommandFailed."""
+        try:
+            write_all(self._stream, self._redact(line) + b"\n")
+            os.fsync(self._stream.fileno())
+        except OSError as exc:
+            raise CommandFailed(f"cannot write {self._path}: {exc.strerror or exc}") from None
 
 
 class _Deleter:
@@ -112,7 +113,7 @@ class _Deleter:
 
     def _record(self, result: DeleteResult, settings: Settings) -> None:
         sid = result.sid
-        gone = isinstance(result.error, NotFoundError) and sid_key(sid) in self._maybe_gone
+        gone = isinstance(result.error, NotFoundError) and sid in self._maybe_gone
         if result.error is None or gone:
             self._manifest.write(deleted_line(sid, result.attempts))
             self._stats.deleted += 1
@@ -180,15 +181,22 @@ class _Run:
 
     async def run(self, items: AsyncIterable[Any], progress: ArchiveProgress) -> None:
         """The downloads and, beside them, the deletes of what they verified."""
-        async with self.client, asyncio.TaskGroup() as group:
-            deleting = None
-            if self.deleter is not None:
-                lane = self.deleter.run(self.client, self.job.concurrency, self.settings)
-                deleting = group.create_task(lane)
-            await self.download(items, progress)
-            if self.deleter is not None and deleting is not None:
+        async with self.client:
+            if self.deleter is None:
+                await self.download(items, progress)
+                return
+            lane = self.deleter.run(self.client, self.job.concurrency, self.settings)
+            deleting = asyncio.create_task(lane)
+            try:
+                await self.download(items, progress)
                 self.deleter.close()
-                await deleting
+                await asyncio.shield(deleting)
+            finally:
+                # Interrupted, or a write failed: the deletes in flight are cancelled and
+                # awaited; their intents are on disk for the next run.
+                deleting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await deleting
 
 
 def _scan(settings: Settings, job: _ArchiveJob) -> ManifestScan:
@@ -298,8 +306,11 @@ def archive(
         concurrency=concurrency,
         delete_after=delete_after,
     )
-    if input_path not in (None, "-") and _same_file(input_path, job.manifest_path):
-        raise UsageProblem(f"--manifest {job.manifest_path} is the input file: refusing it")
+    if input_path is not None:
+        try:
+            check_not_input(input_path, job.manifest_path, option="--manifest")
+        except SameFileError as exc:
+            raise UsageProblem(str(exc)) from None
     stats = ArchiveStats()
     client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency * 2))
     scan = _scan(settings, job) if resume else None
@@ -321,16 +332,16 @@ def _prepared(
     def opened() -> Iterator[_Run]:
         try:
             os.makedirs(job.directory, exist_ok=True)
-            stream = _open_manifest(job.manifest_path, scan)
+            stream = open_output(job.manifest_path, MANIFEST, None if scan is None else scan.output)
         except OSError as exc:
             where = exc.filename or job.manifest_path
             raise CommandFailed(f"cannot write {where}: {exc.strerror or exc}") from None
         with stream:
-            manifest = _Manifest(stream, settings)
+            manifest = _Manifest(stream, job.manifest_path, settings)
             deleter = _Deleter(manifest, stats, scan) if job.delete_after else None
             if deleter is not None and scan is not None:
-                for key in sorted(scan.to_delete()):  # verified by an earlier run, not deleted
-                    deleter.add(key)
+                for sid in scan.to_delete():  # verified by an earlier run, not deleted
+                    deleter.add(sid)
             yield _Run(job, client, settings, stats, manifest, deleter)
 
     return opened()
@@ -344,7 +355,7 @@ def _execute(
 ) -> None:
     """Run the job, print the summary, and exit: 130 after Ctrl-C, 1 when an item failed."""
     console = stderr_console()
-    selection = Selection(job.shard, scan.done if scan is not None else None)
+    selection = Selection(job.shard, scan.in_place if scan is not None else None)
     with prepared as run, contextlib.ExitStack() as files:
         fd = None
         if job.input_path == "-":
@@ -370,10 +381,3 @@ def _execute(
     if run.stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
     exit_with(ctx, EXIT_FAILED if run.stats.failures or run.stats.delete_failed else EXIT_OK)
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
