@@ -324,6 +324,14 @@ async def test_open_media_streams_the_bytes(answer: str) -> None:
         assert not server.storage_saw_authorization
 
 
+async def test_open_media_checks_the_chunk_size() -> None:
+    async with serving(recording(SID)) as (_, client):
+        async with client.open_media(SID) as media:
+            with pytest.raises(InvalidParameterError, match="size"):
+                async for _ in media.iter_chunks(0):
+                    pass
+
+
 async def test_open_media_raises_a_storage_error() -> None:
     async with serving(recording(SID)) as (server, client):
         server.script_storage(SID, [StorageFault.unavailable()])
