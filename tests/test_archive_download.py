@@ -389,3 +389,19 @@ async def test_bad_arguments_are_refused_before_any_request(tmp_path: Path) -> N
         with pytest.raises(TwilioMediaError):
             await client.download("not-a-sid", tmp_path / "a.mp4")
         assert server.requests == []
+
+
+async def test_storage_is_fetched_through_the_clients_proxy_without_credentials(
+    tmp_path: Path,
+) -> None:
+    from ._proxy import ForwardProxy
+
+    async with ForwardProxy(credentials=("proxy-user", "proxy-secret")) as proxy:
+        options = {"proxy": proxy.url_with("proxy-user", "proxy-secret")}
+        async with serving(recording(SID), client=options) as (server, client):
+            storage_url = server.storage_url
+            result = await client.download(SID, tmp_path / "a.mp4")
+            assert result.ok and result.sha256 == server.media_sha256(SID)
+            assert not server.storage_saw_authorization
+    through = [r for r in proxy.requests if r.target.startswith(storage_url + "/media/")]
+    assert len(through) == 1 and through[0].proxy_authorization is not None
