@@ -207,6 +207,20 @@ async def test_a_partial_left_by_a_killed_run_is_hashed_and_resumed(tmp_path: Pa
         assert [r.range for r in server.storage_requests] == ["bytes=12345-"]
 
 
+async def test_a_partial_longer_than_the_file_is_dropped_and_downloaded_again(
+    tmp_path: Path,
+) -> None:
+    async with serving(recording(SID)) as (server, client):
+        target = tmp_path / "a.mp4"
+        partial_of(target).write_bytes(server.media_bytes(SID) + b"junk")
+        result = await client.download(SID, target)
+        assert result.ok and target.read_bytes() == server.media_bytes(SID)
+        assert [(r.range, r.status) for r in server.storage_requests] == [
+            (f"bytes={SIZE + 4}-", 416),
+            (None, 200),
+        ]
+
+
 async def test_a_whole_partial_gets_416_and_is_verified_in_place(tmp_path: Path) -> None:
     async with serving(recording(SID)) as (server, client):
         target = tmp_path / "a.mp4"
