@@ -23,7 +23,7 @@ DESIGN_NAMES = {
     "TwilioMediaError", "InvalidSidError", "ApiError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError",
     "TransportError", "ResponseValidationError", "DeleteResult", "WaitTimeoutError",
-    "InvalidParameterError",
+    "InvalidParameterError", "DownloadResult", "MediaIntegrityError", "MediaUnavailableError",
 }  # fmt: skip
 
 
@@ -93,6 +93,53 @@ def test_error_hierarchy() -> None:
     assert issubclass(tma.WaitTimeoutError, tma.TwilioMediaError)
     assert issubclass(tma.WaitTimeoutError, TimeoutError)
     assert not issubclass(tma.WaitTimeoutError, tma.TransportError)
+    for media_error in (tma.MediaIntegrityError, tma.MediaUnavailableError):
+        assert issubclass(media_error, tma.TwilioMediaError)
+        assert not issubclass(media_error, tma.ApiError | tma.TransportError)
+    integrity = tma.MediaIntegrityError("short", expected=10, received=9)
+    assert (integrity.expected, integrity.received, integrity.retryable) == (10, 9, False)
+    assert tma.MediaUnavailableError("no", status="processing").status == "processing"
+
+
+def test_download_result_is_frozen_and_ok_follows_the_error() -> None:
+    result = tma.DownloadResult(sid="KV" + "0" * 32, path="a.mp4", bytes=3, attempts=2)
+    assert result.ok and not result.skipped
+    assert [f.name for f in attrs.fields(tma.DownloadResult)] == [
+        "sid",
+        "path",
+        "bytes",
+        "sha256",
+        "content_type",
+        "skipped",
+        "error",
+        "attempts",
+        "request_id",
+    ]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.bytes = 4  # type: ignore[misc]
+    assert not tma.DownloadResult(sid=None, error=tma.InvalidSidError("bad")).ok
+
+
+def test_the_archive_methods_have_the_designed_signatures() -> None:
+    client = tma.MediaClient
+    assert list(inspect.signature(client.download).parameters) == [
+        "self",
+        "recording",
+        "path",
+        "overwrite",
+    ]
+    assert list(inspect.signature(client.download_many).parameters) == [
+        "self",
+        "items",
+        "directory",
+        "concurrency",
+        "ordered",
+        "overwrite",
+    ]
+    many = inspect.signature(client.download_many).parameters
+    assert (many["concurrency"].default, many["ordered"].default) == (8, False)
+    assert inspect.signature(client.media_url).parameters["ttl"].default == 600
+    assert list(inspect.signature(client.open_media).parameters) == ["self", "recording"]
 
 
 def test_delete_result_is_frozen_and_ok_follows_the_error() -> None:

@@ -10,6 +10,7 @@ import logging
 
 from ._converter import converter
 from ._params import RecordingFilters
+from ._results import DownloadResult
 from ._version import __version__
 from .client import MediaClient, fetch_recording
 from .errors import (
@@ -19,6 +20,8 @@ from .errors import (
     ForeignPageUrlError,
     InvalidParameterError,
     InvalidSidError,
+    MediaIntegrityError,
+    MediaUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -53,6 +56,7 @@ __all__ = [
     "AuthenticationError",
     "ClientClosedError",
     "DeleteResult",
+    "DownloadResult",
     "FetchResult",
     "ForeignPageUrlError",
     "HttpMethod",
@@ -60,7 +64,9 @@ __all__ = [
     "InvalidSidError",
     "Links",
     "MediaClient",
+    "MediaIntegrityError",
     "MediaRecording",
+    "MediaUnavailableError",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",

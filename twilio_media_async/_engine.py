@@ -43,7 +43,7 @@ from .errors import (
 )
 from .retry import RetryBudget, RetryEvent, RetryPolicy, backoff_wait, is_retryable
 
-__all__ = ["Answer", "RetryEngine", "Send", "idempotent_delete"]
+__all__ = ["Answer", "RetryEngine", "Send", "idempotent_delete", "wait_for"]
 
 _log = logging.getLogger("twilio_media_async")
 _DEBUG: Final = logging.DEBUG

@@ -369,6 +369,48 @@ class Transport:
         # request's headers, Authorization included.  Only their text is kept, redacted.
         raise failure
 
+    async def open_response(
+        self,
+        method: str,
+        url: URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        base_timeout: aiohttp.ClientTimeout | None = None,
+        attempt_timeout: float | None = None,
+        errors: bool = True,
+    ) -> aiohttp.ClientResponse:
+        """Send one request with the client's credentials, redirects not followed, and
+        return the response unread: the caller reads it (the media link's resolve, or the
+        media itself) and must release it.  With ``errors``, a status of 400 or more
+        raises its ApiError; failures to get an answer map as in ``request``."""
+        session = self._session
+        if session is None or self._closed:
+            session = self._open()
+        elif asyncio.get_running_loop() is not self._loop and self._loop is not None:
+            raise self._wrong_loop()
+        options = self._options(params, base_timeout, attempt_timeout, None)
+        if headers:
+            options["headers"] = {**options.get("headers", {}), **headers}
+        failure: TwilioMediaError | None
+        try:
+            resp = await session.request(method, url, **options)
+            if errors and resp.status >= 400:
+                try:
+                    raise await self._api_error(resp, method, url)
+                finally:
+                    resp.release()
+            return resp
+        except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError) as exc:
+            failure = self._failure(exc, method, url, session)
+            if failure is None:
+                raise
+        raise failure  # outside the handler, as in ``request``
+
+    def redact_text(self, text: str) -> str:
+        """``text`` with every form of the client's credentials replaced."""
+        return self._redactor.text(text)
+
     def _options(
         self,
         params: Mapping[str, str] | None,
@@ -559,6 +601,16 @@ class RequestOptions(TypedDict, total=False):
     on_send: Callable[[], None] | None
 
 
+class RawRequestOptions(TypedDict, total=False):
+    """The keyword arguments of ``Transport.open_response``, which a view passes on."""
+
+    params: Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    base_timeout: aiohttp.ClientTimeout | None
+    attempt_timeout: float | None
+    errors: bool
+
+
 class TransportView:
     """A parent transport's session under another timeout, for a client view.
 
@@ -611,6 +663,20 @@ class TransportView:
         if options.get("base_timeout") is None:
             options["base_timeout"] = self.timeout
         return await self._parent.request(method, url, **options)
+
+    async def open_response(
+        self, method: str, url: URL, **options: Unpack[RawRequestOptions]
+    ) -> aiohttp.ClientResponse:
+        """See ``Transport.open_response``; this view's timeout is the base one."""
+        if self._closed:
+            raise ClientClosedError("this client view is closed; its parent client may not be")
+        if options.get("base_timeout") is None:
+            options["base_timeout"] = self.timeout
+        return await self._parent.open_response(method, url, **options)
+
+    def redact_text(self, text: str) -> str:
+        """See ``Transport.redact_text``."""
+        return self._parent.redact_text(text)
 
     async def aclose(self) -> None:
         """Close this view only: the parent and its session stay open."""

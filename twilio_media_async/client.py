@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import os
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -19,11 +20,15 @@ from yarl import URL
 
 from . import _proxy, _sids
 from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
+from ._archive import Archive, MediaStream, Storage, as_path
+from ._archive import media_url as _media_url
+from ._archive_many import download_many as _download_many
 from ._bulk import BulkMethod, SidInput, bulk_lane, run_bulk
 from ._converter import parse_answer, structure_page, structure_recording
 from ._credentials import check_credentials, environment_arguments
 from ._engine import RetryEngine, idempotent_delete
 from ._limiter import Lane, RequestGate
+from ._media import check_ttl
 from ._params import (
     ListFilters,
     RecordingFilters,
@@ -40,6 +45,7 @@ from ._polling import POLL_MAX_FACTOR as POLL_MAX_FACTOR
 from ._polling import next_poll_interval as next_poll_interval
 from ._polling import poll_until_done
 from ._redact import Redactor
+from ._results import DownloadResult
 from ._transport import (
     DEFAULT_MAX_BODY_SIZE,
     Transport,
@@ -491,6 +497,111 @@ class MediaClient:
             ordered: Keep the input order (the default here).
         """
         return [r async for r in self.fetch_many(sids, concurrency=concurrency, ordered=ordered)]
+
+    # -- media ---------------------------------------------------------------------------
+
+    def _archive(self) -> Archive:
+        return Archive(
+            self._engine, self._transport, self._fetch, self._recording_url, self._check_same_origin
+        )
+
+    async def download(
+        self,
+        recording: str | MediaRecording,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+    ) -> DownloadResult:
+        """Download a recording's media file to ``path``, verified; raise on failure.
+
+        A sid costs one metadata request first; a MediaRecording is used as given.  The
+        media link is resolved with the client's credentials, and the file is fetched from
+        storage with none.  Bytes go to ``<path>.partial`` (resumed with ``Range`` after a
+        cut, or from an earlier run), are hashed (sha256) on the way and checked against
+        Content-Length and the recording's size; then the file is fsynced and renamed onto
+        ``path``.  See docs/archive.md for every rule.
+
+        Raises MediaUnavailableError for a recording that is processing, failed or
+        deleted, MediaIntegrityError for a file of the wrong length twice, and the
+        ApiError or TransportError that ended it otherwise.
+
+        Args:
+            recording: A sid, or a MediaRecording (from ``list()`` or ``fetch()``).
+            path: The final file; missing parent directories are created.
+            overwrite: Replace a file already there with the expected size (by default
+                it is kept, and the result says ``skipped``).
+        """
+        target = as_path(path, "path")
+        storage = Storage(self._transport, 1)
+        try:
+            return await self._archive().download(
+                recording, target, overwrite=overwrite, storage=storage
+            )
+        finally:
+            await storage.aclose()
+
+    def open_media(self, recording: str | MediaRecording) -> MediaStream:
+        """Open a recording's media file for streaming: an async context manager with
+        ``content_type``, ``size`` and ``iter_chunks(n)``, for services that forward the
+        bytes (no file, no resume).
+
+        Args:
+            recording: A sid, or a MediaRecording.
+        """
+        return MediaStream(self._archive(), recording)
+
+    async def media_url(self, recording: str | MediaRecording, *, ttl: int = 600) -> str:
+        """The short-lived storage URL of a recording's media file.
+
+        The URL is a credential (its query string is a signature): hand it only to whom
+        may fetch the file.  TwilioMediaError when the media link answers with the media
+        itself, since there is then no separate URL.
+
+        Args:
+            recording: A sid, or a MediaRecording.
+            ttl: Seconds the URL stays valid: a whole number from 1 to 3600.
+        """
+        return await _media_url(self._archive(), recording, check_ttl(ttl))
+
+    def download_many(
+        self,
+        items: SidInput,
+        directory: str | os.PathLike[str],
+        *,
+        concurrency: int = 8,
+        ordered: bool = False,
+        overwrite: bool = False,
+    ) -> AsyncGenerator[DownloadResult, None]:
+        """Download many recordings' media to ``directory/<sid>.<ext>``; yield exactly one
+        DownloadResult per input item.
+
+        Items are sids or MediaRecordings (which cost no metadata request), from any
+        iterable or async iterable, read lazily.  ``ext`` is the recording's format when it
+        matches ``[a-z0-9]{1,8}``, else ``bin``.  Bad items, 404s, unavailable media and
+        exhausted retries are results, never exceptions.  Each file follows ``download``'s
+        rules.  Items with the same target file run one after the other, the later one
+        skipped.  Breaking out or cancelling stops every transfer and leaves ``.partial``
+        files for a later resume, never an incomplete final file.
+
+        Args:
+            items: Sids or MediaRecordings, as any iterable or async iterable.
+            directory: Where the files go; created when missing.
+            concurrency: The most transfers at once; the API calls (metadata, resolve)
+                go through the client's limiter, as ``fetch_many``'s do.
+            ordered: Yield in input order (within a bounded window).
+            overwrite: Replace files already there with the expected size.
+        """
+        target = as_path(directory, "directory")
+        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
+        return _download_many(
+            self._archive(),
+            items,
+            target,
+            lane=lane,
+            concurrency=concurrency,
+            ordered=ordered,
+            overwrite=overwrite,
+        )
 
 
 async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:

@@ -15,6 +15,8 @@ TwilioMediaError
  |    |- AuthenticationError 401 | PermissionDeniedError 403 | NotFoundError 404
  |    |- RateLimitError 429 (.retry_after)  | ServerError 5xx
  |- ResponseValidationError                not JSON, or the wrong shape
+ |- MediaIntegrityError                    a media file of the wrong length
+ |- MediaUnavailableError                  a recording with no media to download (.status)
 ```
 
 No message or repr holds a credential: errors only ever see URLs and response bodies, and
@@ -40,6 +42,8 @@ __all__ = [
     "ForeignPageUrlError",
     "InvalidParameterError",
     "InvalidSidError",
+    "MediaIntegrityError",
+    "MediaUnavailableError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -234,6 +238,33 @@ class ResponseValidationError(TwilioMediaError):
         if len(self.errors) > 5:
             detail += f"; and {len(self.errors) - 5} more"
         super().__init__(f"{message}: {detail}" if detail else message, attempts=attempts)
+
+
+class MediaIntegrityError(TwilioMediaError):
+    """A downloaded media file does not have the length it should: ``expected`` is the
+    recording's size when known (else the storage answer's Content-Length), ``received``
+    the bytes that came.  Its partial file is removed; it is final only after one more
+    download from scratch failed the same way."""
+
+    expected: int
+    received: int
+
+    def __init__(self, message: str, *, expected: int, received: int, attempts: int = 0) -> None:
+        super().__init__(message, attempts=attempts)
+        self.expected = expected
+        self.received = received
+
+
+class MediaUnavailableError(TwilioMediaError):
+    """The recording has no media to download yet or any more: its ``status`` is
+    ``processing``, ``failed`` or ``deleted``.  Nothing was sent for the media;
+    ``wait_for_completion`` waits out ``processing``."""
+
+    status: str
+
+    def __init__(self, message: str, *, status: str, attempts: int = 0) -> None:
+        super().__init__(message, attempts=attempts)
+        self.status = status
 
 
 class ApiError(TwilioMediaError):

@@ -47,7 +47,10 @@ async def test_standalone_runner() -> None:
             DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, base_url=match.group(0)
         ) as client:
             got = await client.fetch(expected[2].sid or "")
-            assert got == attrs.evolve(expected[2], bitrate=None)
+            # The server's links point at the server itself, as Twilio's point at Twilio.
+            assert got.links is not None
+            assert got.links["media"].startswith(match.group(0) + "/v1/MediaRecordings/")
+            assert got == attrs.evolve(expected[2], bitrate=None, links=got.links)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

@@ -163,7 +163,10 @@ async def test_fetch_spec_shape(
     assert converter.structure(body, MediaRecording) == expected
     assert expected.bitrate is None  # stored as clients read it: the spec shape has none
     generated = make_recordings(25, seed=1, account_sid=ACCOUNT_SID)[3]
-    assert expected == attrs.evolve(generated, bitrate=None)
+    # The links point at the server itself, as Twilio's point at Twilio.
+    assert expected.links is not None
+    assert expected.links["media"] == f"{fake_media_server.url}{PATH}/{sid}/Media"
+    assert expected == attrs.evolve(generated, bitrate=None, links=expected.links)
 
 
 @pytest.mark.fake_media_server(generate=2, payload_shape="seed")

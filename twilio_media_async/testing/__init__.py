@@ -20,7 +20,8 @@ fixtures are available without any import (see ``twilio_media_async.testing._plu
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
 from ._faults import DEFAULT_FAULT_KINDS, Fault, FaultKind
 from ._runner import serve_forever
-from ._server import ClientKwargs, FakeMediaServer, RecordedRequest
+from ._server import DEFAULT_MEDIA_SIZE, ClientKwargs, FakeMediaServer, MediaAnswer, RecordedRequest
+from ._storage import StorageFault, StorageFaultKind, StorageRequest, media_bytes, media_sha256
 from ._store import PayloadShape
 
 __all__ = [
@@ -28,11 +29,18 @@ __all__ = [
     "DEFAULT_ACCOUNT_SID",
     "DEFAULT_AUTH_TOKEN",
     "DEFAULT_FAULT_KINDS",
+    "DEFAULT_MEDIA_SIZE",
     "FakeMediaServer",
     "Fault",
     "FaultKind",
+    "MediaAnswer",
     "PayloadShape",
     "RecordedRequest",
+    "StorageFault",
+    "StorageFaultKind",
+    "StorageRequest",
     "make_recordings",
+    "media_bytes",
+    "media_sha256",
     "serve_forever",
 ]

@@ -16,7 +16,7 @@ from twilio_media_async.models import (
     RecordingStatus,
 )
 
-__all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "make_recordings"]
+__all__ = ["API_ORIGIN", "DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "make_recordings"]
 
 DEFAULT_ACCOUNT_SID: Final = "AC" + "a" * 32
 """The account sid a FakeMediaServer accepts unless told otherwise: ``AC`` and 32 ``a``."""

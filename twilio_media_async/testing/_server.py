@@ -24,9 +24,10 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Self, TypedDict, assert_never
+from typing import Any, Final, Literal, Self, TypedDict, assert_never
 
 import attrs
+import orjson
 from aiohttp import web
 
 from twilio_media_async._api import RECORDINGS_PATH
@@ -37,9 +38,29 @@ from twilio_media_async.models import MediaRecording, RecordingStatus
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
 from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page, twilio_code_for
+from ._storage import (
+    MediaInfo,
+    StorageFault,
+    StorageRequest,
+    StorageSite,
+    media_sha256,
+    stream_media,
+)
+from ._storage import media_bytes as _media_bytes
 from ._store import ListError, PayloadShape, Store
 
-__all__ = ["ClientKwargs", "FakeMediaServer", "RecordedRequest"]
+__all__ = [
+    "DEFAULT_MEDIA_SIZE",
+    "ClientKwargs",
+    "FakeMediaServer",
+    "MediaAnswer",
+    "RecordedRequest",
+]
+
+MediaAnswer = Literal["redirect", "relative", "json", "direct"]
+"""How ``/Media`` answers: a redirect to storage (absolute ``Location``), a redirect with a
+relative ``Location`` (storage mounted on the API origin), a 200 JSON ``redirect_to``, or
+the media itself."""
 
 _JSON: Final = "application/json; charset=utf-8"
 _HTML: Final = "text/html; charset=utf-8"
@@ -51,6 +72,16 @@ _WILDCARD_HOSTS: Final = frozenset({"", "0.0.0.0", "::"})
 _SID_LIKE: Final = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}\Z")
 # A backstop only: close() wakes every handler that is sleeping on purpose.
 _SHUTDOWN_TIMEOUT: Final = 2.0
+_MEDIA_SUFFIX: Final = "/Media"
+_RESOLVE_FAULTS: Final = frozenset({"rate_limited", "server_error", "status", "reset"})
+_MEDIA_ANSWERS: Final = frozenset({"redirect", "relative", "json", "direct"})
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_EXTENSION: Final = re.compile(r"[a-z0-9]{1,8}\Z")
+_CONTENT_TYPES: Final = {"mp4": "video/mp4", "webm": "video/webm"}
+_DEFAULT_TTL: Final = 600
+_MAX_TTL: Final = 3600
+DEFAULT_MEDIA_SIZE: Final = 4096
+"""The media length served for a recording whose ``size`` is None."""
 
 
 class ClientKwargs(TypedDict):
@@ -156,6 +187,9 @@ class FakeMediaServer:
         port: The port to listen on; 0 picks a free one.
         record_requests: Whether ``requests`` keeps a RecordedRequest per request;
             False keeps only the counters, for very long runs.
+        media_answer: How ``/Media`` answers (see MediaAnswer): ``"redirect"`` by
+            default, as Twilio does.
+        media_redirect_status: The status of the redirect (301, 302, 303, 307 or 308).
     """
 
     def __init__(
@@ -175,7 +209,10 @@ class FakeMediaServer:
         host: str = "127.0.0.1",
         port: int = 0,
         record_requests: bool = True,
+        media_answer: MediaAnswer = "redirect",
+        media_redirect_status: int = 302,
     ) -> None:
+        self._init_media(host, media_answer, media_redirect_status, record_requests)
         kinds = _checked_options(
             account_sid, auth_token, fault_rate, fault_kinds, concurrency_limit
         )
@@ -219,6 +256,18 @@ class FakeMediaServer:
         self._in_flight = 0
         self._reset_counters()
 
+    def _init_media(
+        self, host: str, answer: MediaAnswer, redirect_status: int, record_requests: bool
+    ) -> None:
+        """Check the media options and set up the storage site (not started yet)."""
+        if answer not in _MEDIA_ANSWERS:
+            raise ValueError(f"media_answer must be one of {sorted(_MEDIA_ANSWERS)}")
+        if redirect_status not in _REDIRECTS:
+            raise ValueError(f"media_redirect_status must be one of {sorted(_REDIRECTS)}")
+        self._media_answer = answer
+        self._media_redirect_status = redirect_status
+        self._storage = StorageSite(host, self._media_info, record_requests=record_requests)
+
     def _reset_counters(self) -> None:
         self._requests: list[RecordedRequest] = []
         self._attempts: dict[str, int] = {}
@@ -227,6 +276,7 @@ class FakeMediaServer:
         self._seen_transports: weakref.WeakSet[Any] = weakref.WeakSet()
         self._seen_peers: set[Any] = set()
         self._connections = 0
+        self._storage.reset_stats()
 
     def __repr__(self) -> str:
         state = self._url or "not running"
@@ -243,6 +293,8 @@ class FakeMediaServer:
             raise RuntimeError("the server is already running")
         self._closing = asyncio.Event()
         app = web.Application()
+        # Storage on the API origin too, for relative redirects ("relative").
+        app.router.add_route("*", "/media/{tail:.*}", self._storage.handle)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
             app,
@@ -261,10 +313,16 @@ class FakeMediaServer:
         except BaseException:
             await runner.cleanup()
             raise
+        try:
+            await self._storage.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
         port = runner.addresses[0][1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._url = f"http://{host}:{port}"
+        self._store.rebase(self._url)
 
     async def close(self) -> None:
         """Stop the server and drop every connection.  Idempotent.
@@ -278,6 +336,7 @@ class FakeMediaServer:
             return
         self._closing.set()
         await runner.cleanup()
+        await self._storage.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -431,6 +490,70 @@ class FakeMediaServer:
             return self._fault_rng.choice(self.fault_kinds)
         return None
 
+    # -- storage ------------------------------------------------------------------------
+
+    @property
+    def media_answer(self) -> MediaAnswer:
+        """How ``/Media`` answers (see MediaAnswer)."""
+        return self._media_answer
+
+    @property
+    def media_redirect_status(self) -> int:
+        """The status of ``/Media``'s redirect."""
+        return self._media_redirect_status
+
+    @property
+    def storage_url(self) -> str:
+        """The storage site's ``http://host:port``: another origin than ``url``."""
+        return self._storage.url
+
+    def script_storage(self, sid: str, faults: Iterable[StorageFault | None]) -> None:
+        """The next storage requests for ``sid``'s file take these faults in order.
+        Calling it again appends.
+
+        Args:
+            sid: The recording whose file gets the faults.
+            faults: One per storage request; None answers that one normally.
+        """
+        self._storage.script(sid, faults)
+
+    @property
+    def storage_requests(self) -> list[StorageRequest]:
+        """Every request the storage site saw, in arrival order."""
+        return list(self._storage.requests)
+
+    @property
+    def storage_max_in_flight(self) -> int:
+        """The most storage requests handled at once."""
+        return self._storage.max_in_flight
+
+    @property
+    def storage_saw_authorization(self) -> bool:
+        """True when any storage request carried an ``Authorization`` header."""
+        return any(r.authorization for r in self._storage.requests)
+
+    def media_bytes(self, sid: str) -> bytes:
+        """The whole media file served for ``sid`` (its length is the recording's size).
+
+        Args:
+            sid: A recording the server holds.
+        """
+        info = self._media_info(sid)
+        if info is None:
+            raise ValueError(f"the server holds no recording {sid!r}")
+        return _media_bytes(sid, info.size)
+
+    def media_sha256(self, sid: str) -> str:
+        """The sha256 (hex) of the media file served for ``sid``, computed chunk by chunk.
+
+        Args:
+            sid: A recording the server holds.
+        """
+        info = self._media_info(sid)
+        if info is None:
+            raise ValueError(f"the server holds no recording {sid!r}")
+        return media_sha256(sid, info.size)
+
     # -- observability ------------------------------------------------------------------
 
     @property
@@ -472,8 +595,8 @@ class FakeMediaServer:
         return self._connections
 
     def reset_stats(self) -> None:
-        """Forget requests, attempts, connections and max_in_flight; keep the store and
-        any scripts."""
+        """Forget requests, attempts, connections and max_in_flight (storage's too); keep
+        the store and any scripts."""
         self._reset_counters()
 
     # -- the handler --------------------------------------------------------------------
@@ -498,6 +621,9 @@ class FakeMediaServer:
         method = request.method
         path = request.path
         sid = path[len(_ITEM_PREFIX) :] if path.startswith(_ITEM_PREFIX) else None
+        media = sid is not None and sid.endswith(_MEDIA_SUFFIX) and method == "GET"
+        if media:
+            sid = sid[: -len(_MEDIA_SUFFIX)]  # type: ignore[index]
         header = request.headers.get("Authorization")
         user = self._accepted.get(header) if header is not None else None
         authenticated = user is not None
@@ -530,6 +656,14 @@ class FakeMediaServer:
                 response.headers["WWW-Authenticate"] = _AUTH_CHALLENGE
                 return response
             fault = self._pick_fault(sid)
+            if media and (fault is None or fault.kind not in _RESOLVE_FAULTS):
+                # A resolve has no JSON body to spoil: only latency applies to it.
+                if fault is not None and fault.kind == "latency":
+                    fault_name = fault.kind
+                    if await self._sleep(fault.seconds):
+                        return _abort(request)
+                status, response = await self._media(sid, request, request_id)
+                return response
             if fault is None:
                 status, body = self._route(method, path, sid, request)
                 return _reply(status, body, _JSON if body else None, request_id)
@@ -635,6 +769,44 @@ class FakeMediaServer:
             return f"http://{request.host}"
         return self.url
 
+    def _media_info(self, sid: str) -> MediaInfo | None:
+        """What storage serves for ``sid``: None once the recording is gone."""
+        entry = self._store.get(sid)
+        if entry is None:
+            return None
+        recording = entry.recording
+        size = recording.size if recording.size is not None else DEFAULT_MEDIA_SIZE
+        kind = _CONTENT_TYPES.get(str(recording.format), "application/octet-stream")
+        return MediaInfo(size, kind)
+
+    async def _media(
+        self, sid: str | None, request: web.Request, request_id: str
+    ) -> tuple[int | None, web.StreamResponse]:
+        """Answer ``GET .../{Sid}/Media``: a redirect to a presigned storage URL (or its
+        JSON, or the media itself), 404 for an unknown or unfinished recording."""
+        entry = self._store.get(sid) if sid is not None else None
+        path = request.path
+        if sid is None or entry is None or entry.recording.status != RecordingStatus.COMPLETED:
+            return 404, _reply(404, _not_found(path), _JSON, request_id)
+        ttl = _ttl(request.query.get("Ttl"))
+        if ttl is None:
+            body = error_body(400, 20001, f"Invalid Ttl: expected 1 to {_MAX_TTL} seconds")
+            return 400, _reply(400, body, _JSON, request_id)
+        fmt = str(entry.recording.format or "")
+        ext = fmt if _EXTENSION.match(fmt) else "bin"
+        answer = self.media_answer
+        if answer == "direct":
+            info = self._media_info(sid)
+            assert info is not None
+            return await stream_media(request, sid, info, None, self._closing)
+        if answer == "json":
+            body = orjson.dumps({"redirect_to": self._storage.presign(sid, ext, ttl)})
+            return 200, _reply(200, body, _JSON, request_id)
+        origin = "" if answer == "relative" else None
+        response = _reply(self.media_redirect_status, b"", None, request_id)
+        response.headers["Location"] = self._storage.presign(sid, ext, ttl, origin=origin)
+        return self.media_redirect_status, response
+
     async def _faulty(
         self,
         fault: Fault,
@@ -711,6 +883,16 @@ class FakeMediaServer:
         except TimeoutError:
             return False
         return True
+
+
+def _ttl(raw: str | None) -> int | None:
+    """The ``Ttl`` query parameter in seconds, the default without one; None when bad."""
+    if raw is None:
+        return _DEFAULT_TTL
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= _MAX_TTL else None
 
 
 def _checked(faults: Iterable[Fault | None]) -> list[Fault | None]:

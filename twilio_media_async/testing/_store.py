@@ -24,7 +24,9 @@ import orjson
 from twilio_media_async._api import MAX_PAGE_SIZE, RECORDINGS_PATH
 from twilio_media_async._converter import converter, unstructure_recording
 from twilio_media_async.errors import ResponseValidationError
-from twilio_media_async.models import MediaRecording, RecordingStatus
+from twilio_media_async.models import Links, MediaRecording, RecordingStatus
+
+from ._data import API_ORIGIN
 
 __all__ = ["ListError", "PayloadShape", "Store"]
 
@@ -57,6 +59,14 @@ class _Entry:
     recording: MediaRecording
     body: bytes
     key: Key
+
+
+def _origin_of(url: str, old: str) -> str | None:
+    """The origin ``url`` starts with, of the two that get rebased, or None."""
+    for origin in (old, API_ORIGIN):
+        if url.startswith(origin + "/"):
+            return origin
+    return None
 
 
 def _sid_ok(value: str, prefix: str | None) -> bool:
@@ -111,6 +121,29 @@ class Store:
         self._seq = 0
         # (status, processor, source, descending) -> (direction keys, entries), sorted
         self._views: dict[_ViewKey, tuple[list[Key], list[_Entry]]] = {}
+        # The origin links point at: Twilio's until a server runs, then the server's own,
+        # so that a client's same-origin check on ``links`` holds against it.
+        self._origins = (API_ORIGIN, API_ORIGIN)
+
+    def rebase(self, origin: str) -> None:
+        """Point every link of Twilio's origin (or of the last one given) at ``origin``."""
+        self._origins = (self._origins[1], origin)
+        for entry in list(self._entries.values()):
+            self.add(entry.recording)
+        self._origins = (origin, origin)
+
+    def _rebased(self, recording: MediaRecording) -> MediaRecording:
+        links = recording.links
+        if links is None:
+            return recording
+        old, new = self._origins
+        moved = {}
+        for name, url in links.items():
+            origin = _origin_of(url, old)
+            moved[name] = url if origin is None else new + url[len(origin) :]
+        if moved == links:
+            return recording
+        return attrs.evolve(recording, links=Links(moved))
 
     # -- the store ----------------------------------------------------------------------
 
@@ -132,6 +165,7 @@ class Store:
         if self.payload_shape == "spec" and recording.bitrate is not None:
             # Kept as a client will read it back: the spec's payload has no bitrate.
             recording = attrs.evolve(recording, bitrate=None)
+        recording = self._rebased(recording)
         sid = recording.sid
         if not isinstance(sid, str) or not sid or "/" in sid:
             raise ValueError(f"a recording needs a sid (a str without '/'), got {sid!r}")
