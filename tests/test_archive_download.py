@@ -207,6 +207,20 @@ async def test_a_partial_left_by_a_killed_run_is_hashed_and_resumed(tmp_path: Pa
         assert [r.range for r in server.storage_requests] == ["bytes=12345-"]
 
 
+async def test_a_partial_longer_than_the_file_is_dropped_and_downloaded_again(
+    tmp_path: Path,
+) -> None:
+    async with serving(recording(SID)) as (server, client):
+        target = tmp_path / "a.mp4"
+        partial_of(target).write_bytes(server.media_bytes(SID) + b"junk")
+        result = await client.download(SID, target)
+        assert result.ok and target.read_bytes() == server.media_bytes(SID)
+        assert [(r.range, r.status) for r in server.storage_requests] == [
+            (f"bytes={SIZE + 4}-", 416),
+            (None, 200),
+        ]
+
+
 async def test_a_whole_partial_gets_416_and_is_verified_in_place(tmp_path: Path) -> None:
     async with serving(recording(SID)) as (server, client):
         target = tmp_path / "a.mp4"
@@ -324,6 +338,14 @@ async def test_open_media_streams_the_bytes(answer: str) -> None:
         assert not server.storage_saw_authorization
 
 
+async def test_open_media_checks_the_chunk_size() -> None:
+    async with serving(recording(SID)) as (_, client):
+        async with client.open_media(SID) as media:
+            with pytest.raises(InvalidParameterError, match="size"):
+                async for _ in media.iter_chunks(0):
+                    pass
+
+
 async def test_open_media_raises_a_storage_error() -> None:
     async with serving(recording(SID)) as (server, client):
         server.script_storage(SID, [StorageFault.unavailable()])
@@ -381,3 +403,19 @@ async def test_bad_arguments_are_refused_before_any_request(tmp_path: Path) -> N
         with pytest.raises(TwilioMediaError):
             await client.download("not-a-sid", tmp_path / "a.mp4")
         assert server.requests == []
+
+
+async def test_storage_is_fetched_through_the_clients_proxy_without_credentials(
+    tmp_path: Path,
+) -> None:
+    from ._proxy import ForwardProxy
+
+    async with ForwardProxy(credentials=("proxy-user", "proxy-secret")) as proxy:
+        options = {"proxy": proxy.url_with("proxy-user", "proxy-secret")}
+        async with serving(recording(SID), client=options) as (server, client):
+            storage_url = server.storage_url
+            result = await client.download(SID, tmp_path / "a.mp4")
+            assert result.ok and result.sha256 == server.media_sha256(SID)
+            assert not server.storage_saw_authorization
+    through = [r for r in proxy.requests if r.target.startswith(storage_url + "/media/")]
+    assert len(through) == 1 and through[0].proxy_authorization is not None

@@ -31,10 +31,18 @@ def files_in(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.rglob("*") if p.is_file())
 
 
+def halves(directory: Path) -> int:
+    return sum(p.stat().st_size == SIZE // 2 for p in directory.glob("*.partial"))
+
+
+def sha256_of(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 async def halves_on_disk(directory: Path, count: int) -> None:
     """Wait until ``count`` partial files hold their first half (the slow fault's stall)."""
     async with asyncio.timeout(10):
-        while sum(p.stat().st_size == SIZE // 2 for p in directory.glob("*.partial")) < count:
+        while halves(directory) < count:
             await asyncio.sleep(0.01)
 
 
@@ -67,8 +75,7 @@ async def test_exactly_one_result_per_item_over_200_mixed_items(tmp_path: Path) 
     for result in results:
         if result.ok and not result.skipped:
             assert result.path is not None
-            data = Path(result.path).read_bytes()
-            assert result.sha256 == hashlib.sha256(data).hexdigest()
+            assert result.sha256 == sha256_of(result.path)
             assert result.sha256 == server.media_sha256(str(result.sid))
     assert sum(r.skipped for r in results) == 2
     # Listed recordings cost no metadata request: only their resolve.
@@ -169,7 +176,7 @@ async def test_a_resumed_run_continues_the_partial_files_of_a_cancelled_one(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert not list(tmp_path.glob("*.mp4"))
+        assert not [name for name in files_in(tmp_path) if name.endswith(".mp4")]
         server.reset_stats()
         results = [r async for r in client.download_many(server.sids, tmp_path)]
         assert all(r.ok and r.sha256 == server.media_sha256(str(r.sid)) for r in results)

@@ -23,6 +23,7 @@ from ._engine import RetryEngine, wait_for
 from ._files import PartialFile, existing_size
 from ._limiter import Lane
 from ._media import Attempts, Resolved, Step, display_url
+from ._params import check_at_least_one
 from ._results import DownloadResult
 from ._sids import check_recording_sid
 from ._transport import Transport, TransportView
@@ -535,6 +536,7 @@ class MediaStream:
         Args:
             size: The largest chunk, in bytes.
         """
+        check_at_least_one("size", size)
         resp = self._resp
         if resp is None:
             raise TwilioMediaError("open_media() must be entered with `async with` first")

@@ -91,7 +91,12 @@ class _Run:
             self.archive.media_link(recording)
             size = existing_size(path) or 0
             return DownloadResult(
-                sid=recording.sid, path=str(path), bytes=size, skipped=True, attempts=spent
+                sid=recording.sid,
+                path=str(path),
+                bytes=size,
+                skipped=True,
+                attempts=spent,
+                request_id=request_id,
             )
         async with self.transfers:
             result = await self.archive.download_recording(

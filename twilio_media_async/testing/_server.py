@@ -212,15 +212,7 @@ class FakeMediaServer:
         media_answer: MediaAnswer = "redirect",
         media_redirect_status: int = 302,
     ) -> None:
-        if media_answer not in _MEDIA_ANSWERS:
-            raise ValueError(f"media_answer must be one of {sorted(_MEDIA_ANSWERS)}")
-        if media_redirect_status not in _REDIRECTS:
-            raise ValueError(f"media_redirect_status must be one of {sorted(_REDIRECTS)}")
-        self.media_answer: Final = media_answer
-        """How ``/Media`` answers."""
-        self.media_redirect_status: Final = media_redirect_status
-        """The status of ``/Media``'s redirect."""
-        self._storage = StorageSite(host, self._media_info, record_requests=record_requests)
+        self._init_media(host, media_answer, media_redirect_status, record_requests)
         kinds = _checked_options(
             account_sid, auth_token, fault_rate, fault_kinds, concurrency_limit
         )
@@ -263,6 +255,18 @@ class FakeMediaServer:
         self._closing = asyncio.Event()
         self._in_flight = 0
         self._reset_counters()
+
+    def _init_media(
+        self, host: str, answer: MediaAnswer, redirect_status: int, record_requests: bool
+    ) -> None:
+        """Check the media options and set up the storage site (not started yet)."""
+        if answer not in _MEDIA_ANSWERS:
+            raise ValueError(f"media_answer must be one of {sorted(_MEDIA_ANSWERS)}")
+        if redirect_status not in _REDIRECTS:
+            raise ValueError(f"media_redirect_status must be one of {sorted(_REDIRECTS)}")
+        self._media_answer = answer
+        self._media_redirect_status = redirect_status
+        self._storage = StorageSite(host, self._media_info, record_requests=record_requests)
 
     def _reset_counters(self) -> None:
         self._requests: list[RecordedRequest] = []
@@ -487,6 +491,16 @@ class FakeMediaServer:
         return None
 
     # -- storage ------------------------------------------------------------------------
+
+    @property
+    def media_answer(self) -> MediaAnswer:
+        """How ``/Media`` answers (see MediaAnswer)."""
+        return self._media_answer
+
+    @property
+    def media_redirect_status(self) -> int:
+        """The status of ``/Media``'s redirect."""
+        return self._media_redirect_status
 
     @property
     def storage_url(self) -> str:
