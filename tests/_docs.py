@@ -55,8 +55,12 @@ _CLEARED_ENV: Final = (
 
 
 def _server() -> FakeMediaServer:
-    known = attrs.evolve(make_recordings(1, seed=99)[0], sid=DOCUMENTED_SID)
-    return FakeMediaServer(recordings=[known], generate=120, seed=3, api_keys={API_KEY: API_SECRET})
+    # Small media files, so that the archive examples download a few MiB, not gigabytes.
+    known = attrs.evolve(make_recordings(1, seed=99)[0], sid=DOCUMENTED_SID, size=48_000)
+    generated = [
+        attrs.evolve(r, size=(r.size or 0) % 65_536 + 1) for r in make_recordings(120, seed=3)
+    ]
+    return FakeMediaServer(recordings=[known, *generated], api_keys={API_KEY: API_SECRET})
 
 
 class _ServerThread:

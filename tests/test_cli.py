@@ -39,6 +39,7 @@ COMMANDS: Final = (
     "list",
     "delete",
     "delete-many",
+    "archive",
     "fake-server",
     "demo",
 )

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import random
 from typing import Final
 
-from twilio_media_async.testing import FakeMediaServer, Fault
+import attrs
 
-__all__ = ["DEMO_CONCURRENCY_LIMIT", "DEMO_FAULT_RATE", "describe_profile", "fake_server_for_demo"]
+from twilio_media_async import RecordingFormat, RecordingStatus
+from twilio_media_async.testing import FakeMediaServer, Fault, StorageFault, make_recordings
+
+__all__ = [
+    "ARCHIVE_DEMO_RECORDINGS",
+    "ARCHIVE_DEMO_STORAGE_FAULT_RATE",
+    "DEMO_CONCURRENCY_LIMIT",
+    "DEMO_FAULT_RATE",
+    "archive_demo_server",
+    "describe_profile",
+    "fake_server_for_demo",
+]
 
 DEMO_FAULT_RATE: Final = 0.02
 """The share of requests that get a random fault."""
@@ -52,3 +64,43 @@ def describe_profile(server: FakeMediaServer) -> str:
         f"proxy's HTML 502, now and then a 429 with Retry-After 0.2 s), and requests "
         f"beyond {server.concurrency_limit} in flight get 429"
     )
+
+
+ARCHIVE_DEMO_RECORDINGS: Final = 200
+"""How many recordings ``archive --demo`` archives."""
+ARCHIVE_DEMO_STORAGE_FAULT_RATE: Final = 0.1
+"""The share of files whose first storage request fails (``archive --demo``)."""
+
+
+def archive_demo_server(seed: int = 0) -> FakeMediaServer:
+    """A FakeMediaServer for ``archive --demo``: small completed recordings (8 to 512 KiB,
+    so that the demo writes a few tens of MiB), the API's demo fault profile, and one file
+    in ten whose first storage request is cut short, reset, expired or refused with 503."""
+    rng = random.Random(f"twilio-media-async:archive-demo:{seed}")
+    recordings = [
+        attrs.evolve(
+            recording,
+            status=RecordingStatus.COMPLETED,
+            size=rng.randrange(8 << 10, 512 << 10),
+            format=RecordingFormat.MP4,
+        )
+        for recording in make_recordings(ARCHIVE_DEMO_RECORDINGS, seed=seed)
+    ]
+    server = FakeMediaServer(
+        recordings=recordings,
+        seed=seed,
+        fault_rate=DEMO_FAULT_RATE,
+        fault_kinds=demo_faults(),
+        latency=DEMO_LATENCY,
+        record_requests=False,
+    )
+    faults = (
+        StorageFault.truncated(),
+        StorageFault.reset(),
+        StorageFault.expired(),
+        StorageFault.unavailable(),
+    )
+    for recording in recordings:
+        if recording.sid is not None and rng.random() < ARCHIVE_DEMO_STORAGE_FAULT_RATE:
+            server.script_storage(recording.sid, [rng.choice(faults)])
+    return server

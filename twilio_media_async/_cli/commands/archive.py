@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Set
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Set
 from typing import IO, Any
 
 import attrs
 import click
+from rich.console import Console
 
 from twilio_media_async import (
     DeleteResult,
@@ -153,6 +155,7 @@ class _ArchiveJob:
     shard: Shard | None
     concurrency: int
     delete_after: bool
+    demo: bool = False
 
 
 @attrs.define
@@ -160,7 +163,8 @@ class _Run:
     """What a run works with once its files are open."""
 
     job: _ArchiveJob
-    client: MediaClient
+    client: MediaClient | None
+    """None until the demo's server is up, for ``--demo``."""
     settings: Settings
     stats: ArchiveStats
     manifest: _Manifest
@@ -170,6 +174,7 @@ class _Run:
         """Download every item, write its manifest line, and hand each verified sid to the
         deleter once that line is on disk."""
         directory = self.job.directory
+        assert self.client is not None
         results = self.client.download_many(items, directory, concurrency=self.job.concurrency)
         async with contextlib.aclosing(results):
             async for result in results:
@@ -181,6 +186,7 @@ class _Run:
 
     async def run(self, items: AsyncIterable[Any], progress: ArchiveProgress) -> None:
         """The downloads and, beside them, the deletes of what they verified."""
+        assert self.client is not None
         async with self.client:
             if self.deleter is None:
                 await self.download(items, progress)
@@ -266,6 +272,11 @@ def _confirm(yes: bool) -> None:
     help="Delete each recording on Twilio once its file is verified and recorded.",
 )  # fmt: skip
 @click.option("-y", "--yes", is_flag=True, help="With --delete-after: do not ask.")
+@click.option(
+    "--demo", is_flag=True,
+    help="Archive an in-process fake server's recordings, with --delete-after: no "
+    "credentials needed.",
+)  # fmt: skip
 @click.pass_context
 def archive(
     ctx: click.Context,
@@ -280,6 +291,7 @@ def archive(
     manifest_path: str | None,
     delete_after: bool,
     yes: bool,
+    demo: bool,
 ) -> None:
     """Download every recording's media into DIR, verified, with a manifest line each.
 
@@ -304,7 +316,8 @@ def archive(
         filters={"status": status, "source_sid": source_sid, "processor_sid": processor_sid},
         shard=shard,
         concurrency=concurrency,
-        delete_after=delete_after,
+        delete_after=delete_after or demo,
+        demo=demo,
     )
     if input_path is not None:
         try:
@@ -312,16 +325,18 @@ def archive(
         except SameFileError as exc:
             raise UsageProblem(str(exc)) from None
     stats = ArchiveStats()
-    client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency * 2))
+    client = None
+    if not demo:  # the demo's client is made once its server is up
+        client = settings.client(on_retry=stats.on_retry, connection_limit=max(100, concurrency))
     scan = _scan(settings, job) if resume else None
-    if delete_after:
+    if delete_after and not demo:
         _confirm(yes)
     _execute(ctx, job, _prepared(job, client, settings, stats, scan), scan)
 
 
 def _prepared(
     job: _ArchiveJob,
-    client: MediaClient,
+    client: MediaClient | None,
     settings: Settings,
     stats: ArchiveStats,
     scan: ManifestScan | None,
@@ -364,14 +379,18 @@ def _execute(
             fd = files.enter_context(open(job.input_path, "rb")).fileno()
 
         async def go() -> int:
-            with ArchiveProgress(run.stats, console=console) as progress:
-                try:
-                    await run.run(_items(run.client, fd, selection, job.filters), progress)
-                except asyncio.CancelledError:
-                    run.stats.interrupted = True
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()
+            async with contextlib.AsyncExitStack() as stack:
+                if job.demo:
+                    await stack.enter_async_context(_demo(run, console))
+                assert run.client is not None
+                with ArchiveProgress(run.stats, console=console) as progress:
+                    try:
+                        await run.run(_items(run.client, fd, selection, job.filters), progress)
+                    except asyncio.CancelledError:
+                        run.stats.interrupted = True
+                        task = asyncio.current_task()
+                        if task is not None:
+                            task.uncancel()
             return 0
 
         run_async(run.settings, go())
@@ -381,3 +400,51 @@ def _execute(
     if run.stats.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
     exit_with(ctx, EXIT_FAILED if run.stats.failures or run.stats.delete_failed else EXIT_OK)
+
+
+@contextlib.asynccontextmanager
+async def _demo(run: _Run, console: Console) -> AsyncIterator[None]:
+    """``--demo``: an in-process fake server to archive from, and, once the run is done,
+    every file checked by its sha256 against what the server holds."""
+    from twilio_media_async._cli.demo import ARCHIVE_DEMO_RECORDINGS, archive_demo_server
+
+    async with archive_demo_server() as server:
+        console.print(
+            f"Fake Twilio Media API on {server.url}, its storage on {server.storage_url}: "
+            f"{ARCHIVE_DEMO_RECORDINGS} recordings to archive into {run.job.directory}, "
+            "with API faults, and storage that cuts, resets or refuses one file in ten.",
+            markup=False,
+        )
+        run.client = run.settings.pointed_at(**server.client_kwargs()).client(
+            on_retry=run.stats.on_retry, trust_env=False
+        )
+        # Known before the run: a deleted recording's bytes are no longer served.
+        expected = {sid: server.media_sha256(sid) for sid in server.sids}
+        yield
+        if run.stats.interrupted:
+            return
+        checked = _verify_demo(run.job.directory, expected.__getitem__)
+        deleted = sum(1 for sid in checked if sid not in server.recordings)
+        console.print(
+            f"All {len(checked)} files verified by sha256 against the fake server's bytes; "
+            f"{deleted} recordings deleted there after their files were recorded.",
+            markup=False,
+        )
+
+
+def _verify_demo(directory: str, expected: Callable[[str], str]) -> list[str]:
+    """The sids of the demo's files, each checked against ``expected``; CommandFailed for
+    one that does not match (which would be a bug of the SDK)."""
+    checked = []
+    for name in sorted(os.listdir(directory)):
+        sid, _, ext = name.partition(".")
+        if ext == "partial" or not name.endswith(".mp4"):
+            continue
+        digest = hashlib.sha256()
+        with open(os.path.join(directory, name), "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != expected(sid):
+            raise CommandFailed(f"{name} does not match the fake server's bytes")
+        checked.append(sid)
+    return checked
