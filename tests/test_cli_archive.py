@@ -151,7 +151,7 @@ async def test_shards_cover_the_input_exactly_once(tmp_path: Path) -> None:
                     f"{k}/3",
                     "--manifest",
                     str(tmp_path / f"m{k}.jsonl"),
-                )  # fmt: skip
+                )
                 for k in range(3)
             )
         )
