@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time
 from collections import Counter
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from twilio_media_async import DownloadResult, RetryEvent
 
-from .bulk import BulkStats, error_digest
+from .bulk import BulkStats, ProgressBar, error_digest
 
 __all__ = ["ArchiveProgress", "ArchiveStats", "archive_summary"]
 
@@ -108,45 +105,23 @@ def _size(count: float) -> str:
     raise AssertionError("unreachable")
 
 
-class ArchiveProgress:
-    """A rich progress bar on stderr (only when it is a terminal): files done, bytes,
-    bytes per second, failures and retries, redrawn at most every 0.1 s."""
+class ArchiveProgress(ProgressBar):
+    """The archive's bar: files done, bytes, bytes per second, failures and retries."""
 
     def __init__(self, stats: ArchiveStats, *, console: Console) -> None:
+        super().__init__(total=None, console=console)
         self._stats = stats
-        self._console = console
-        self._last = 0.0
-        self._bar: Any = None
-        self._task: Any = None
 
-    def __enter__(self) -> Self:
-        if sys.stderr.isatty():
-            from rich import progress as rp
+    def _columns(self) -> list[Any]:
+        from rich import progress as rp
 
-            self._bar = rp.Progress(
-                rp.SpinnerColumn(),
-                rp.TextColumn("{task.fields[files]} files"),
-                rp.TextColumn("[cyan]{task.fields[bytes]}"),
-                rp.TextColumn("[cyan]{task.fields[rate]}/s"),
-                rp.TextColumn("[red]failed {task.fields[failed]}"),
-                rp.TextColumn("[yellow]retries {task.fields[retries]}"),
-                rp.TimeElapsedColumn(),
-                console=self._console,
-                transient=True,
-            )
-            self._task = self._bar.add_task("archive", total=None, **self._fields())
-            self._bar.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._bar is not None:
-            self.update(force=True)
-            self._bar.stop()
+        return [
+            rp.TextColumn("{task.fields[files]} files"),
+            rp.TextColumn("[cyan]{task.fields[bytes]}"),
+            rp.TextColumn("[cyan]{task.fields[rate]}/s"),
+            rp.TextColumn("[red]failed {task.fields[failed]}"),
+            rp.TextColumn("[yellow]retries {task.fields[retries]}"),
+        ]
 
     def _fields(self) -> dict[str, str]:
         s = self._stats
@@ -157,12 +132,3 @@ class ArchiveProgress:
             "failed": f"{s.failures:,}",
             "retries": f"{s.retries:,}",
         }
-
-    def update(self, *, force: bool = False) -> None:
-        """Redraw from the counters, at most every 0.1 s unless ``force``."""
-        if self._bar is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last >= _REFRESH:
-            self._last = now
-            self._bar.update(self._task, **self._fields())

@@ -35,6 +35,7 @@ __all__ = [
     "STOP_AFTER_CONNECT_FAILURES",
     "BulkStats",
     "Progress",
+    "ProgressBar",
     "failed_to_connect",
     "error_digest",
     "drive",
@@ -307,23 +308,31 @@ def summary(stats: BulkStats, *, title: str = "fetch-many") -> RenderableType:
 # -- progress ------------------------------------------------------------------------------
 
 
-class Progress:
-    """A rich progress bar on stderr, shown only when stderr is a terminal (and ``enabled``).
+class ProgressBar:
+    """A rich progress bar on stderr, shown only when stderr is a terminal (and
+    ``enabled``), redrawn from counters at most every 0.1 s so that a fast run does not
+    spend its time redrawing.  Subclasses say what it shows: ``_columns`` and
+    ``_fields``."""
 
-    Shows results so far (of ``total`` when known), the rate, ok, failed and retries.
-    Updates are throttled so that a fast run does not spend its time redrawing.
-    """
-
-    def __init__(
-        self, stats: BulkStats, *, total: int | None, console: Console, enabled: bool = True
-    ) -> None:
+    def __init__(self, *, total: int | None, console: Console, enabled: bool = True) -> None:
         self._enabled = enabled
-        self._stats = stats
         self._total = total
         self._console = console
         self._last = 0.0
         self._bar: Any = None
         self._task: Any = None
+
+    def _columns(self) -> list[Any]:
+        """The bar's rich columns, after its spinner."""
+        raise NotImplementedError
+
+    def _fields(self) -> dict[str, str]:
+        """The text fields the columns show."""
+        raise NotImplementedError
+
+    def _completed(self) -> int:
+        """How far the bar is filled."""
+        return 0
 
     def __enter__(self) -> Self:
         if self._enabled and sys.stderr.isatty():
@@ -331,18 +340,13 @@ class Progress:
 
             self._bar = rp.Progress(
                 rp.SpinnerColumn(),
-                rp.BarColumn(),
-                rp.TextColumn("{task.fields[count]}"),
-                rp.TextColumn("[cyan]{task.fields[rate]} req/s"),
-                rp.TextColumn("[green]ok {task.fields[ok]}"),
-                rp.TextColumn("[red]failed {task.fields[failed]}"),
-                rp.TextColumn("[yellow]retries {task.fields[retries]}"),
+                *self._columns(),
                 rp.TimeElapsedColumn(),
                 console=self._console,
                 transient=True,
                 redirect_stdout=False,  # the JSON lines go to stdout's buffer directly
             )
-            self._task = self._bar.add_task("fetch", total=self._total, **self._fields())
+            self._task = self._bar.add_task("run", total=self._total, **self._fields())
             self._bar.start()
         return self
 
@@ -355,6 +359,38 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
 
+    def update(self, *, force: bool = False) -> None:
+        """Redraw from the counters, at most every 0.1 s unless ``force``."""
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= _REFRESH:
+            self._last = now
+            self._bar.update(self._task, completed=self._completed(), **self._fields())
+
+
+class Progress(ProgressBar):
+    """The bulk commands' bar: results so far (of ``total`` when known), the rate, ok,
+    failed and retries."""
+
+    def __init__(
+        self, stats: BulkStats, *, total: int | None, console: Console, enabled: bool = True
+    ) -> None:
+        super().__init__(total=total, console=console, enabled=enabled)
+        self._stats = stats
+
+    def _columns(self) -> list[Any]:
+        from rich import progress as rp
+
+        return [
+            rp.BarColumn(),
+            rp.TextColumn("{task.fields[count]}"),
+            rp.TextColumn("[cyan]{task.fields[rate]} req/s"),
+            rp.TextColumn("[green]ok {task.fields[ok]}"),
+            rp.TextColumn("[red]failed {task.fields[failed]}"),
+            rp.TextColumn("[yellow]retries {task.fields[retries]}"),
+        ]
+
     def _fields(self) -> dict[str, str]:
         s = self._stats
         count = f"{s.done:,}" if self._total is None else f"{s.done:,}/{self._total:,}"
@@ -366,14 +402,8 @@ class Progress:
             "retries": f"{s.retries:,}",
         }
 
-    def update(self, *, force: bool = False) -> None:
-        """Redraw from the counters, at most every 0.1 s unless ``force``."""
-        if self._bar is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last >= _REFRESH:
-            self._last = now
-            self._bar.update(self._task, completed=self._stats.done, **self._fields())
+    def _completed(self) -> int:
+        return self._stats.done
 
 
 # -- the run -------------------------------------------------------------------------------
