@@ -20,7 +20,7 @@ from yarl import URL
 from . import _proxy, _sids
 from ._api import RECORDINGS_PATH as _RECORDINGS_PATH
 from ._bulk import BulkMethod, SidInput, bulk_lane, run_bulk
-from ._converter import parse_answer, structure_page, structure_recording
+from ._converter import parse_answer, parse_recording, structure_page
 from ._credentials import check_credentials, environment_arguments
 from ._engine import RetryEngine, idempotent_delete
 from ._limiter import Lane, RequestGate
@@ -287,10 +287,12 @@ class MediaClient:
     async def _fetch(
         self, sid: str, lane: Lane | None = None, held: int | None = None
     ) -> tuple[MediaRecording, int, str | None]:
+        # The answer is never a local here: a frame kept by an error's traceback must
+        # not keep the raw body, which may echo a credential.
         url = self._recording_url(sid)
-        body, attempts, request_id = await self._engine.call("GET", url, lane=lane, held=held)
-        recording = parse_answer(structure_recording, body, attempts, request_id, self._transport)
-        return recording, attempts, request_id
+        return parse_recording(
+            await self._engine.call("GET", url, lane=lane, held=held), sid, self._transport
+        )
 
     def _recording_url(self, sid: str) -> URL:
         # with_path on the parsed base skips parsing the whole URL again, on every request
@@ -409,8 +411,9 @@ class MediaClient:
         else:
             url, query = self._check_same_origin(start_url), None
         while True:
-            body, attempts, request_id = await self._engine.call("GET", url, params=query)
-            page = parse_answer(structure_page, body, attempts, request_id, self._transport)
+            page = parse_answer(
+                structure_page, *await self._engine.call("GET", url, params=query), self._transport
+            )
             yield page
             if not page.next_page_url:
                 return
