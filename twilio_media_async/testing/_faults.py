@@ -248,7 +248,11 @@ class Fault:
         return cls(kind="altered_body", patch=orjson.dumps(dict(changes or {})), drop=tuple(drop))
 
     def alter(self, body: bytes) -> bytes:
-        """``body`` (a JSON object) as ``altered_body`` changes it; other bodies as they are."""
+        """``body`` (a JSON object) as ``altered_body`` changes it; other bodies as they are.
+
+        Args:
+            body: The answer's JSON body.
+        """
         data = orjson.loads(body) if body else None
         if not isinstance(data, dict):
             return body
