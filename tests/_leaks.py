@@ -61,14 +61,14 @@ def _decoded(text: str) -> str:
 
 def _children(obj: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(obj, BaseException):
-        yield "args", obj.args
-        yield "__cause__", obj.__cause__
-        yield "__context__", obj.__context__
-        yield "__traceback__", obj.__traceback__
-        yield "__notes__", getattr(obj, "__notes__", None)
+        yield ".args", obj.args
+        yield ".__cause__", obj.__cause__
+        yield ".__context__", obj.__context__
+        yield ".__traceback__", obj.__traceback__
+        yield ".__notes__", getattr(obj, "__notes__", None)
     if isinstance(obj, types.TracebackType):
-        yield "tb_frame", obj.tb_frame
-        yield "tb_next", obj.tb_next
+        yield ".tb_frame", obj.tb_frame
+        yield ".tb_next", obj.tb_next
         return
     if isinstance(obj, types.FrameType):
         if not obj.f_code.co_filename.startswith(_SDK):
@@ -86,13 +86,13 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
             yield f"[{index}]", item
         return
     if isinstance(obj, types.CoroutineType):
-        yield "cr_frame", obj.cr_frame
+        yield ".cr_frame", obj.cr_frame
         return
     if isinstance(obj, types.GeneratorType | types.AsyncGeneratorType):
-        yield "frame", getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+        yield ".frame", getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
         return
     if isinstance(obj, types.MethodType):
-        yield "__self__", obj.__self__
+        yield ".__self__", obj.__self__
         return
     if isinstance(obj, types.FunctionType):
         for index, cell in enumerate(obj.__closure__ or ()):

@@ -220,6 +220,38 @@ async def test_errors_from_the_fake_server_keep_no_response() -> None:
     assert not any(r.ok for r in results)
 
 
+MARKER = "only-in-the-raw-body-0f3a9c"
+
+
+def _far_into(prefix: bytes) -> bytes:
+    # Past what any excerpt shows: only a reference to the raw body could reach it.
+    return prefix + b'"padding": "' + b"x" * 600 + b'", "marker": "' + MARKER.encode() + b'"}'
+
+
+def _answers(head: bytes) -> bytes:
+    if b"DELETE" in head.split(b"\r\n", 1)[0]:
+        return http_response(b"500 Oops", b"text/plain", _far_into(b"{"))
+    if b"MediaRecordings " in head.split(b"\r\n", 1)[0] or b"?" in head.split(b"\r\n", 1)[0]:
+        return http_response(b"200 OK", b"application/json", _far_into(b'{"meta": 1, '))
+    return http_response(b"200 OK", b"application/json", _far_into(b'{"duration": true, '))
+
+
+async def test_errors_keep_no_reference_to_the_raw_body() -> None:
+    async with raw_server(_answers) as url:
+        client = _client("token", url, None)
+        async with client:
+            with pytest.raises(ResponseValidationError) as fetched:
+                await client.fetch(SID)
+            results = await client.fetch_all([SID])
+            with pytest.raises(ApiError) as deleted:
+                await client.delete(SID)
+            with pytest.raises(ResponseValidationError) as listed:
+                _ = [r async for r in client.list()]
+    for root in (fetched.value, *results, deleted.value, listed.value):
+        assert not leaks(root, [MARKER]), leaks(root, [MARKER])
+    assert fetched.value.errors[0].startswith("$.duration")  # what was wrong is kept
+
+
 # -- units ---------------------------------------------------------------------------------
 
 REDACTOR = Redactor.for_credentials([(ACCOUNT_SID, AUTH_TOKEN), (API_KEY, API_SECRET)])

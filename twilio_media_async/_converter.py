@@ -483,12 +483,14 @@ def _answer_error(
 ) -> ResponseValidationError:
     """The error to raise for an answer whose body ``parse`` refused with ``error``:
     the redacted body's when the body holds a credential, with the answer's attempts and
-    request id, and without a traceback, whose frames hold the decoded body."""
+    request id.  It keeps no traceback and no chain: their frames hold the body and what
+    was decoded from it, which its ``errors`` and excerpt already describe."""
     clean = redactor.redact_body(body)
     if clean != body:
         error = _redacted_error(parse, clean)
     error.attempts = attempts
     error.request_id = request_id
+    error.__cause__ = error.__context__ = None
     return error.with_traceback(None)
 
 
