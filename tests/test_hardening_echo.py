@@ -19,6 +19,7 @@ import pytest
 
 from twilio_media_async import (
     ApiError,
+    DeleteResult,
     FetchResult,
     MediaClient,
     ResponseValidationError,
@@ -164,7 +165,7 @@ async def test_an_echoed_credential_is_in_no_error_nor_anything_it_keeps(
     async with raw_server(_server(form)) as url, aiohttp.ClientSession() as session:
         client = _client(kind, url, session if kind == "borrowed session" else None)
         found = await _every_error(client)
-    errors = [r.error if isinstance(r, FetchResult) or hasattr(r, "ok") else r for r in found]
+    errors = [r.error if isinstance(r, FetchResult | DeleteResult) else r for r in found]
     assert all(isinstance(e, TwilioMediaError) for e in errors)
     assert_clean(*found)
     shown = " ".join(f"{x!s} {x!r}" for x in found)
