@@ -21,6 +21,7 @@ from cattrs.preconf.orjson import make_converter
 from yarl import URL
 
 from ._numbers import is_int
+from ._sids import describe
 from .errors import ResponseValidationError
 from .models import HttpMethod, Links, MediaRecording, Page, RecordingFormat, RecordingStatus
 
@@ -28,6 +29,7 @@ __all__ = [
     "converter",
     "loads_json",
     "parse_answer",
+    "parse_recording",
     "structure_page",
     "structure_recording",
     "unstructure_recording",
@@ -328,10 +330,22 @@ def loads_json(body: bytes) -> Any:
         ) from None
 
 
-def structure_recording(data: Any, body: bytes | None = None) -> MediaRecording:
+def structure_recording(
+    data: Any, body: bytes | None = None, sid: str | None = None
+) -> MediaRecording:
     """Structure a JSON object freshly decoded from a response (it may be changed in
-    place); errors carry an excerpt of ``body``."""
+    place); errors carry an excerpt of ``body``.
+
+    ``sid``: the sid that was asked for.  The recording is filed under it: a body whose
+    ``sid`` is absent or null gets it, and a body naming another recording is a
+    ResponseValidationError (hex digits compare case-insensitively).  It costs one
+    comparison when the body names the sid as it was asked for.
+    """
     if type(data) is dict:
+        if sid is not None:
+            found = data.get("sid")
+            if found != sid:
+                data["sid"] = _filed_under(found, sid, body)
         recording = _fast_recording(data)
         if recording is not None:
             return recording
@@ -343,6 +357,20 @@ def structure_recording(data: Any, body: bytes | None = None) -> MediaRecording:
                 "response is not a valid MediaRecording", errors=exc.errors, body=body
             ) from None
         raise
+
+
+def _filed_under(found: object, sid: str, body: bytes | None) -> str:
+    """The sid a recording whose body says ``found`` is filed under, when that is not
+    ``sid`` as it was asked for: ``sid`` itself, or ResponseValidationError."""
+    if found is None:
+        return sid
+    if type(found) is str and found[:2] == sid[:2] and found[2:].lower() == sid[2:].lower():
+        return sid
+    raise ResponseValidationError(
+        "response is for another recording than the one asked for",
+        errors=[f"$.sid: expected {sid!r}, the sid asked for, got {describe(found)}"],
+        body=body,
+    )
 
 
 def structure_page(data: Any, body: bytes) -> Page:
@@ -421,12 +449,49 @@ def parse_answer(
     except ResponseValidationError as exc:
         error = exc
     # Raised outside the handler, so the unredacted error is not its __context__.
+    error = _answer_error(error, parse, body, attempts, request_id, redactor)
+    del body  # the traceback keeps this frame, and its locals: not the raw body
+    raise error
+
+
+def parse_recording(
+    answer: tuple[bytes, int, str | None], sid: str, redactor: Redacts
+) -> tuple[MediaRecording, int, str | None]:
+    """A fetch's answer (body, attempts, request id) with its body as the MediaRecording
+    filed under ``sid``, as ``parse_answer`` and ``structure_recording`` make it."""
+    body = answer[0]
+    try:
+        return structure_recording(loads_json(body), body, sid), answer[1], answer[2]
+    except ResponseValidationError as exc:
+        error = exc
+
+    def parse(data: Any, raw: bytes) -> MediaRecording:
+        return structure_recording(data, raw, sid)
+
+    error = _answer_error(error, parse, body, answer[1], answer[2], redactor)
+    del body, answer  # the traceback keeps this frame, and its locals: not the raw body
+    raise error
+
+
+def _answer_error(
+    error: ResponseValidationError,
+    parse: Callable[[Any, bytes], object],
+    body: bytes,
+    attempts: int,
+    request_id: str | None,
+    redactor: Redacts,
+) -> ResponseValidationError:
+    """The error to raise for an answer whose body ``parse`` refused with ``error``:
+    the redacted body's when the body holds a credential, with the answer's attempts and
+    request id.  It keeps no traceback and no chain: their frames hold the body and what
+    was decoded from it, which its ``errors`` and excerpt already describe."""
     clean = redactor.redact_body(body)
     if clean != body:
         error = _redacted_error(parse, clean)
     error.attempts = attempts
     error.request_id = request_id
-    raise error
+    error.__cause__ = error.__context__ = None
+    return error.with_traceback(None)
 
 
 def _redacted_error(parse: Callable[[Any, bytes], object], clean: bytes) -> ResponseValidationError:

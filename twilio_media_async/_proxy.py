@@ -1,9 +1,14 @@
 """Which HTTP proxy a client's requests go through: the one given, or the environment's.
 
-The environment is read once, when the client is built (as httpx does), with the standard
-library's own reading of it, the one requests and aiohttp use: ``HTTPS_PROXY`` for an
-https API origin, ``HTTP_PROXY`` for an http one (the lowercase names win when both are
-set), unless ``NO_PROXY`` names the origin's host.
+The environment is read once, when the client is built (as httpx does), the way curl
+reads it: ``HTTPS_PROXY`` for an https API origin, ``HTTP_PROXY`` for an http one (the
+lowercase names win when both are set), unless ``NO_PROXY`` names the origin.  A proxy
+without a scheme (``127.0.0.1:3128``) is an http:// one.  ``NO_PROXY`` is a list of
+entries separated by commas or blanks: ``*`` for every host; a domain, which covers its
+subdomains (a leading dot changes nothing), compared case-insensitively; an IP address or
+a CIDR block (``10.0.0.0/8``, ``::1/128``); any of them with a ``:port``, which then
+covers that port only.  The decision is a pure function of the variables and the URL
+(``choose_proxy``).
 
 The client does not turn on aiohttp's ``trust_env`` for this.  It would look the proxy up
 again for every request, in a worker thread, and read ``~/.netrc`` for every request too:
@@ -17,17 +22,22 @@ and ``secrets`` hands them to the client's redactor.
 
 from __future__ import annotations
 
-import urllib.request
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
 from typing import Final
 
 from yarl import URL
 
 from .errors import InvalidParameterError
 
-__all__ = ["display", "environment_proxy", "parse_proxy", "secrets"]
+__all__ = ["bypasses", "choose_proxy", "display", "environment_proxy", "parse_proxy", "secrets"]
 
 _SCHEMES: Final = ("http", "https")
 _EXAMPLE: Final = "such as 'http://proxy.example.com:3128'"
+_ENTRY_SEPARATORS: Final = re.compile(r"[\s,]+")
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_proxy(value: object, *, source: str = "proxy") -> URL:
@@ -67,21 +77,94 @@ def parse_proxy(value: object, *, source: str = "proxy") -> URL:
 
 
 def environment_proxy(target: URL) -> tuple[URL, str] | None:
-    """The proxy the environment names for requests to ``target``, and the name of the
-    variable it came from; None when there is none, or when ``NO_PROXY`` bypasses the host.
+    """The proxy the environment names for requests to ``target``, and where it came
+    from; None when there is none, or when ``NO_PROXY`` bypasses the origin.
 
     Only the variable of ``target``'s scheme counts (``ALL_PROXY`` does not, as with
     aiohttp).  A malformed value raises InvalidParameterError naming the variable.
     """
+    return choose_proxy(os.environ, target)
+
+
+def choose_proxy(environ: Mapping[str, str], target: URL) -> tuple[URL, str] | None:
+    """``environment_proxy`` for the variables in ``environ``: pure, so it can be tested
+    against a table of cases."""
     scheme = target.scheme
-    value = urllib.request.getproxies().get(scheme)
-    if not value:
+    # A CGI script's HTTP_PROXY may come from the request's own "Proxy:" header
+    # (CVE-2016-1000110, "httpoxy"): only the lowercase name counts there.
+    found = _variable(
+        environ, f"{scheme}_proxy", upper=not (scheme == "http" and "REQUEST_METHOD" in environ)
+    )
+    if found is None:
         return None
+    name, value = found
+    no_proxy = _variable(environ, "no_proxy", upper=True)
     host = target.host
-    if host is not None and urllib.request.proxy_bypass(host):
+    if no_proxy is not None and host is not None and bypasses(no_proxy[1], host, target.port):
         return None
-    source = f"the {scheme.upper()}_PROXY environment variable"
+    source = f"the {name} environment variable"
+    if "://" not in value:
+        value = f"http://{value}"  # as curl reads a proxy without a scheme
     return parse_proxy(value, source=source), source
+
+
+def _variable(environ: Mapping[str, str], lower: str, *, upper: bool) -> tuple[str, str] | None:
+    """The variable ``lower`` (which wins, even set empty) or its uppercase name, with its
+    value; None when neither is set to something."""
+    value = environ.get(lower)
+    if value is not None:
+        return (lower, value) if value else None
+    name = lower.upper()
+    value = environ.get(name) if upper else None
+    return (name, value) if value else None
+
+
+def bypasses(no_proxy: str, host: str, port: int | None) -> bool:
+    """Whether the ``NO_PROXY`` value ``no_proxy`` covers ``host`` on ``port``."""
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for text in _ENTRY_SEPARATORS.split(no_proxy.strip()):
+        if text == "*":
+            return True
+        entry = _entry(text)
+        if entry is None:
+            continue
+        pattern, entry_port = entry
+        if entry_port is not None and entry_port != port:
+            continue
+        if isinstance(pattern, str):
+            # A name covers itself and what ends in "." + name.  For an address this is
+            # the string match urllib makes (".0.0.1"), kept for those who rely on it.
+            if pattern and (host == pattern or host.endswith(f".{pattern}")):
+                return True
+        elif address is not None and address.version == pattern.version and address in pattern:
+            return True
+    return False
+
+
+def _entry(text: str) -> tuple[str | _Network, int | None] | None:
+    """A ``NO_PROXY`` entry as (a lowercase name or a network, a port or None); None for
+    one that cannot be read (it then covers nothing)."""
+    port_text = None
+    if text.startswith("["):  # [::1] or [::1]:8080
+        name, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        port_text = rest[1:] if rest else None
+    elif text.count(":") == 1:  # host:443, 127.0.0.1:8080 (an IPv6 address has more)
+        name, _, port_text = text.partition(":")
+    else:
+        name = text
+    if port_text is not None and not (port_text.isascii() and port_text.isdigit()):
+        return None
+    port = None if port_text is None else int(port_text)
+    try:
+        return ipaddress.ip_network(name, strict=False), port
+    except ValueError:
+        return name.strip(".").lower(), port
 
 
 def display(proxy: URL) -> str:

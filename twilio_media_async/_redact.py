@@ -3,13 +3,16 @@
 A misbehaving server (or a proxy) may echo the request head back, in a status line, an
 error body or a JSON field, and the SDK quotes those in its errors.  The Authorization
 header is base64, so replacing the raw secret alone is not enough: every form the SDK
-sends, or that decodes to the secret, is replaced.
+sends, or that decodes to the secret, is replaced.  A JSON string may also spell any
+character as an escape (``\u0042asic``): ``body`` and ``shown`` find the secrets in a
+body or a text as JSON decoding would read them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -21,6 +24,29 @@ REDACTED: Final = "[redacted]"
 _MIN_SECRET: Final = 6
 # A run of base64 (either alphabet) long enough to hold a secret of _MIN_SECRET bytes.
 _BASE64_RUN: Final = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+# A JSON string escape.  Matched left to right, so the second backslash of an escaped
+# backslash never starts an escape of its own.
+_ESCAPE_BYTES: Final = re.compile(rb"\\(?:u([0-9A-Fa-f]{4})|(.))", re.DOTALL)
+_ESCAPE_TEXT: Final = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|(.))", re.DOTALL)
+# What an escape is spelled back as: a printable ASCII character other than the two
+# that must stay escaped in a JSON string.  Secrets and base64 are made of these only.
+_UNESCAPED: Final = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
+
+
+def _plain_byte(match: re.Match[bytes]) -> bytes:
+    code, char = match.groups()
+    if code is not None:
+        value = int(code, 16)
+        return bytes((value,)) if value in _UNESCAPED else match.group()
+    return b"/" if char == b"/" else match.group()
+
+
+def _plain_char(match: re.Match[str]) -> str:
+    code, char = match.groups()
+    if code is not None:
+        value = int(code, 16)
+        return chr(value) if value in _UNESCAPED else match.group()
+    return "/" if char == "/" else match.group()
 
 
 def _b64_forms(raw: bytes) -> list[str]:
@@ -105,6 +131,27 @@ class Redactor:
             if form in data:
                 data = data.replace(form, replacement)
         return data
+
+    def body(self, data: builtins.bytes) -> builtins.bytes:
+        """``data`` as ``bytes()`` gives it, and with every secret written with JSON string
+        escapes replaced too.  Only then are the escapes spelled out (the JSON stays
+        valid); otherwise they are left as they came."""
+        data = self.bytes(data)
+        if b"\\" not in data or not self._forms:
+            return data
+        plain = _ESCAPE_BYTES.sub(_plain_byte, data)
+        cleaned = self.bytes(plain)
+        return cleaned if cleaned != plain else data
+
+    def shown(self, text: str) -> str:
+        """``text`` as ``text()`` gives it, and with every secret written with JSON string
+        escapes replaced too, as ``body`` does for bytes."""
+        text = self.text(text)
+        if "\\" not in text or not self._forms:
+            return text
+        plain = _ESCAPE_TEXT.sub(_plain_char, text)
+        cleaned = self.text(plain)
+        return cleaned if cleaned != plain else text
 
     def thorough(self, text: str) -> str:
         """``text`` with the known forms replaced, and every base64 run that decodes to

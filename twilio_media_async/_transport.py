@@ -346,20 +346,26 @@ class Transport:
             session = self._open()
         elif asyncio.get_running_loop() is not self._loop and self._loop is not None:
             raise self._wrong_loop()
-        options = self._options(params, base_timeout, attempt_timeout, on_send)
+        resp: aiohttp.ClientResponse | None
+        body: bytes | None
         failure: TwilioMediaError | None
         try:
             # Awaited directly rather than through ``async with``: one context-manager
-            # round trip less per request, released in ``finally`` all the same.
-            resp = await session.request(method, url, **options)
+            # round trip less per request, released in ``finally`` all the same.  The
+            # options are no local: through a borrowed session they hold the headers.
+            resp = await session.request(
+                method, url, **self._options(params, base_timeout, attempt_timeout, on_send)
+            )
             try:
                 status = resp.status
-                if not 200 <= status < 300:
-                    raise await self._api_error(resp, method, url)
-                body = await self._read(resp, self.max_body_size, method, url)
-                return self._reply(body, status, resp.headers)
+                if 200 <= status < 300:
+                    body = await self._read(resp, self.max_body_size, method, url)
+                    return self._reply(body, status, resp.headers)
+                failure = await self._api_error(resp, method, url)
             finally:
                 resp.release()
+        except TwilioMediaError as exc:  # the answer was too large, or not JSON
+            failure = exc
         except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError) as exc:
             failure = self._failure(exc, method, url, session)
             if failure is None:
@@ -367,7 +373,11 @@ class Transport:
         # Raised here, outside the handler: aiohttp's exceptions must not stay reachable
         # as __context__ or __cause__, since ClientResponseError's request_info holds the
         # request's headers, Authorization included.  Only their text is kept, redacted.
-        raise failure
+        # The error's traceback keeps this frame and its locals, so the response (its
+        # request_info again) and the raw body are dropped from them, and so are the
+        # frames that read it.
+        resp = body = None
+        raise failure.with_traceback(None)
 
     async def open_response(
         self,
@@ -445,11 +455,12 @@ class Transport:
         return api_error_from_response(
             resp.status,
             self.redact_body(body),
-            reason=self._redactor.text(resp.reason or ""),
-            request_id=None if request_id is None else self._redactor.text(request_id),
+            reason=self._redactor.shown(resp.reason or ""),
+            request_id=None if request_id is None else self._redactor.shown(request_id),
             retry_after=parse_retry_after(headers.get("Retry-After")),
             method=method,
             url=str(url),
+            redact=self._redactor.shown,
         )
 
     def _reply(self, body: bytes, status: int, headers: Mapping[str, str]) -> Reply:
@@ -514,7 +525,7 @@ class Transport:
     def redact_body(self, body: bytes) -> bytes:
         """``body`` with every form of the client's credential replaced, for error excerpts
         (a misbehaving server may echo the request's headers)."""
-        return self._redactor.bytes(body)
+        return self._redactor.body(body)
 
     def describe(self, exc: BaseException) -> str:
         """What went wrong, on one line, redacted and capped: aiohttp quotes the server's
@@ -525,7 +536,7 @@ class Transport:
             text = exc.strerror or str(exc)
         else:
             text = str(exc)
-        text = " ".join(self._redactor.text(text).split())
+        text = " ".join(self._redactor.shown(text).split())
         text = cap_text(text, _REASON_CHARS)
         # aiohttp's messages can be empty (ServerDisconnectedError()); say what it was.
         return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

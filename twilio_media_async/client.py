@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import copy
 import os
 from collections.abc import (
     AsyncGenerator,
@@ -24,7 +23,7 @@ from ._archive import Archive, MediaStream, Storage, as_path
 from ._archive import media_url as _media_url
 from ._archive_many import download_many as _download_many
 from ._bulk import BulkMethod, SidInput, bulk_lane, run_bulk
-from ._converter import parse_answer, structure_page, structure_recording
+from ._converter import parse_answer, parse_recording, structure_page
 from ._credentials import check_credentials, environment_arguments
 from ._engine import RetryEngine, idempotent_delete
 from ._limiter import Lane, RequestGate
@@ -146,10 +145,8 @@ class MediaClient:
         self._auth_kind = checked.kind
         check_at_least_one("max_body_size", max_body_size)
         check_at_least_one("connection_limit", connection_limit)
-        self.account_sid: Final = checked.account_sid
-        """The account sid the client was built with."""
-        self.retry: Final = retry if retry is not None else RetryPolicy()
-        """The retry policy every call follows."""
+        self._account_sid = checked.account_sid
+        self._retry = retry if retry is not None else RetryPolicy()
         self._requested_timeout = as_timeout(timeout)
         origin = base_url_for(region, edge) if base_url is None else base_url
         proxy_url = proxy_for(proxy, origin, from_env=trust_env and session is None)
@@ -171,9 +168,21 @@ class MediaClient:
         self._transport: Transport | TransportView = transport
         self._recordings_path = f"{transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
         self._engine = RetryEngine(self.retry, transport)
+        # What every view is made from, so that a view's views are the root's too.
+        self._root_engine = self._engine
         # One limiter for every bulk run of this client: they draw on one account.
         self._limiter = RequestGate(maximum=transport.connection_cap or _UNCAPPED_REQUESTS)
         self._is_view = False
+
+    @property
+    def account_sid(self) -> str:
+        """The account sid the client was built with."""
+        return self._account_sid
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy every call follows."""
+        return self._retry
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
@@ -226,8 +235,9 @@ class MediaClient:
         bulk limiter: it is cheap, and meant to be made per call site
         (``client.with_options(timeout=2.0).fetch(sid)``).  What it is not given, it takes
         from this client.  The budget stays the client's: a view's ``retry`` policy decides
-        attempts, waits and deadline, not the size of the budget.  Closing the view leaves
-        this client open; closing this client closes its views too.
+        attempts, waits and deadline, not the size of the budget.  A view's own
+        ``with_options`` gives a view of the root client, so views never nest.  Closing a
+        view closes that view only; closing the root client closes every view.
 
         Args:
             timeout: The view's per-attempt timeout, as ``MediaClient(timeout=...)``.
@@ -237,11 +247,22 @@ class MediaClient:
             raise InvalidParameterError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         policy = self.retry if retry is None else retry
         requested = self._requested_timeout if timeout is None else as_timeout(timeout)
-        view = copy.copy(self)  # the session, limiter and budget stay shared
-        view.retry = policy  # type: ignore[misc]  # Final for users; a view is built here
+        return self._view(policy, requested)
+
+    def _view(self, policy: RetryPolicy, requested: aiohttp.ClientTimeout) -> Self:
+        """A view of the root client, whichever client or view this is: chained views never
+        nest, so any depth of chaining costs the same.  The session, limiter and budget
+        stay the root's."""
+        view = type(self).__new__(type(self))
+        view._auth_kind = self._auth_kind
+        view._account_sid = self._account_sid
+        view._retry = policy
         view._requested_timeout = requested
-        view._engine = self._engine.view(policy, within(requested, policy.deadline))
+        view._root_engine = self._root_engine
+        view._engine = self._root_engine.view(policy, within(requested, policy.deadline))
         view._transport = view._engine.transport
+        view._recordings_path = self._recordings_path
+        view._limiter = self._limiter
         view._is_view = True
         return view
 
@@ -293,10 +314,12 @@ class MediaClient:
     async def _fetch(
         self, sid: str, lane: Lane | None = None, held: int | None = None
     ) -> tuple[MediaRecording, int, str | None]:
+        # The answer is never a local here: a frame kept by an error's traceback must
+        # not keep the raw body, which may echo a credential.
         url = self._recording_url(sid)
-        body, attempts, request_id = await self._engine.call("GET", url, lane=lane, held=held)
-        recording = parse_answer(structure_recording, body, attempts, request_id, self._transport)
-        return recording, attempts, request_id
+        return parse_recording(
+            await self._engine.call("GET", url, lane=lane, held=held), sid, self._transport
+        )
 
     def _recording_url(self, sid: str) -> URL:
         # with_path on the parsed base skips parsing the whole URL again, on every request
@@ -415,8 +438,9 @@ class MediaClient:
         else:
             url, query = self._check_same_origin(start_url), None
         while True:
-            body, attempts, request_id = await self._engine.call("GET", url, params=query)
-            page = parse_answer(structure_page, body, attempts, request_id, self._transport)
+            page = parse_answer(
+                structure_page, *await self._engine.call("GET", url, params=query), self._transport
+            )
             yield page
             if not page.next_page_url:
                 return

@@ -25,7 +25,7 @@ the SDK never puts credentials in either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -382,6 +382,17 @@ def _as_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """A decoded JSON value with ``redact`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
+
+
 def api_error_from_response(
     status: int,
     body: bytes,
@@ -391,12 +402,15 @@ def api_error_from_response(
     retry_after: float | None = None,
     method: str = "",
     url: str = "",
+    redact: Callable[[str], str] | None = None,
 ) -> ApiError:
     """Build the ApiError subclass for a non-2xx response.  Pure: no I/O.
 
     Reads Twilio's error JSON (``code, message, more_info, status, details``) and RFC 9457
     problem details (``type, title, status, code, detail``).  Any other body, such as an
     HTML page from a proxy, still gives the right subclass with a short excerpt.
+    ``redact``, when given, is applied to every string the error takes from the body,
+    after JSON decoding (message, more_info, every string in details, the excerpt).
     """
     code: int | None = None
     message: str | None = None
@@ -419,6 +433,10 @@ def api_error_from_response(
     if message is None:
         text = excerpt(body)
         message = f"{reason or 'error'} (body: {text})" if text else (reason or "error")
+    if redact is not None:
+        message = redact(message)
+        more_info = None if more_info is None else redact(more_info)
+        details = _redacted(details, redact)
     message = cap_text(message, MESSAGE_CHARS)
     if more_info is not None:
         more_info = cap_text(more_info, MESSAGE_CHARS)

@@ -6,7 +6,7 @@ the ``script_next`` queue or the seeded random draw) and how (``_server.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Final, Literal
 
@@ -34,6 +34,7 @@ FaultKind = Literal[
     "slow_body",
     "wrong_content_type",
     "invalid_json",
+    "altered_body",
 ]
 """The names a fault is recorded under (``RecordedRequest.fault``)."""
 
@@ -117,6 +118,10 @@ class Fault:
     """The delay of ``latency`` and the stall of ``slow_body``."""
     applied: bool = False
     """Carry the request out (a DELETE deletes) before failing it."""
+    patch: bytes = b""
+    """For ``altered_body``: a JSON object whose fields replace the answer's."""
+    drop: tuple[str, ...] = ()
+    """For ``altered_body``: the fields taken out of the answer."""
 
     @classmethod
     def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
@@ -228,6 +233,33 @@ class Fault:
         """Answer ``application/json`` with a body that is not JSON (the first half of the
         real one)."""
         return cls(kind="invalid_json")
+
+    @classmethod
+    def altered_body(
+        cls, changes: Mapping[str, object] | None = None, *, drop: Iterable[str] = ()
+    ) -> Fault:
+        """Answer normally, with the JSON object's fields changed: a server that sends
+        another recording's ``sid``, or none at all.
+
+        Args:
+            changes: Fields set in the answer (JSON values; None sends null).
+            drop: Fields taken out of the answer.
+        """
+        return cls(kind="altered_body", patch=orjson.dumps(dict(changes or {})), drop=tuple(drop))
+
+    def alter(self, body: bytes) -> bytes:
+        """``body`` (a JSON object) as ``altered_body`` changes it; other bodies as they are.
+
+        Args:
+            body: The answer's JSON body.
+        """
+        data = orjson.loads(body) if body else None
+        if not isinstance(data, dict):
+            return body
+        for name in self.drop:
+            data.pop(name, None)
+        data.update(orjson.loads(self.patch) if self.patch else {})
+        return orjson.dumps(data)
 
 
 def _default_kinds() -> tuple[Fault, ...]:

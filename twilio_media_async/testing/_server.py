@@ -836,6 +836,10 @@ class FakeMediaServer:
             case "invalid_json":
                 status, body = self._spoilable(method, path, sid, request)
                 return status, _reply(status, body[: len(body) // 2] or b"<", _JSON, request_id)
+            case "altered_body":
+                status, body = self._route(method, path, sid, request)
+                body = fault.alter(body) if 200 <= status < 300 else body
+                return status, _reply(status, body, _JSON if body else None, request_id)
             case "truncated" | "slow_body":
                 status, body = self._spoilable(method, path, sid, request)
                 return await self._send_in_halves(fault, status, body, request, request_id)
