@@ -10,6 +10,8 @@ in everything an error keeps alive, the locals of its traceback's frames include
 from __future__ import annotations
 
 import base64
+import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +22,14 @@ import pytest
 from twilio_media_async import (
     ApiError,
     DeleteResult,
+    DownloadResult,
     FetchResult,
     MediaClient,
+    MediaRecording,
     ResponseValidationError,
     RetryPolicy,
     TwilioMediaError,
+    converter,
 )
 from twilio_media_async._redact import Redactor
 from twilio_media_async._transport import basic_auth_header
@@ -154,7 +159,28 @@ async def _every_error(client: MediaClient) -> list[Any]:
         with pytest.raises(ResponseValidationError) as listed:
             _ = [r async for r in client.list()]
         found.append(listed.value)
+        found += await _archive_errors(client)
     return found
+
+
+async def _archive_errors(client: MediaClient) -> list[Any]:
+    """The archive's errors: the media link's resolve answered with the echo."""
+    recording = converter.structure(
+        {
+            "sid": SID,
+            "status": "completed",
+            "format": "mp4",
+            "media_size": 10,
+            "links": {"media": f"{client.base_url}/v1/MediaRecordings/{SID}/Media"},
+        },
+        MediaRecording,
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        with pytest.raises(ApiError) as downloaded:
+            await client.download(recording, os.path.join(directory, "x.mp4"))
+        results = [r async for r in client.download_many([recording, SID], directory)]
+    assert [r.ok for r in results] == [False, False]
+    return [downloaded.value, *results]
 
 
 @pytest.mark.parametrize("kind", ["token", "api key", "borrowed session"])
@@ -165,7 +191,9 @@ async def test_an_echoed_credential_is_in_no_error_nor_anything_it_keeps(
     async with raw_server(_server(form)) as url, aiohttp.ClientSession() as session:
         client = _client(kind, url, session if kind == "borrowed session" else None)
         found = await _every_error(client)
-    errors = [r.error if isinstance(r, FetchResult | DeleteResult) else r for r in found]
+    errors = [
+        r.error if isinstance(r, FetchResult | DeleteResult | DownloadResult) else r for r in found
+    ]
     assert all(isinstance(e, TwilioMediaError) for e in errors)
     assert_clean(*found)
     shown = " ".join(f"{x!s} {x!r}" for x in found)

@@ -399,23 +399,40 @@ class Transport:
             session = self._open()
         elif asyncio.get_running_loop() is not self._loop and self._loop is not None:
             raise self._wrong_loop()
-        options = self._options(params, base_timeout, attempt_timeout, None)
-        if headers:
-            options["headers"] = {**options.get("headers", {}), **headers}
+        resp: aiohttp.ClientResponse | None
         failure: TwilioMediaError | None
         try:
-            resp = await session.request(method, url, **options)
-            if errors and resp.status >= 400:
-                try:
-                    raise await self._api_error(resp, method, url)
-                finally:
-                    resp.release()
-            return resp
+            # The options are no local: through a borrowed session they hold the headers.
+            resp = await session.request(
+                method, url, **self._options_with(params, base_timeout, attempt_timeout, headers)
+            )
+            if not (errors and resp.status >= 400):
+                return resp
+            try:
+                failure = await self._api_error(resp, method, url)
+            finally:
+                resp.release()
         except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError) as exc:
             failure = self._failure(exc, method, url, session)
             if failure is None:
                 raise
-        raise failure  # outside the handler, as in ``request``
+        # As in ``request``: raised outside the handler, with neither the response nor the
+        # frames that read it reachable from the error's traceback.
+        resp = None
+        raise failure.with_traceback(None)
+
+    def _options_with(
+        self,
+        params: Mapping[str, str] | None,
+        base_timeout: aiohttp.ClientTimeout | None,
+        attempt_timeout: float | None,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """``_options``, with ``headers`` added to the request's own."""
+        options = self._options(params, base_timeout, attempt_timeout, None)
+        if headers:
+            options["headers"] = {**options.get("headers", {}), **headers}
+        return options
 
     def redact_text(self, text: str) -> str:
         """``text`` with every form of the client's credentials replaced."""
