@@ -20,6 +20,7 @@ one ok result, and the directory is emptied (the files can be GiBs).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import resource
@@ -35,6 +36,7 @@ import aiohttp
 import orjson
 
 from twilio_media_async import MediaClient, MediaRecording
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import media_sha256
 
 Outcome = tuple[str, Path | None, int]
@@ -53,10 +55,8 @@ def _status_kib(field: str) -> int | None:
 
 def reset_peak() -> int:
     """Reset the peak RSS where Linux allows it; the RSS now, in KiB."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
     now = _status_kib("VmRSS")
     return now if now is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -102,10 +102,10 @@ async def raw(config: dict[str, Any], recs: list[MediaRecording]) -> list[Outcom
     """Plain aiohttp: ``concurrency`` workers, each resolve + stream + write + sha256 +
     fsync + rename, one file after another."""
     directory = Path(config["directory"])
-    auth = aiohttp.BasicAuth(config["account_sid"], config["auth_token"])
+    auth = {"Authorization": basic_auth_header(config["account_sid"], config["auth_token"])}
     outcomes: list[Outcome] = []
     queue: Iterator[MediaRecording] = iter(recs)
-    async with aiohttp.ClientSession(auth=auth) as api, aiohttp.ClientSession() as storage:
+    async with aiohttp.ClientSession(headers=auth) as api, aiohttp.ClientSession() as storage:
 
         async def worker() -> None:
             for rec in queue:
@@ -161,7 +161,7 @@ def verify(outcomes: list[Outcome], recs: list[MediaRecording]) -> dict[str, int
 async def measure(variant: str, config: dict[str, Any]) -> dict[str, Any]:
     """List the recordings, then time the downloads of ``variant``; verify; clean up."""
     directory = Path(config["directory"])
-    directory.mkdir(parents=True, exist_ok=True)
+    os.makedirs(directory, exist_ok=True)
     kwargs = {k: config[k] for k in ("account_sid", "auth_token")}
     try:
         async with MediaClient(**kwargs, base_url=config["url"]) as client:

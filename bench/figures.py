@@ -104,8 +104,9 @@ def draw_archive(path: Path, medians: dict[str, float], options: ArchiveOptions)
     right.bar(names, values, color=["tab:gray", "tab:blue", "tab:orange"])
     right.axhline(medians["many_raw"] * options.min_many_ratio, ls="--", lw=0.8, color="black",
                   label=f"target: {options.min_many_ratio}x raw")  # fmt: skip
+    faults_label = f"faults target: {options.min_faults_ratio}x SDK"
     right.axhline(medians["many_sdk"] * options.min_faults_ratio, ls=":", lw=0.8,
-                  color="tab:red", label=f"faults target: {options.min_faults_ratio}x SDK")  # fmt: skip
+                  color="tab:red", label=faults_label)  # fmt: skip
     right.set_ylabel("files/s")
     right.set_title(
         f"{options.files:,} files of {options.file_size // 1024} KiB, "

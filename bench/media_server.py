@@ -52,6 +52,12 @@ def recordings(n: int, size: int) -> list[dict[str, Any]]:
     ]
 
 
+def _publish(path: str, data: bytes) -> None:
+    partial = Path(f"{path}.tmp")
+    partial.write_bytes(data)
+    os.replace(partial, path)  # whole when it appears
+
+
 async def serve(args: argparse.Namespace) -> None:
     """Serve until cancelled; write the info file once listening."""
     server = FakeMediaServer(recordings=recordings(args.files, args.size), record_requests=False)
@@ -60,9 +66,7 @@ async def serve(args: argparse.Namespace) -> None:
             server.script_storage(sid, [fault])
         info = {"url": server.url, "account_sid": server.account_sid}
         info["auth_token"] = server.auth_token
-        partial = Path(f"{args.info_file}.tmp")
-        partial.write_bytes(orjson.dumps(info))
-        os.replace(partial, args.info_file)  # whole when it appears
+        _publish(args.info_file, orjson.dumps(info))
         await asyncio.Event().wait()
 
 

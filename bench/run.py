@@ -22,7 +22,8 @@ file, many small ones, and the small ones under storage faults, each a median of
 
 ``--markdown FILE`` writes each report into its own section of FILE and keeps the rest:
 ``## Results`` for ``clean``, ``## Archive`` for ``archive``, ``## Scenario: NAME`` for
-the others.  Figures of the limiter and of the archive go to ``--figures DIR`` (by default ``img/`` next to FILE; none without either).
+the others.  Figures of the limiter and of the archive go to ``--figures DIR`` (by default
+``img/`` next to FILE; none without either).
 """
 
 from __future__ import annotations
