@@ -109,12 +109,13 @@ async def raw(config: dict[str, Any], recs: list[MediaRecording]) -> list[Outcom
 
         async def worker() -> None:
             for rec in queue:
-                path = directory / f"{rec.sid}.mp4"
+                sid = str(rec.sid)
+                path = directory / f"{sid}.mp4"
                 try:
                     await _raw_file(api, storage, rec, path)
-                    outcomes.append((rec.sid, path, 2))
+                    outcomes.append((sid, path, 2))
                 except (aiohttp.ClientError, OSError, RuntimeError):
-                    outcomes.append((rec.sid, None, 2))
+                    outcomes.append((sid, None, 2))
 
         await asyncio.gather(*(worker() for _ in range(config["concurrency"])))
     return outcomes
@@ -138,7 +139,7 @@ async def sdk(client: MediaClient, config: dict[str, Any], recs: list[MediaRecor
 
 def verify(outcomes: list[Outcome], recs: list[MediaRecording]) -> dict[str, int]:
     """Every sid exactly once and ok, every file's bytes those storage serves."""
-    sizes = {rec.sid: rec.size or 0 for rec in recs}
+    sizes = {str(rec.sid): rec.size or 0 for rec in recs}
     seen = Counter(sid for sid, _, _ in outcomes)
     good = 0
     for sid, path, _ in outcomes:

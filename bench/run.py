@@ -178,7 +178,7 @@ def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str
             )
 
     def med(variant: str, key: str) -> float:
-        return statistics.median(r[key] for r in results[variant])
+        return float(statistics.median(r[key] for r in results[variant]))
 
     rows = []
     base = args.variants[0] if "raw" not in args.variants else "raw"

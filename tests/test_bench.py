@@ -272,15 +272,16 @@ async def test_an_archive_client_run_verifies_every_file_then_removes_them(
 def test_the_archive_check_catches_a_wrong_a_missing_and_a_duplicated_file(
     tmp_path: Path,
 ) -> None:
-    recs = [MediaRecording(sid=f"KV{i:032x}", size=1000) for i in range(4)]
+    sids = [f"KV{i:032x}" for i in range(4)]
+    recs = [MediaRecording(sid=sid, size=1000) for sid in sids]
     paths = []
-    for rec in recs:
-        path = tmp_path / rec.sid
-        path.write_bytes(media_bytes(rec.sid, 1000))
+    for sid in sids:
+        path = tmp_path / sid
+        path.write_bytes(media_bytes(sid, 1000))
         paths.append(path)
     paths[1].write_bytes(b"x" * 1000)
-    outcomes = [(recs[0].sid, paths[0], 2), (recs[1].sid, paths[1], 2)]
-    outcomes += [(recs[2].sid, paths[2], 2), (recs[2].sid, paths[2], 2)]
+    outcomes: list[tuple[str, Path | None, int]] = [(sids[0], paths[0], 2), (sids[1], paths[1], 2)]
+    outcomes += [(sids[2], paths[2], 2), (sids[2], paths[2], 2)]
     checked = verify(outcomes, recs)
     assert checked == {"ok": 4, "verified": 1, "duplicates": 1, "missing": 1, "requests": 8}
     assert verify(outcomes[:1], recs[:1])["verified"] == 1
