@@ -172,11 +172,18 @@ def run_archive(
     if figure is not None:
         from bench.figures import draw_archive
 
-        why_not = draw_archive(figure, medians, options)
+        rates = {
+            name: [_mibs(run) if name.startswith("big") else _files(run) for run in group]
+            for name, group in runs.items()
+        }
+        why_not = draw_archive(figure, medians, options, rates)
         if why_not is not None:
             section += f"\nNo figure was drawn: {why_not}.\n"
         else:
-            section += f"\n![The archive benchmark]({figure_link or figure})\n"
+            section += (
+                f"\n![The archive benchmark: medians as bars, each round as a dot]"
+                f"({figure_link or figure})\n"
+            )
     if not correct:
         section += "\n**A file was missing, duplicated or wrong: see the runs above.**\n"
     return ArchiveOutcome(section, correct, met, runs)

@@ -81,9 +81,15 @@ def draw_limiter(path: Path, name: str, measured: Measured) -> str | None:
     return None
 
 
-def draw_archive(path: Path, medians: dict[str, float], options: ArchiveOptions) -> str | None:
-    """Draw the archive benchmark's medians as bars, each panel with its target; return
-    None, or why no figure was drawn."""
+def draw_archive(
+    path: Path,
+    medians: dict[str, float],
+    options: ArchiveOptions,
+    rounds: dict[str, list[float]] | None = None,
+) -> str | None:
+    """Draw the archive benchmark's medians as bars, each panel with its target, and each
+    round's rate as a dot (``rounds``: name to rates); return None, or why no figure was
+    drawn."""
     try:
         import matplotlib
 
@@ -107,6 +113,11 @@ def draw_archive(path: Path, medians: dict[str, float], options: ArchiveOptions)
     faults_label = f"faults target: {options.min_faults_ratio}x SDK"
     right.axhline(medians["many_sdk"] * options.min_faults_ratio, ls=":", lw=0.8,
                   color="tab:red", label=faults_label)  # fmt: skip
+    for axes, names_drawn in ((left, ["big_raw", "big_sdk"]),
+                              (right, ["many_raw", "many_sdk", "faults_sdk"])):  # fmt: skip
+        for x, name in enumerate(names_drawn):
+            rates = (rounds or {}).get(name, [])
+            axes.plot([x] * len(rates), rates, "o", ms=4, color="black", alpha=0.6)
     right.set_ylabel("files/s")
     right.set_title(
         f"{options.files:,} files of {options.file_size // 1024} KiB, "
