@@ -65,7 +65,7 @@ def _run_client(variant: str, url: str, n: int, concurrency: int, cpu: str | Non
     return orjson.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     choices = ["clean", *SCENARIOS, "archive", "all"]
     parser.add_argument("--scenario", choices=choices, default="clean")
@@ -83,8 +83,12 @@ def main() -> None:
     parser.add_argument("--archive-files", type=int, default=defaults.files)
     parser.add_argument("--archive-file-size", type=int, default=defaults.file_size)
     parser.add_argument("--markdown", type=Path, help="also write the report here")
-    parser.add_argument("--figures", type=Path, help="draw the limiter figures here")
-    args = parser.parse_args()
+    parser.add_argument("--figures", type=Path, help="draw the figures here")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _parse_args()
     names = ["clean", *SCENARIOS, "archive"] if args.scenario == "all" else [args.scenario]
     if args.archive:
         names = ["archive"]
