@@ -42,9 +42,10 @@ def bench(session: nox.Session) -> None:
     """SDK against raw aiohttp and twilio-python 9.0.2; ratios from the same run.
 
     Pass ``-- --scenario NAME`` for a scenario under faults or rate limits (``faults``,
-    ``cap``, ``share``, ``faults-default``, or ``all``), and ``-- --markdown
-    docs/performance.md`` to record the tables (and the limiter figures, drawn with
-    matplotlib, a benchmark-only dependency).
+    ``cap``, ``share``, ``faults-default``, or ``all``), ``-- --archive`` for the archive
+    benchmark (download and download_many against raw aiohttp), and ``-- --markdown
+    docs/performance.md`` to record the tables (and the figures, drawn with matplotlib, a
+    benchmark-only dependency).
     """
     session.install("-e", ".", "twilio==9.0.2", "matplotlib>=3.8")
     session.run("python", "-m", "bench.run", *session.posargs)

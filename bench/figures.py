@@ -1,4 +1,5 @@
-"""The limiter and the requests in flight over one scenario run, drawn with matplotlib.
+"""The bench figures, drawn with matplotlib: the limiter and the requests in flight over
+one scenario run, and the archive benchmark's rates.
 
 matplotlib is a benchmark-only dependency (the ``bench`` nox session installs it); without
 it the benchmark still runs and says that it drew no figure.
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bench.archive import ArchiveOptions
     from bench.scenarios import Measured
 
 _BARS = 100  # bars of the 429 share across the run
@@ -72,6 +74,56 @@ def draw_limiter(path: Path, name: str, measured: Measured) -> str | None:
     bottom.bar(bars_t, bars_v, width=window, align="edge", color="tab:orange")
     bottom.set_ylabel("429s, % of\nrequests")
     bottom.set_xlabel("seconds since the run started")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return None
+
+
+def draw_archive(
+    path: Path,
+    medians: dict[str, float],
+    options: ArchiveOptions,
+    rounds: dict[str, list[float]] | None = None,
+) -> str | None:
+    """Draw the archive benchmark's medians as bars, each panel with its target, and each
+    round's rate as a dot (``rounds``: name to rates); return None, or why no figure was
+    drawn."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (`nox -s bench` installs it)"
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.bar(["raw aiohttp", "SDK download"], [medians["big_raw"], medians["big_sdk"]],
+             color=["tab:gray", "tab:blue"])  # fmt: skip
+    left.axhline(medians["big_raw"] * options.min_big_ratio, ls="--", lw=0.8, color="black",
+                 label=f"target: {options.min_big_ratio}x raw")  # fmt: skip
+    left.set_ylabel("MiB/s")
+    left.set_title(f"One {options.big / (1 << 20):,.0f} MiB file")
+    left.legend(loc="lower right", fontsize="small")
+    names = ["raw aiohttp", "SDK download_many", "SDK, storage faults"]
+    values = [medians["many_raw"], medians["many_sdk"], medians["faults_sdk"]]
+    right.bar(names, values, color=["tab:gray", "tab:blue", "tab:orange"])
+    right.axhline(medians["many_raw"] * options.min_many_ratio, ls="--", lw=0.8, color="black",
+                  label=f"target: {options.min_many_ratio}x raw")  # fmt: skip
+    faults_label = f"faults target: {options.min_faults_ratio}x SDK"
+    right.axhline(medians["many_sdk"] * options.min_faults_ratio, ls=":", lw=0.8,
+                  color="tab:red", label=faults_label)  # fmt: skip
+    for axes, names_drawn in ((left, ["big_raw", "big_sdk"]),
+                              (right, ["many_raw", "many_sdk", "faults_sdk"])):  # fmt: skip
+        for x, name in enumerate(names_drawn):
+            rates = (rounds or {}).get(name, [])
+            axes.plot([x] * len(rates), rates, "o", ms=4, color="black", alpha=0.6)
+    right.set_ylabel("files/s")
+    right.set_title(
+        f"{options.files:,} files of {options.file_size // 1024} KiB, "
+        f"concurrency {options.concurrency}"
+    )
+    right.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

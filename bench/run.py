@@ -1,8 +1,10 @@
 """Run the benchmark: the clean-network comparison, or a scenario under faults and limits.
 
-``python -m bench.run [--scenario clean|faults|cap|share|faults-default|all]
-[--n 20000] [--concurrency 64] [--rounds 5] [--variants ...] [--memory-n 200000]
-[--scenario-rounds 1] [--seed 1] [--markdown FILE] [--figures DIR]``
+``python -m bench.run [--scenario clean|faults|cap|share|faults-default|archive|all]
+[--archive] [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...]
+[--memory-n 200000] [--scenario-rounds 1] [--seed 1] [--archive-rounds 3]
+[--archive-big BYTES] [--archive-files 2000] [--archive-file-size BYTES]
+[--markdown FILE] [--figures DIR]``
 
 ``clean`` (the default): every variant against one local server, alternated, median of
 rounds.  The server runs in its own process pinned to one core and the clients, each round
@@ -13,9 +15,15 @@ aiohttp from the same run, so they hold across machines better than absolute num
 The other scenarios (see ``bench/scenarios.py``) each measure fetch_many's goodput against
 an oracle from the same invocation; ``all`` runs every scenario, ``clean`` first.
 
+``archive`` (also ``--archive``; see ``bench/archive.py``) measures ``download`` and
+``download_many`` against raw aiohttp on a FakeMediaServer in its own process: one big
+file, many small ones, and the small ones under storage faults, each a median of
+``--archive-rounds``.
+
 ``--markdown FILE`` writes each report into its own section of FILE and keeps the rest:
-``## Results`` for ``clean``, ``## Scenario: NAME`` for the others.  Figures of the
-limiter go to ``--figures DIR`` (by default ``img/`` next to FILE; none without either).
+``## Results`` for ``clean``, ``## Archive`` for ``archive``, ``## Scenario: NAME`` for
+the others.  Figures of the limiter and of the archive go to ``--figures DIR`` (by default
+``img/`` next to FILE; none without either).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from bench.archive import ArchiveOptions, run_archive
 from bench.launch import cores, server_stats, serving
 from bench.pages import write_section
 from bench.scenarios import SCENARIOS, run_scenario
@@ -56,9 +65,11 @@ def _run_client(variant: str, url: str, n: int, concurrency: int, cpu: str | Non
     return orjson.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scenario", choices=["clean", *SCENARIOS, "all"], default="clean")
+    choices = ["clean", *SCENARIOS, "archive", "all"]
+    parser.add_argument("--scenario", choices=choices, default="clean")
+    parser.add_argument("--archive", action="store_true", help="as --scenario archive")
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
@@ -66,10 +77,21 @@ def main() -> None:
     parser.add_argument("--memory-n", type=int, default=200_000, help="0 skips the memory run")
     parser.add_argument("--scenario-rounds", type=int, default=1, help="rounds per scenario")
     parser.add_argument("--seed", type=int, default=1, help="of the scenarios' random faults")
+    defaults = ArchiveOptions()
+    parser.add_argument("--archive-rounds", type=int, default=defaults.rounds)
+    parser.add_argument("--archive-big", type=int, default=defaults.big, help="bytes")
+    parser.add_argument("--archive-files", type=int, default=defaults.files)
+    parser.add_argument("--archive-file-size", type=int, default=defaults.file_size)
     parser.add_argument("--markdown", type=Path, help="also write the report here")
-    parser.add_argument("--figures", type=Path, help="draw the limiter figures here")
-    args = parser.parse_args()
-    names = ["clean", *SCENARIOS] if args.scenario == "all" else [args.scenario]
+    parser.add_argument("--figures", type=Path, help="draw the figures here")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _parse_args()
+    names = ["clean", *SCENARIOS, "archive"] if args.scenario == "all" else [args.scenario]
+    if args.archive:
+        names = ["archive"]
     command = f"nox -s bench -- {' '.join(sys.argv[1:])}".strip()
     figures = args.figures
     if figures is None and args.markdown is not None:
@@ -84,6 +106,11 @@ def main() -> None:
             print(report)
             if args.markdown:
                 write_section(args.markdown, "Results", f"Produced by `{command}`:\n\n{report}")
+            continue
+        if name == "archive":
+            exactly_once = (
+                _archive(args, command, figures, server_core, client_core) and exactly_once
+            )
             continue
         scenario = SCENARIOS[name]
         figure = link = None
@@ -109,6 +136,32 @@ def main() -> None:
         raise SystemExit("exactly-once was violated: see the reports above")
 
 
+def _archive(
+    args: argparse.Namespace,
+    command: str,
+    figures: Path | None,
+    server_core: str | None,
+    client_core: str | None,
+) -> bool:
+    """Run the archive benchmark, print and record its section; whether every file was
+    right."""
+    options = ArchiveOptions(
+        rounds=args.archive_rounds,
+        big=args.archive_big,
+        files=args.archive_files,
+        file_size=args.archive_file_size,
+    )
+    figure = None if figures is None else figures / "archive.png"
+    link = None
+    if figure is not None and args.markdown is not None:
+        link = os.path.relpath(figure, args.markdown.parent)
+    outcome = run_archive(options, server_core, client_core, command, figure, link)
+    print(f"## Archive\n\n{outcome.section}")
+    if args.markdown:
+        write_section(args.markdown, "Archive", outcome.section)
+    return outcome.correct
+
+
 def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str:
     results: dict[str, list[Any]] = {v: [] for v in args.variants}
     server_cpu: dict[str, list[float]] = {v: [] for v in args.variants}
@@ -129,7 +182,7 @@ def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str
             )
 
     def med(variant: str, key: str) -> float:
-        return statistics.median(r[key] for r in results[variant])
+        return float(statistics.median(r[key] for r in results[variant]))
 
     rows = []
     base = args.variants[0] if "raw" not in args.variants else "raw"

@@ -180,7 +180,7 @@ class Measured:
     @property
     def wall(self) -> float:
         """The slowest process's wall time."""
-        return max(c["wall"] for c in self.clients)
+        return float(max(c["wall"] for c in self.clients))
 
     @property
     def goodput(self) -> float:

@@ -8,17 +8,24 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bench.archive import ArchiveOptions, run_archive
+from bench.archive_client import measure, verify
+from bench.media_server import faulty
+from bench.media_server import recordings as media_recordings
 from bench.pages import replace_section
 from bench.retry_loop import VARIANTS, _FlakyTransport
 from bench.scenario_client import parse_args, run, sample_limiter
 from bench.scenarios import SCENARIOS, Measured, Setup, jain, judge
 from bench.server import RESET, Conditions, Responder
+from twilio_media_async import MediaRecording
+from twilio_media_async.testing import FakeMediaServer, media_bytes
 
 SID_PATH = "/v1/MediaRecordings/KV0123456789abcdef0123456789abcdef"
 
@@ -231,3 +238,62 @@ async def test_each_retry_loop_variant_makes_the_attempts_it_claims(name: str) -
     for _ in range(5):
         await call()
     assert transport.sent == 5 * (2 if fail_every else 1)
+
+
+# -- the archive benchmark ---------------------------------------------------------------
+
+
+def test_the_archive_faults_hit_a_deterministic_share_of_the_sids_in_turn() -> None:
+    chosen = faulty(2000, 0.10)
+    assert len(chosen) == 200
+    assert chosen == faulty(2000, 0.10)
+    kinds = Counter(fault.kind for fault in chosen.values())
+    assert kinds == {"truncated": 67, "reset": 67, "expired": 66}
+
+
+@pytest.mark.parametrize(("variant", "share"), [("raw", 0.0), ("sdk", 0.0), ("sdk", 0.5)])
+async def test_an_archive_client_run_verifies_every_file_then_removes_them(
+    tmp_path: Path, variant: str, share: float
+) -> None:
+    server = FakeMediaServer(recordings=media_recordings(6, 70_000), record_requests=False)
+    async with server:
+        for sid, fault in faulty(6, share).items():
+            server.script_storage(sid, [fault])
+        config = {**server.client_kwargs(), "directory": str(tmp_path / "d"), "concurrency": 2}
+        config["url"] = config.pop("base_url")
+        run = await measure(variant, config)
+    assert run["files"] == run["ok"] == run["verified"] == 6
+    assert run["duplicates"] == run["missing"] == 0
+    # A resolve and a GET each; a cut adds a GET (the resume), an expiry a resolve and a GET.
+    assert run["requests"] == (16 if share else 12)
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_archive_check_catches_a_wrong_a_missing_and_a_duplicated_file(
+    tmp_path: Path,
+) -> None:
+    sids = [f"KV{i:032x}" for i in range(4)]
+    recs = [MediaRecording(sid=sid, size=1000) for sid in sids]
+    paths = []
+    for sid in sids:
+        path = tmp_path / sid
+        path.write_bytes(media_bytes(sid, 1000))
+        paths.append(path)
+    paths[1].write_bytes(b"x" * 1000)
+    outcomes: list[tuple[str, Path | None, int]] = [(sids[0], paths[0], 2), (sids[1], paths[1], 2)]
+    outcomes += [(sids[2], paths[2], 2), (sids[2], paths[2], 2)]
+    checked = verify(outcomes, recs)
+    assert checked == {"ok": 4, "verified": 1, "duplicates": 1, "missing": 1, "requests": 8}
+    assert verify(outcomes[:1], recs[:1])["verified"] == 1
+
+
+def test_the_archive_bench_runs_end_to_end_at_tiny_sizes(tmp_path: Path) -> None:
+    options = ArchiveOptions(rounds=2, big=300_000, files=6, file_size=70_000, faults=0.5)
+    outcome = run_archive(options, None, None, "nox -s bench -- --archive", tmp_path / "a.png")
+    assert outcome.correct
+    assert {name: len(group) for name, group in outcome.runs.items()} == dict.fromkeys(
+        ["big_raw", "big_sdk", "many_raw", "many_sdk", "faults_sdk"], 2
+    )
+    assert all(run["requests"] > 12 for run in outcome.runs["faults_sdk"])
+    assert "`download_many`, files/s" in outcome.section
+    assert outcome.section.startswith("Produced by `nox -s bench -- --archive`")

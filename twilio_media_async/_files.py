@@ -6,8 +6,11 @@ flushed and fsynced, and the directory is fsynced after, so that the rename itse
 survives a crash.  A partial file left by an earlier run is resumed, never trusted whole.
 
 Writes and the sha256 run on the event loop (page-cache writes are fast, and a thread hop
-per chunk would cost more than it saves); fsync and the hashing of a leftover partial file,
-which can take seconds, run in a thread.
+per chunk would cost more than it saves).  What can block on the disk runs in a thread, one
+hop per step: creating and opening the partial file (with the hashing of a leftover one,
+which can take seconds), and the commit (flush, fsync, rename, fsync of the directory).  A
+file creation or a rename waits on the file system's journal, for milliseconds when the
+disk is busy, and on the loop that wait would stall every other transfer of a bulk run.
 """
 
 from __future__ import annotations
@@ -60,6 +63,30 @@ def _hash_prefix(path: Path) -> tuple[hashlib._Hash, int]:
     return digest, size
 
 
+def _open_partial(final: Path, path: Path) -> tuple[IO[bytes], hashlib._Hash, int]:
+    """Create the parents, hash what an earlier run left, open for appending."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = _hash_prefix(path) if path.is_file() else (hashlib.sha256(), 0)
+    return path.open("ab"), digest, size
+
+
+def _close_opened(opening: asyncio.Future[tuple[IO[bytes], hashlib._Hash, int]]) -> None:
+    """Close a file opened for a caller that was cancelled meanwhile."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].close()
+
+
+def _commit(file: IO[bytes], path: Path, final: Path) -> None:
+    """Flush, fsync and close the partial file, rename it, fsync the directory."""
+    try:
+        file.flush()
+        os.fsync(file.fileno())
+    finally:
+        file.close()
+    os.replace(path, final)
+    _fsync_dir(final.parent)
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -91,10 +118,12 @@ class PartialFile:
     async def open(self) -> int:
         """Create the parent directories and open the partial file, its bytes (if an
         earlier run left any) hashed first; return its size."""
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.is_file():
-            self.digest, self.size = await asyncio.to_thread(_hash_prefix, self.path)
-        self._file = self.path.open("ab")
+        opening = asyncio.ensure_future(asyncio.to_thread(_open_partial, self.final, self.path))
+        try:
+            self._file, self.digest, self.size = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
         return self.size
 
     def write(self, chunk: bytes) -> None:
@@ -116,13 +145,7 @@ class PartialFile:
         """Flush, fsync, rename onto the final path, fsync the directory; the sha256."""
         file, self._file = self._file, None
         assert file is not None
-        try:
-            file.flush()
-            await asyncio.to_thread(os.fsync, file.fileno())
-        finally:
-            file.close()
-        os.replace(self.path, self.final)
-        await asyncio.to_thread(_fsync_dir, self.final.parent)
+        await asyncio.to_thread(_commit, file, self.path, self.final)
         return self.digest.hexdigest()
 
     def discard(self) -> None:
