@@ -13,7 +13,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, Unpack
 
 import aiohttp
 from yarl import URL
@@ -67,6 +67,9 @@ from .models import (
     Page,
 )
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore
 
 __all__ = ["MediaClient", "fetch_recording"]
 
@@ -568,7 +571,7 @@ class MediaClient:
     def download_many(
         self,
         items: SidInput,
-        directory: str | os.PathLike[str] | Any,
+        directory: str | os.PathLike[str] | ObjectStore,
         *,
         prefix: str | None = None,
         concurrency: int = 8,
