@@ -95,24 +95,35 @@ def s3(s3_server: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
 async def failing_parts(endpoint: str, *, good_parts: int = 0) -> AsyncIterator[str]:
     """A proxy in front of ``endpoint`` that answers 500 to every part upload after the
     first ``good_parts``, and passes everything else on; its URL."""
+    async with faulty_proxy(endpoint, good_parts=good_parts) as url:
+        yield url
+
+
+@asynccontextmanager
+async def faulty_proxy(
+    endpoint: str, *, good_parts: int | None = None, lying_sidecars: bool = False
+) -> AsyncIterator[str]:
+    """A proxy in front of ``endpoint``: with ``good_parts``, part uploads after that many
+    answer 500; with ``lying_sidecars``, every sidecar read holds another sha256.  Its URL."""
     seen = itertools.count()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         part = request.method == "PUT" and "partNumber" in request.query
-        if part and next(seen) >= good_parts:
+        if part and good_parts is not None and next(seen) >= good_parts:
             return web.Response(status=500, text="<Error><Code>InternalError</Code></Error>")
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
         async with session.request(
             request.method, endpoint + request.path_qs, headers=headers, data=body
         ) as answer:
             data = await answer.read()
-            out = {
-                k: v
-                for k, v in answer.headers.items()
-                if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")
-            }
-            return web.Response(status=answer.status, body=data, headers=out)
+            dropped: tuple[str, ...] = ("transfer-encoding", "content-encoding")
+            if request.method != "HEAD":  # a HEAD's length is the object's, to pass on
+                dropped += ("content-length",)
+            out = {k: v for k, v in answer.headers.items() if k.lower() not in dropped}
+        if lying_sidecars and request.method == "GET" and request.path.endswith(".sha256"):
+            data = b"0" * 64 + data[64:]
+        return web.Response(status=answer.status, body=data, headers=out)
 
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         app = web.Application(client_max_size=64 << 20)
