@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, Final
@@ -218,3 +219,31 @@ async def test_delete_after_keeps_a_recording_whose_sidecar_does_not_match(
             assert all(line["error"] == "MediaIntegrityError" for line in errors)
             assert "another sha256" in errors[0]["message"]
             assert "delete failed" in run.err
+
+
+async def test_without_obstore_the_cli_names_the_extra_before_any_request(
+    tmp_path: Path,
+) -> None:
+    async with served() as server:
+        code = (
+            "import sys; sys.modules['obstore'] = None\n"
+            "from twilio_media_async.cli import main\n"
+            "sys.argv = ['twilio-media', *sys.argv[1:]]\n"
+            "main()\n"
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, *connect(server), "archive", "-d", "s3://bucket/p",
+            cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=_base_env(),
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+        assert process.returncode == 2, err
+        assert "pip install 'twilio-media-async[cloud]'" in err.decode()
+        assert server.request_count == 0
+        assert not (tmp_path / "manifest.jsonl").exists()
+
+
+async def test_the_demo_is_for_a_local_directory(s3: S3, tmp_path: Path) -> None:
+    code, out = await run_in(tmp_path, "archive", "--demo", "-d", "s3://bucket/p")
+    assert code == 2, out
+    assert "--demo archives into a local directory" in out

@@ -318,6 +318,9 @@ class _Upload:
             await self.room
 
     def stop(self) -> None:
+        # The chunks still queued would only be uploaded to be thrown away.
+        while not self.queue.empty():
+            self.queue.get_nowait()
         self.queue.put_nowait(_ABORT)
 
 
@@ -327,8 +330,6 @@ class StoreWriter:
     Nothing to resume from a store: ``open`` always starts from zero.  Within a transfer
     the upload stays open across storage requests, so a cut goes on where it stopped.
     """
-
-    full_threshold: Final = QUEUE_CHUNKS
 
     def __init__(self, place: StorePlace) -> None:
         self.place: Final = place
@@ -403,6 +404,8 @@ class StoreWriter:
             if type(exc).__name__ != "NotFoundError":
                 raise self.place.failure("DELETE", exc) from None
         upload.queue.put_nowait(_END)
+        # From here the upload completes even if this task is cancelled: its length was
+        # verified, and without a sidecar the object does not count as done.
         self._upload = None
         try:
             await upload.task

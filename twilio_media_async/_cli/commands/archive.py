@@ -347,17 +347,13 @@ def archive(
     every item was archived (and deleted), 1 when some failed, 130 on Ctrl-C.
 
     \b
-    Into a store (-d s3://bucket/prefix), each file streams into a multipart upload
-    that completes only once verified, then gets a sidecar <name>.sha256; the bucket
-    is the state: every run skips the objects whose sidecar names them.
-    --delete-after deletes only after a HEAD and the sidecar confirm the transfer.
+    Into a store (-d s3://bucket/prefix), each object gets a sidecar <name>.sha256 once
+    verified; the bucket is the state, and --delete-after first checks the object.
     """
     settings = settings_of(ctx)
-    store = is_store_url(directory)
-    default_manifest = "manifest.jsonl" if store else os.path.join(directory, "manifest.jsonl")
     job = _ArchiveJob(
         directory=directory,
-        manifest_path=manifest_path or default_manifest,
+        manifest_path=manifest_path or _default_manifest(directory),
         input_path=input_path,
         filters={"status": status, "source_sid": source_sid, "processor_sid": processor_sid},
         shard=shard,
@@ -370,9 +366,7 @@ def archive(
             check_not_input(input_path, job.manifest_path, option="--manifest")
         except SameFileError as exc:
             raise UsageProblem(str(exc)) from None
-    if demo and store:
-        raise UsageProblem("--demo archives into a local directory, not a store")
-    destination = _store(directory) if store else None
+    destination = _store(directory, demo)
     stats = ArchiveStats()
     client = None
     if not demo:  # the demo's client is made once its server is up
@@ -384,10 +378,22 @@ def archive(
     _execute(ctx, job, prepared, scan)
 
 
-def _store(url: str) -> StoreDestination:
-    """The store of ``-d``, opened before any request; exit 2 when it cannot be."""
+def _default_manifest(directory: str) -> str:
+    """``DIR/manifest.jsonl``; for a store, ``manifest.jsonl`` in the current directory."""
+    return (
+        "manifest.jsonl" if is_store_url(directory) else os.path.join(directory, "manifest.jsonl")
+    )
+
+
+def _store(directory: str, demo: bool) -> StoreDestination | None:
+    """The store of ``-d s3://...``, opened before any request (exit 2 when it cannot
+    be); None for a directory."""
+    if not is_store_url(directory):
+        return None
+    if demo:
+        raise UsageProblem("--demo archives into a local directory, not a store")
     try:
-        return StoreDestination(open_store(url))
+        return StoreDestination(open_store(directory))
     except InvalidParameterError as exc:
         raise UsageProblem(str(exc)) from None
 
