@@ -83,3 +83,9 @@ def test_store_messages_lose_cloud_secrets_and_query_strings(
     )
     assert "very-secret-value" not in text and "sig=" not in text
     assert "https://acct.blob.core.windows.net/c/o?..." in text
+
+
+async def test_download_of_one_file_refuses_a_store_url(tmp_path: object) -> None:
+    async with MediaClient(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as client:
+        with pytest.raises(InvalidParameterError, match="download_many"):
+            await client.download("KV" + "0" * 32, "s3://bucket/x.mp4")

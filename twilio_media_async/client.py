@@ -25,6 +25,7 @@ from ._archive import media_url as _media_url
 from ._archive_many import download_many as _download_many
 from ._bulk import BulkMethod, SidInput, bulk_lane, run_bulk
 from ._cloud import destination as _destination
+from ._cloud import is_store_url as _is_store_url
 from ._converter import parse_answer, structure_page, structure_recording
 from ._credentials import check_credentials, environment_arguments
 from ._engine import RetryEngine, idempotent_delete
@@ -536,6 +537,10 @@ class MediaClient:
             overwrite: Replace a file already there with the expected size (by default
                 it is kept, and the result says ``skipped``).
         """
+        if _is_store_url(path):
+            raise InvalidParameterError(
+                "download() writes a local file: for a store, use download_many(items, url)"
+            )
         target = as_path(path, "path")
         storage = Storage(self._transport, 1)
         try:
