@@ -1,6 +1,7 @@
 """The archive's I/O: resolve a recording's media link, fetch the file from storage, resume.
 
-The decisions are ``_media.py``'s; the local destination is ``_files.py``'s.  The resolve
+The decisions are ``_media.py``'s; where the bytes go is a ``_destination.Place`` (a local
+file from ``_files.py``, or an object in a store from ``_cloud.py``).  The resolve
 is an API call (the client's credentials, its retry policy, and in a bulk run its limiter);
 storage is fetched through a session of its own that never holds a credential, so no
 default header, cookie or redirect can carry one there.
@@ -19,8 +20,8 @@ import attrs
 from yarl import URL
 
 from . import _media
+from ._destination import Place
 from ._engine import RetryEngine, wait_for
-from ._files import PartialFile, existing_size
 from ._limiter import Lane
 from ._media import Attempts, Resolved, Step, display_url
 from ._params import check_at_least_one
@@ -182,18 +183,18 @@ class Archive:
     async def download(
         self,
         item: object,
-        path: Path,
+        place: Place,
         *,
         overwrite: bool,
         storage: Storage,
         lane: Lane | None = None,
         held: int | None = None,
     ) -> DownloadResult:
-        """Download one item's media to ``path``; raise on failure."""
+        """Download one item's media to ``place``; raise on failure."""
         recording, attempts, request_id = await self.recording(item, lane, held)
         return await self.download_recording(
             recording,
-            path,
+            place,
             overwrite=overwrite,
             storage=storage,
             lane=lane,
@@ -204,7 +205,7 @@ class Archive:
     async def download_recording(
         self,
         recording: MediaRecording,
-        path: Path,
+        place: Place,
         *,
         overwrite: bool,
         storage: Storage,
@@ -212,20 +213,22 @@ class Archive:
         spent: int = 0,
         request_id: str | None = None,
     ) -> DownloadResult:
-        """Download a recording's media to ``path`` unless it is already there."""
+        """Download a recording's media to ``place`` unless it is already there."""
         link = self.media_link(recording)
         sid = recording.sid
         size = recording.size
-        if not overwrite and size is not None and existing_size(path) == size:
+        stored = None if overwrite or size is None else await place.stored()
+        if stored is not None and stored.size == size:
             return DownloadResult(
                 sid=sid,
-                path=str(path),
+                path=place.url,
                 bytes=size,
+                sha256=stored.sha256,
                 skipped=True,
                 attempts=spent,
                 request_id=request_id,
             )
-        transfer = Transfer(self, storage, link, recording, path, lane)
+        transfer = Transfer(self, storage, link, recording, place, lane)
         try:
             done = await transfer.run()
         except TwilioMediaError as exc:
@@ -233,7 +236,7 @@ class Archive:
             raise
         return DownloadResult(
             sid=sid,
-            path=str(path),
+            path=place.url,
             bytes=done.size,
             sha256=done.sha256,
             content_type=done.content_type,
@@ -267,13 +270,13 @@ class Transfer:
         storage: Storage,
         link: URL,
         recording: MediaRecording,
-        path: Path,
+        place: Place,
         lane: Lane | None,
     ) -> None:
         self.archive, self.storage, self.link, self.lane = archive, storage, link, lane
         self.sid = str(recording.sid)
         self.size = recording.size
-        self.file = PartialFile(path)
+        self.file = place.writer()
         self.attempts = Attempts(archive.engine.policy.max_attempts)
         self.resolved: Resolved | None = None
         self.requests = 0
@@ -284,7 +287,8 @@ class Transfer:
 
     async def run(self) -> Done:
         """Resolve, then fetch until done; a failure or cancellation keeps the partial
-        file for a later resume (an integrity failure removes it)."""
+        file for a later resume (an integrity failure removes it); an upload into a
+        store is aborted."""
         try:
             await self._resolve()
             await self.file.open()
@@ -295,7 +299,7 @@ class Transfer:
                 if done is not None:
                     return done
         finally:
-            self.file.close()
+            await self.file.aclose()
 
     async def _resolve(self) -> None:
         self.resolved, attempts, self.request_id = await self.archive.resolve(self.link, self.lane)
@@ -380,6 +384,8 @@ class Transfer:
         try:
             async for chunk in resp.content.iter_any():
                 self.file.write(chunk)
+                if self.file.full:  # an upload that has not caught up yet
+                    await self.file.drain()
                 if limit is not None and self.file.size > limit:
                     break  # more than the file holds: the check below says so
         except _FAILURES as exc:
@@ -571,7 +577,9 @@ def _unsatisfied_total(value: str | None) -> int | None:
     return int(tail) if tail.isascii() and tail.isdigit() else None
 
 
-def failed_result(item: Any, error: TwilioMediaError, path: Path | None = None) -> DownloadResult:
+def failed_result(
+    item: Any, error: TwilioMediaError, path: str | Path | None = None
+) -> DownloadResult:
     """The result of an item that failed."""
     sid = item.sid if isinstance(item, MediaRecording) else item
     return DownloadResult(

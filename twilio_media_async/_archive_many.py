@@ -4,19 +4,19 @@ The bulk stream gives ordering, a bounded input, clean cancellation and exactly 
 per item; this module adds what a download needs on top: a bound on the transfers in
 flight (separate from the API requests, which go through the client's limiter), one
 credential-free storage session for the run, and one transfer at a time per target file.
+The files go to a ``_destination.Destination``: a local directory or a store.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from ._archive import Archive, Storage, failed_result
 from ._bulk import SidInput, bounded_map
-from ._files import existing_size, target_in
+from ._destination import Destination, Place
 from ._limiter import Lane
 from ._results import DownloadResult
 from ._sids import check_recording_sid
@@ -41,13 +41,18 @@ class _Run:
     """The state of one ``download_many`` run."""
 
     def __init__(
-        self, archive: Archive, directory: Path, lane: Lane, concurrency: int, overwrite: bool
+        self,
+        archive: Archive,
+        destination: Destination,
+        lane: Lane,
+        concurrency: int,
+        overwrite: bool,
     ) -> None:
-        self.archive, self.directory, self.lane = archive, directory, lane
+        self.archive, self.destination, self.lane = archive, destination, lane
         self.overwrite = overwrite
         self.storage = Storage(archive.transport, concurrency)
         self.transfers = asyncio.Semaphore(concurrency)
-        self.targets: dict[Path, _Target] = {}
+        self.targets: dict[Hashable, _Target] = {}
 
     def check(self, item: Any) -> str | DownloadResult:
         """The item's sid, or its result at once (a bad sid)."""
@@ -61,7 +66,7 @@ class _Run:
 
     async def run(self, item: Any, sid: str, epoch: int) -> DownloadResult:
         """One item's result; never raises, except on cancellation."""
-        path: Path | None = None
+        path: str | None = None
         try:
             if isinstance(item, MediaRecording):
                 # The held slot is for a first API request: a given recording makes none
@@ -70,9 +75,10 @@ class _Run:
                 recording, spent, request_id = item, 0, None
             else:
                 recording, spent, request_id = await self.archive.fetch(sid, self.lane, epoch)
-            path = target_in(self.directory, sid, recording.format)
-            async with self._turn(path) as target:
-                return await self._download(recording, path, target, spent, request_id)
+            place = self.destination.place(sid, recording.format)
+            path = place.url
+            async with self._turn(place.key) as target:
+                return await self._download(recording, place, target, spent, request_id)
         except TwilioMediaError as exc:
             return failed_result(item, exc, path)
         except Exception as exc:  # a bug is reported as a result, never lost
@@ -82,18 +88,19 @@ class _Run:
     async def _download(
         self,
         recording: MediaRecording,
-        path: Path,
+        place: Place,
         target: _Target,
         spent: int,
         request_id: str | None,
     ) -> DownloadResult:
         if target.done:  # an earlier item of this run wrote this very file
             self.archive.media_link(recording)
-            size = existing_size(path) or 0
+            stored = await place.stored()
             return DownloadResult(
                 sid=recording.sid,
-                path=str(path),
-                bytes=size,
+                path=place.url,
+                bytes=0 if stored is None else stored.size,
+                sha256=None if stored is None else stored.sha256,
                 skipped=True,
                 attempts=spent,
                 request_id=request_id,
@@ -101,7 +108,7 @@ class _Run:
         async with self.transfers:
             result = await self.archive.download_recording(
                 recording,
-                path,
+                place,
                 overwrite=self.overwrite,
                 storage=self.storage,
                 lane=self.lane,
@@ -112,10 +119,10 @@ class _Run:
         return result
 
     @asynccontextmanager
-    async def _turn(self, path: Path) -> AsyncIterator[_Target]:
-        target = self.targets.get(path)
+    async def _turn(self, key: Hashable) -> AsyncIterator[_Target]:
+        target = self.targets.get(key)
         if target is None:
-            target = self.targets[path] = _Target()
+            target = self.targets[key] = _Target()
         target.users += 1
         try:
             async with target.lock:
@@ -123,25 +130,28 @@ class _Run:
         finally:
             target.users -= 1
             if not target.users:
-                del self.targets[path]
+                del self.targets[key]
 
 
 async def download_many(
     archive: Archive,
     items: SidInput,
-    directory: Path,
+    destination: Destination,
     *,
     lane: Lane,
     concurrency: int,
     ordered: bool,
     overwrite: bool,
 ) -> AsyncGenerator[DownloadResult, None]:
-    """One DownloadResult per item, files at ``directory/<sid>.<ext>``."""
-    run = _Run(archive, directory, lane, concurrency, overwrite)
+    """One DownloadResult per item, files at ``<destination>/<sid>.<ext>``."""
+    run = _Run(archive, destination, lane, concurrency, overwrite)
     try:
         async for result in bounded_map(
             items, run=run.run, check=run.check, lane=lane, ordered=ordered
         ):
             yield result
     finally:
-        await run.storage.aclose()
+        try:
+            await run.storage.aclose()
+        finally:
+            await destination.aclose()

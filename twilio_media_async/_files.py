@@ -22,9 +22,17 @@ import re
 from pathlib import Path
 from typing import IO, Final
 
+from ._destination import Stored
 from .models import RecordingFormat
 
-__all__ = ["PARTIAL_SUFFIX", "PartialFile", "existing_size", "target_in"]
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "Directory",
+    "LocalPlace",
+    "PartialFile",
+    "existing_size",
+    "target_in",
+]
 
 PARTIAL_SUFFIX: Final = ".partial"
 _EXTENSION: Final = re.compile(r"[a-z0-9]{1,8}\Z")
@@ -115,6 +123,12 @@ class PartialFile:
         self.digest = hashlib.sha256()
         self._file: IO[bytes] | None = None
 
+    full: Final = False
+    """Page-cache writes never push back."""
+
+    async def drain(self) -> None:
+        """Nothing to wait for."""
+
     async def open(self) -> int:
         """Create the parent directories and open the partial file, its bytes (if an
         earlier run left any) hashed first; return its size."""
@@ -160,3 +174,47 @@ class PartialFile:
         file, self._file = self._file, None
         if file is not None:
             file.close()
+
+    async def aclose(self) -> None:
+        """``close``, as the writer protocol names it."""
+        self.close()
+
+
+class LocalPlace:
+    """A final path in a directory, as a place of the destination protocol."""
+
+    def __init__(self, path: Path) -> None:
+        self.path: Final = path
+
+    @property
+    def key(self) -> Path:
+        """The final path."""
+        return self.path
+
+    @property
+    def url(self) -> str:
+        """The final path, as given."""
+        return str(self.path)
+
+    async def stored(self) -> Stored | None:
+        """The regular file there (its sha256 is not known without reading it)."""
+        size = existing_size(self.path)
+        return None if size is None else Stored(size)
+
+    def writer(self) -> PartialFile:
+        """``<path>.partial``."""
+        return PartialFile(self.path)
+
+
+class Directory:
+    """A local directory as the destination of a run: ``<directory>/<sid>.<ext>``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory: Final = directory
+
+    def place(self, sid: str, fmt: RecordingFormat | str | None) -> LocalPlace:
+        """The recording's file in the directory."""
+        return LocalPlace(target_in(self.directory, sid, fmt))
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

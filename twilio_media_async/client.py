@@ -12,7 +12,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, Unpack
 
 import aiohttp
 from yarl import URL
@@ -23,9 +23,12 @@ from ._archive import Archive, MediaStream, Storage, as_path
 from ._archive import media_url as _media_url
 from ._archive_many import download_many as _download_many
 from ._bulk import BulkMethod, SidInput, bulk_lane, run_bulk
+from ._cloud import destination as _destination
+from ._cloud import is_store_url as _is_store_url
 from ._converter import parse_answer, parse_recording, structure_page
 from ._credentials import check_credentials, environment_arguments
 from ._engine import RetryEngine, idempotent_delete
+from ._files import LocalPlace
 from ._limiter import Lane, RequestGate
 from ._media import check_ttl
 from ._params import (
@@ -64,6 +67,9 @@ from .models import (
     Page,
 )
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore
 
 __all__ = ["MediaClient", "fetch_recording"]
 
@@ -555,11 +561,15 @@ class MediaClient:
             overwrite: Replace a file already there with the expected size (by default
                 it is kept, and the result says ``skipped``).
         """
+        if _is_store_url(path):
+            raise InvalidParameterError(
+                "download() writes a local file: for a store, use download_many(items, url)"
+            )
         target = as_path(path, "path")
         storage = Storage(self._transport, 1)
         try:
             return await self._archive().download(
-                recording, target, overwrite=overwrite, storage=storage
+                recording, LocalPlace(target), overwrite=overwrite, storage=storage
             )
         finally:
             await storage.aclose()
@@ -590,14 +600,22 @@ class MediaClient:
     def download_many(
         self,
         items: SidInput,
-        directory: str | os.PathLike[str],
+        directory: str | os.PathLike[str] | ObjectStore,
         *,
+        prefix: str | None = None,
         concurrency: int = 8,
         ordered: bool = False,
         overwrite: bool = False,
     ) -> AsyncGenerator[DownloadResult, None]:
         """Download many recordings' media to ``directory/<sid>.<ext>``; yield exactly one
         DownloadResult per input item.
+
+        ``directory`` may also be an object store (the ``[cloud]`` extra): a URL
+        (``s3://bucket/prefix/``, ``gs://``, ``az://``, configured from the cloud's
+        environment) or an obstore store object, with ``prefix=`` inside it.  Each file
+        then streams into a multipart upload that completes only once its length is
+        verified, and a sidecar ``<name>.sha256`` marks it done; ``path`` is the
+        object's URL.  See docs/archive.md.
 
         Items are sids or MediaRecordings (which cost no metadata request), from any
         iterable or async iterable, read lazily.  ``ext`` is the recording's format when it
@@ -609,13 +627,14 @@ class MediaClient:
 
         Args:
             items: Sids or MediaRecordings, as any iterable or async iterable.
-            directory: Where the files go; created when missing.
+            directory: Where the files go (created when missing), or a store.
+            prefix: With a store: the path inside it, before each name.
             concurrency: The most transfers at once; the API calls (metadata, resolve)
                 go through the client's limiter, as ``fetch_many``'s do.
             ordered: Yield in input order (within a bounded window).
             overwrite: Replace files already there with the expected size.
         """
-        target = as_path(directory, "directory")
+        target = _destination(directory, prefix)
         lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
         return _download_many(
             self._archive(),

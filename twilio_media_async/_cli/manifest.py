@@ -8,6 +8,8 @@ and fsynced before anything that depends on it happens:
 
 - ``{"sid", "path", "bytes", "sha256", "content_type"}``: the file is in place and verified
   (``sha256`` is null when it was already there and not downloaded again: ``"skipped"``);
+  ``path`` is relative to the directory, or the object's URL in a store (whose skipped
+  objects keep the sha256 of their sidecar);
 - the error record of fetch-many (``sid``, ``error``, ``status``, ``code``, ``message``,
   ``attempts``), with ``"stage": "delete"`` when the delete failed, not the download;
 - ``{"sid", "intent": "delete"}``, written before the first DELETE of a sid, so that a run
@@ -26,6 +28,7 @@ import attrs
 import orjson
 
 from twilio_media_async import DownloadResult, TwilioMediaError
+from twilio_media_async._cloud import is_store_url
 
 from .jobs import JsonLines, NotAnOutputFile, OutputScan, Record, json_object
 from .render import error_record
@@ -34,6 +37,7 @@ from .sidset import SidSet
 __all__ = [
     "DELETE_STAGE",
     "MANIFEST",
+    "VERIFY_STAGE",
     "ManifestScan",
     "deleted_line",
     "download_line",
@@ -45,6 +49,10 @@ __all__ = [
 DELETE_STAGE: Final = "delete"
 """The ``stage`` of an error record whose delete failed (its file is fine)."""
 
+VERIFY_STAGE: Final = "verify"
+"""The ``stage`` of an error record whose object, checked before its delete, did not hold
+the run's transfer: the recording is not deleted."""
+
 Redact = Callable[[str], str]
 
 
@@ -55,7 +63,9 @@ def download_line(result: DownloadResult, directory: str, redact: Redact | None 
     assert result.path is not None
     record: dict[str, Any] = {
         "sid": result.sid if isinstance(result.sid, str) else repr(result.sid),
-        "path": os.path.relpath(result.path, directory),
+        "path": result.path
+        if is_store_url(result.path)
+        else os.path.relpath(result.path, directory),
         "bytes": result.bytes,
         "sha256": result.sha256,
         "content_type": result.content_type,
@@ -76,10 +86,15 @@ def deleted_line(sid: str, attempts: int) -> bytes:
 
 
 def delete_error_line(
-    sid: str, error: TwilioMediaError, attempts: int, redact: Redact | None = None
+    sid: str,
+    error: TwilioMediaError,
+    attempts: int,
+    redact: Redact | None = None,
+    stage: str = DELETE_STAGE,
 ) -> bytes:
-    """The error record of a delete that failed: its file stays, and so does the recording."""
-    return orjson.dumps({**error_record(sid, error, attempts, redact), "stage": DELETE_STAGE})
+    """The error record of a delete that failed, or (``VERIFY_STAGE``) that was not sent:
+    its file stays, and so does the recording."""
+    return orjson.dumps({**error_record(sid, error, attempts, redact), "stage": stage})
 
 
 class _ManifestLines(JsonLines[DownloadResult]):

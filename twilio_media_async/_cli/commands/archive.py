@@ -4,6 +4,11 @@ then, with ``--delete-after``, free Twilio's storage of what is safely on disk.
 The manifest (``_cli/manifest.py``) is the job's state: each file's line is fsynced after
 the file, and a recording is deleted only after its line is on disk, so that a run killed
 at any moment loses nothing and deletes nothing it cannot prove it has.
+
+Into a store (``-d s3://bucket/prefix``), the bucket is the state: an object is done when
+its sidecar names it, so workers on machines with no shared disk resume from it; and a
+recording is deleted only after a HEAD of its object and its sidecar confirm this run's
+transfer.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from rich.console import Console
 
 from twilio_media_async import (
     DeleteResult,
+    DownloadResult,
+    InvalidParameterError,
     MediaClient,
     MediaRecording,
     NotFoundError,
     RecordingStatus,
+    TwilioMediaError,
 )
 from twilio_media_async._cli.archive_run import ArchiveProgress, ArchiveStats, archive_summary
 from twilio_media_async._cli.bulk import read_sids
@@ -48,6 +56,7 @@ from twilio_media_async._cli.jobs import (
 )
 from twilio_media_async._cli.manifest import (
     MANIFEST,
+    VERIFY_STAGE,
     ManifestScan,
     delete_error_line,
     deleted_line,
@@ -59,6 +68,7 @@ from twilio_media_async._cli.params import parsed_by
 from twilio_media_async._cli.render import write_all
 from twilio_media_async._cli.running import run_async
 from twilio_media_async._cli.settings import Settings
+from twilio_media_async._cloud import StoreDestination, is_store_url, open_store
 
 from ._shared import confirm_delete, exit_with, settings_of
 
@@ -157,6 +167,11 @@ class _ArchiveJob:
     delete_after: bool
     demo: bool = False
 
+    @property
+    def store(self) -> bool:
+        """True when the files go into object storage."""
+        return is_store_url(self.directory)
+
 
 @attrs.define
 class _Run:
@@ -169,20 +184,40 @@ class _Run:
     stats: ArchiveStats
     manifest: _Manifest
     deleter: _Deleter | None
+    destination: StoreDestination | None = None
+    """The store, for ``-d s3://...``."""
 
     async def download(self, items: AsyncIterable[Any], progress: ArchiveProgress) -> None:
         """Download every item, write its manifest line, and hand each verified sid to the
-        deleter once that line is on disk."""
+        deleter once that line is on disk (and, in a store, its object confirmed)."""
         directory = self.job.directory
         assert self.client is not None
-        results = self.client.download_many(items, directory, concurrency=self.job.concurrency)
+        where = directory if self.destination is None else self.destination.store
+        results = self.client.download_many(items, where, concurrency=self.job.concurrency)
         async with contextlib.aclosing(results):
             async for result in results:
                 self.manifest.write(download_line(result, directory, self.settings.redact))
                 self.stats.add(result)
                 progress.update()
-                if self.deleter is not None and result.ok and result.sha256 is not None:
+                transferred = result.ok and not result.skipped and result.sha256 is not None
+                if self.deleter is not None and transferred and await self._confirmed(result):
                     self.deleter.add(result.sid)
+
+    async def _confirmed(self, result: DownloadResult) -> bool:
+        """In a store: whether a HEAD of the object confirms its size and its sidecar
+        holds this transfer's sha256; a mismatch is an error record, and no delete."""
+        if self.destination is None:
+            return True
+        assert result.path is not None
+        assert result.sha256 is not None
+        try:
+            await self.destination.confirm(result.path, result.bytes, result.sha256)
+        except TwilioMediaError as exc:
+            redact = self.settings.redact
+            self.manifest.write(delete_error_line(result.sid, exc, 0, redact, VERIFY_STAGE))
+            self.stats.delete_failed += 1
+            return False
+        return True
 
     async def run(self, items: AsyncIterable[Any], progress: ArchiveProgress) -> None:
         """The downloads and, beside them, the deletes of what they verified."""
@@ -233,7 +268,9 @@ def _confirm(yes: bool) -> None:
     "--directory",
     required=True,
     type=click.Path(file_okay=False),
-    help="Where the files go, as DIR/<sid>.<ext> (created when missing).",
+    help="Where the files go, as DIR/<sid>.<ext> (created when missing), or a store: "
+    "s3://bucket/prefix, gs://..., az://... (the [cloud] extra; credentials from the "
+    "cloud's environment).",
 )
 @click.option(
     "-i",
@@ -265,7 +302,8 @@ def _confirm(yes: bool) -> None:
 )  # fmt: skip
 @click.option(
     "--manifest", "manifest_path", type=click.Path(dir_okay=False),
-    help="The JSON lines manifest [default: DIR/manifest.jsonl].",
+    help="The JSON lines manifest [default: DIR/manifest.jsonl, or ./manifest.jsonl for "
+    "a store].",
 )  # fmt: skip
 @click.option(
     "--delete-after", is_flag=True,
@@ -307,11 +345,15 @@ def archive(
     its manifest line is on disk, and a resumed run deletes what an earlier one
     verified but did not delete.  A failed download is never deleted.  Exit 0 when
     every item was archived (and deleted), 1 when some failed, 130 on Ctrl-C.
+
+    \b
+    Into a store (-d s3://bucket/prefix), each object gets a sidecar <name>.sha256 once
+    verified; the bucket is the state, and --delete-after first checks the object.
     """
     settings = settings_of(ctx)
     job = _ArchiveJob(
         directory=directory,
-        manifest_path=manifest_path or os.path.join(directory, "manifest.jsonl"),
+        manifest_path=manifest_path or _default_manifest(directory),
         input_path=input_path,
         filters={"status": status, "source_sid": source_sid, "processor_sid": processor_sid},
         shard=shard,
@@ -324,6 +366,7 @@ def archive(
             check_not_input(input_path, job.manifest_path, option="--manifest")
         except SameFileError as exc:
             raise UsageProblem(str(exc)) from None
+    destination = _store(directory, demo)
     stats = ArchiveStats()
     client = None
     if not demo:  # the demo's client is made once its server is up
@@ -331,7 +374,28 @@ def archive(
     scan = _scan(settings, job) if resume else None
     if delete_after and not demo:
         _confirm(yes)
-    _execute(ctx, job, _prepared(job, client, settings, stats, scan), scan)
+    prepared = _prepared(job, client, settings, stats, scan, destination)
+    _execute(ctx, job, prepared, scan)
+
+
+def _default_manifest(directory: str) -> str:
+    """``DIR/manifest.jsonl``; for a store, ``manifest.jsonl`` in the current directory."""
+    return (
+        "manifest.jsonl" if is_store_url(directory) else os.path.join(directory, "manifest.jsonl")
+    )
+
+
+def _store(directory: str, demo: bool) -> StoreDestination | None:
+    """The store of ``-d s3://...``, opened before any request (exit 2 when it cannot
+    be); None for a directory."""
+    if not is_store_url(directory):
+        return None
+    if demo:
+        raise UsageProblem("--demo archives into a local directory, not a store")
+    try:
+        return StoreDestination(open_store(directory))
+    except InvalidParameterError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def _prepared(
@@ -340,13 +404,15 @@ def _prepared(
     settings: Settings,
     stats: ArchiveStats,
     scan: ManifestScan | None,
+    destination: StoreDestination | None = None,
 ) -> contextlib.AbstractContextManager[_Run]:
     """The directory made, the manifest and input opened: the run, ready to go."""
 
     @contextlib.contextmanager
     def opened() -> Iterator[_Run]:
         try:
-            os.makedirs(job.directory, exist_ok=True)
+            if not job.store:
+                os.makedirs(job.directory, exist_ok=True)
             stream = open_output(job.manifest_path, MANIFEST, None if scan is None else scan.output)
         except OSError as exc:
             where = exc.filename or job.manifest_path
@@ -357,7 +423,7 @@ def _prepared(
             if deleter is not None and scan is not None:
                 for sid in scan.to_delete():  # verified by an earlier run, not deleted
                     deleter.add(sid)
-            yield _Run(job, client, settings, stats, manifest, deleter)
+            yield _Run(job, client, settings, stats, manifest, deleter, destination)
 
     return opened()
 
