@@ -1,10 +1,7 @@
 """The archive against hostile conditions: a disk that fills and frees, two writers of one
 file, runs killed between the rename and the manifest line, files changed between runs,
-hand-edited manifests and storage redirects that are not URLs.
-
-Each test marked ``xfail(strict=True)`` names a defect of the SDK: it fails today, and
-turns into an XPASS (a failure) once the defect is fixed, so that the mark goes with it.
-"""
+hand-edited manifests and storage redirects that are not URLs: each is a defect a hostile
+probe found, and the rule that now holds."""
 
 from __future__ import annotations
 
@@ -92,12 +89,6 @@ _SHORT_WRITE_SCRIPT: Final = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a failed (short) write of the .partial is taken as a transport cut and resumed "
-    "from the bytes counted, not the bytes on disk: the final file is longer than the "
-    "media, while the result (and the manifest) give the right size and sha256",
-)
 def test_a_disk_that_fills_then_frees_never_leaves_a_wrong_final_file(tmp_path: Path) -> None:
     target = tmp_path / "x.mp4"
     done = subprocess.run(
@@ -113,11 +104,6 @@ def test_a_disk_that_fills_then_frees_never_leaves_a_wrong_final_file(tmp_path: 
         assert done.stdout.split() == ["1000000", "True", "1000000", "True"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two downloads of one path at once (two runs on one directory) append to the "
-    "same .partial: the final file holds both streams, each result says it is whole",
-)
 async def test_two_downloads_of_one_path_at_once_never_commit_a_mixed_file(
     tmp_path: Path,
 ) -> None:
@@ -142,12 +128,6 @@ def _sids_file(tmp_path: Path, *sids: str) -> Path:
     return source
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run killed after a file's rename but before its manifest line leaves a file "
-    "found in place but never verified: --delete-after never deletes it, and every later "
-    "run exits 0 without saying so",
-)
 async def test_a_file_in_place_without_its_line_is_deleted_or_reported(tmp_path: Path) -> None:
     directory = tmp_path / "a"
     directory.mkdir()
@@ -161,11 +141,6 @@ async def test_a_file_in_place_without_its_line_is_deleted_or_reported(tmp_path:
             assert SID not in server.recordings or run.code != 0, run.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a resumed --delete-after deletes what an earlier run verified without looking "
-    "at the file again: a file changed since (same size) is deleted on Twilio",
-)
 async def test_a_file_changed_since_its_verification_is_never_deleted(tmp_path: Path) -> None:
     directory = tmp_path / "a"
     async with served(SID) as server:
@@ -181,11 +156,6 @@ async def test_a_file_changed_since_its_verification_is_never_deleted(tmp_path: 
         assert SID in server.recordings or sha256(path) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--resume takes an ok line as proof for its sid whatever file its path names: "
-    "a line of sid A naming B's file gets A deleted with no file of A anywhere",
-)
 async def test_an_ok_line_naming_another_sids_file_proves_nothing(tmp_path: Path) -> None:
     directory = tmp_path / "a"
     directory.mkdir()
@@ -224,11 +194,6 @@ async def _redirecting_storage(location: str) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a storage redirect whose Location is not a URL escapes download() as a bare "
-    "ValueError (and download_many's 'unexpected error'), not a TwilioMediaError",
-)
 async def test_a_storage_redirect_to_a_non_url_is_a_twilio_media_error(tmp_path: Path) -> None:
     async with _redirecting_storage("http://[::1") as origin:
         media = f"{origin}/v1/MediaRecordings/{SID}/Media"
@@ -242,11 +207,6 @@ async def test_a_storage_redirect_to_a_non_url_is_a_twilio_media_error(tmp_path:
                 await client.download(item, tmp_path / "x.mp4")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the summary's 'HTTP requests' counts only resolve and storage requests: the "
-    "list pages and every DELETE of --delete-after are left out",
-)
 async def test_the_summary_counts_every_http_request(tmp_path: Path) -> None:
     async with served(*SIDS) as server:
         run = await run_cli(
@@ -259,12 +219,6 @@ async def test_the_summary_counts_every_http_request(tmp_path: Path) -> None:
         assert int(shown[1].replace(",", "")) == made  # today: 8 of 13
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="archive, then archive --delete-after (without --resume): the second run finds "
-    "every file in place, deletes none, truncates the manifest's verified lines so that "
-    "no later run can delete them either, and exits 0 without a word about it",
-)
 async def test_delete_after_on_an_archived_directory_deletes_or_says_why_not(
     tmp_path: Path,
 ) -> None:

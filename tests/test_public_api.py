@@ -24,6 +24,7 @@ DESIGN_NAMES = {
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError",
     "TransportError", "ResponseValidationError", "DeleteResult", "WaitTimeoutError",
     "InvalidParameterError", "DownloadResult", "MediaIntegrityError", "MediaUnavailableError",
+    "MediaWriteError",
 }  # fmt: skip
 
 
@@ -93,7 +94,7 @@ def test_error_hierarchy() -> None:
     assert issubclass(tma.WaitTimeoutError, tma.TwilioMediaError)
     assert issubclass(tma.WaitTimeoutError, TimeoutError)
     assert not issubclass(tma.WaitTimeoutError, tma.TransportError)
-    for media_error in (tma.MediaIntegrityError, tma.MediaUnavailableError):
+    for media_error in (tma.MediaIntegrityError, tma.MediaUnavailableError, tma.MediaWriteError):
         assert issubclass(media_error, tma.TwilioMediaError)
         assert not issubclass(media_error, tma.ApiError | tma.TransportError)
     integrity = tma.MediaIntegrityError("short", expected=10, received=9)

@@ -479,7 +479,14 @@ async def storage_get(
             return resp
         resp.release()
         secure = secure or url.scheme == "https"
-        url = url.join(URL(location))
+        try:
+            url = url.join(URL(location))
+        except ValueError:  # not a URL at all (yarl's own words could quote the query)
+            raise TransportError(
+                "storage redirected to something that is not a URL",
+                method="GET",
+                url=display_url(url),
+            ) from None
     raise TwilioMediaError(
         f"storage redirected {display_url(url)} more than {_media.MAX_STORAGE_REDIRECTS} times"
     )

@@ -16,6 +16,8 @@ disk is busy, and on the loop that wait would stall every other transfer of a bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from ._destination import Stored
+from .errors import MediaWriteError
 from .models import RecordingFormat
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
 PARTIAL_SUFFIX: Final = ".partial"
 _EXTENSION: Final = re.compile(r"[a-z0-9]{1,8}\Z")
 _HASH_CHUNK: Final = 1 << 20
+_OPEN_FLAGS: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def extension(fmt: RecordingFormat | str | None) -> str:
@@ -61,21 +65,61 @@ def existing_size(path: Path) -> int | None:
     return stat.st_size if os.path.isfile(path) else None
 
 
-def _hash_prefix(path: Path) -> tuple[hashlib._Hash, int]:
+def _hash_prefix(fd: int) -> tuple[hashlib._Hash, int]:
+    """The sha256 and size of what the open file ``fd`` holds, read from its start."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := os.pread(fd, _HASH_CHUNK, size):
+        digest.update(chunk)
+        size += len(chunk)
     return digest, size
 
 
+def _lock(fd: int, path: Path) -> None:
+    """Take the partial file for this download alone: another writer of the same file (a
+    second process on the same directory) would mix its bytes into these.  The lock is
+    held until the file is renamed onto its final name, then released by closing it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise MediaWriteError(
+            f"{path} is being written by another download of the same file; "
+            "not downloading it twice at once"
+        ) from None
+    # The file may have been renamed onto its final name between our open and our lock:
+    # then the lock is on the final file, which must never be appended to.
+    if (os.fstat(fd).st_ino, os.fstat(fd).st_dev) != _identity(path):
+        raise MediaWriteError(f"{path} was committed by another download meanwhile")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_dev
+
+
 def _open_partial(final: Path, path: Path) -> tuple[IO[bytes], hashlib._Hash, int]:
-    """Create the parents, hash what an earlier run left, open for appending."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = _hash_prefix(path) if path.is_file() else (hashlib.sha256(), 0)
-    return path.open("ab"), digest, size
+    """Create the parents, open the partial file for this download alone (never through
+    a symbolic link: nothing is written outside the directory), and hash what an earlier
+    run left."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, _OPEN_FLAGS, 0o644)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    try:
+        _lock(fd, path)
+        digest, size = _hash_prefix(fd)
+        return os.fdopen(fd, "ab", buffering=0), digest, size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _write_error(path: Path, exc: OSError) -> MediaWriteError:
+    return MediaWriteError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _close_opened(opening: asyncio.Future[tuple[IO[bytes], hashlib._Hash, int]]) -> None:
@@ -84,14 +128,22 @@ def _close_opened(opening: asyncio.Future[tuple[IO[bytes], hashlib._Hash, int]])
         opening.result()[0].close()
 
 
-def _commit(file: IO[bytes], path: Path, final: Path) -> None:
-    """Flush, fsync and close the partial file, rename it, fsync the directory."""
+def _commit(file: IO[bytes], path: Path, final: Path, size: int) -> None:
+    """Fsync the partial file, check that it holds exactly the bytes counted and hashed,
+    rename it (still locked, so no other writer can reach it under its final name), close
+    it, and fsync the directory."""
     try:
-        file.flush()
         os.fsync(file.fileno())
+        held = os.fstat(file.fileno()).st_size
+        if held != size:
+            raise MediaWriteError(
+                f"{path} holds {held:,} bytes where {size:,} were written: not committed"
+            )
+        os.replace(path, final)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     finally:
         file.close()
-    os.replace(path, final)
     _fsync_dir(final.parent)
 
 
@@ -141,16 +193,29 @@ class PartialFile:
         return self.size
 
     def write(self, chunk: bytes) -> None:
-        """Append a chunk and hash it."""
+        """Append a chunk and hash it; MediaWriteError when the disk refuses it, with the
+        file cut back to the bytes counted so far, so that it resumes as it is."""
         assert self._file is not None
-        self._file.write(chunk)
+        try:
+            view = memoryview(chunk)
+            while view:  # unbuffered: a full disk may take part of a chunk
+                written = self._file.write(view)
+                view = view[written or 0 :]
+        except OSError as exc:
+            self._roll_back()
+            raise _write_error(self.path, exc) from None
         self.digest.update(chunk)
         self.size += len(chunk)
+
+    def _roll_back(self) -> None:
+        assert self._file is not None
+        # Should it fail, the file is left longer: its next open hashes what it holds.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._file.fileno(), self.size)
 
     def restart(self) -> None:
         """Drop every byte written (storage sent the whole file again)."""
         assert self._file is not None
-        self._file.flush()
         self._file.truncate(0)
         self.digest = hashlib.sha256()
         self.size = 0
@@ -159,7 +224,7 @@ class PartialFile:
         """Flush, fsync, rename onto the final path, fsync the directory; the sha256."""
         file, self._file = self._file, None
         assert file is not None
-        await asyncio.to_thread(_commit, file, self.path, self.final)
+        await asyncio.to_thread(_commit, file, self.path, self.final, self.size)
         return self.digest.hexdigest()
 
     def discard(self) -> None:

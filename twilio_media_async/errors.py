@@ -255,6 +255,13 @@ class MediaIntegrityError(TwilioMediaError):
         self.received = received
 
 
+class MediaWriteError(TwilioMediaError):
+    """The downloaded bytes could not be written where they go: a full disk, a file size
+    limit, a permission, or another download of the same file in progress.  It is never
+    retried; the partial file keeps only the bytes that were counted and hashed, so a
+    later run resumes it as it is."""
+
+
 class MediaUnavailableError(TwilioMediaError):
     """The recording has no media to download yet or any more: its ``status`` is
     ``processing``, ``failed`` or ``deleted``.  Nothing was sent for the media;

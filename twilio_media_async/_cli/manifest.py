@@ -40,6 +40,7 @@ __all__ = [
     "VERIFY_STAGE",
     "ManifestScan",
     "deleted_line",
+    "earlier_verified",
     "download_line",
     "delete_error_line",
     "intent_line",
@@ -155,6 +156,8 @@ def _file_in_place(directory: str, entry: dict[str, Any]) -> bool:
     path: str = entry["path"]
     if path != os.path.basename(path) or path in ("", ".", ".."):
         return False
+    if os.path.splitext(path)[0].lower() != entry["sid"].lower():
+        return False  # another sid's file proves nothing of this one
     try:
         size: int = entry["bytes"]
         return os.stat(os.path.join(directory, path)).st_size == size
@@ -185,6 +188,26 @@ class _Tally:
             self.in_place.add(sid)
             if isinstance(entry.get("sha256"), str):
                 self.verified.add(sid)
+
+
+def earlier_verified(
+    path: str, directory: str, scan: ManifestScan
+) -> Iterator[tuple[str, str, str]]:
+    """``(sid, file, sha256)`` of every ok line, among the manifest's whole lines, of a sid
+    an earlier run verified and did not delete: read again, lazily, so that a resumed
+    ``--delete-after`` hashes each file once more before it deletes anything."""
+    with open(path, "rb") as stream:
+        left = scan.output.keep
+        for raw in stream:
+            if left <= 0:
+                return
+            left -= len(raw)
+            entry = _entry(raw.rstrip(b"\r\n")) if raw.strip() else None
+            if entry is None or "path" not in entry or "error" in entry:
+                continue
+            sid, sha256 = entry["sid"], entry.get("sha256")
+            if isinstance(sha256, str) and sid in scan.verified and sid not in scan.deleted:
+                yield sid, os.path.join(directory, entry["path"]), sha256
 
 
 def scan_manifest(path: str, directory: str) -> ManifestScan:

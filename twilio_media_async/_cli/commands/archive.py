@@ -30,6 +30,7 @@ from twilio_media_async import (
     DownloadResult,
     InvalidParameterError,
     MediaClient,
+    MediaIntegrityError,
     MediaRecording,
     NotFoundError,
     RecordingStatus,
@@ -61,6 +62,7 @@ from twilio_media_async._cli.manifest import (
     delete_error_line,
     deleted_line,
     download_line,
+    earlier_verified,
     intent_line,
     scan_manifest,
 )
@@ -68,6 +70,7 @@ from twilio_media_async._cli.params import parsed_by
 from twilio_media_async._cli.render import write_all
 from twilio_media_async._cli.running import run_async
 from twilio_media_async._cli.settings import Settings
+from twilio_media_async._cli.sidset import SidSet
 from twilio_media_async._cloud import StoreDestination, is_store_url, open_store
 
 from ._shared import confirm_delete, exit_with, settings_of
@@ -125,6 +128,7 @@ class _Deleter:
 
     def _record(self, result: DeleteResult, settings: Settings) -> None:
         sid = result.sid
+        self._stats.files.requests += result.attempts
         gone = isinstance(result.error, NotFoundError) and sid in self._maybe_gone
         if result.error is None or gone:
             self._manifest.write(deleted_line(sid, result.attempts))
@@ -144,14 +148,28 @@ async def _selected_recordings(
             yield recording
 
 
+async def _listed(
+    client: MediaClient, filters: dict[str, str | None], stats: ArchiveStats
+) -> AsyncIterator[MediaRecording]:
+    """What ``list`` gives, page by page, each page counted as a request."""
+    async for page in client.pages(**filters):  # type: ignore[arg-type]
+        stats.files.requests += 1
+        for recording in page.items:
+            yield recording
+
+
 def _items(
-    client: MediaClient, fd: int | None, selection: Selection, filters: dict[str, str | None]
+    client: MediaClient,
+    fd: int | None,
+    selection: Selection,
+    filters: dict[str, str | None],
+    stats: ArchiveStats,
 ) -> AsyncIterable[Any]:
     """What to archive: the sids of ``-i`` (read lazily), or what ``list`` gives; only those
     of the shard that are not done yet."""
     if fd is not None:
         return selection.filter(read_sids(fd))
-    return _selected_recordings(client.list(**filters), selection)  # type: ignore[arg-type]
+    return _selected_recordings(_listed(client, filters, stats), selection)
 
 
 @attrs.frozen
@@ -186,6 +204,36 @@ class _Run:
     deleter: _Deleter | None
     destination: StoreDestination | None = None
     """The store, for ``-d s3://...``."""
+    earlier: Iterator[tuple[str, str, str]] | None = None
+    """What earlier runs verified and did not delete: ``(sid, file, sha256)``."""
+
+    async def recheck(self) -> None:
+        """Hash each file an earlier run verified once more, and hand it to the deleter
+        only when it still holds those bytes: a file changed since is never deleted on
+        Twilio, and is reported."""
+        assert self.deleter is not None
+        if self.earlier is None:
+            return
+        queued, changed = SidSet(), SidSet()
+        for sid, path, sha256 in self.earlier:
+            if sid in queued:
+                continue
+            if await asyncio.to_thread(_sha256_of, path) == sha256:
+                queued.add(sid)
+                self.deleter.add(sid)
+            else:
+                changed.add(sid)
+        for sid in changed:
+            if sid not in queued:
+                error = MediaIntegrityError(
+                    f"{sid}: its file no longer holds the bytes that were verified: "
+                    "not deleted (download it again without --resume)",
+                    expected=0,
+                    received=0,
+                )
+                line = delete_error_line(sid, error, 0, self.settings.redact, VERIFY_STAGE)
+                self.manifest.write(line)
+                self.stats.delete_failed += 1
 
     async def download(self, items: AsyncIterable[Any], progress: ArchiveProgress) -> None:
         """Download every item, write its manifest line, and hand each verified sid to the
@@ -193,7 +241,12 @@ class _Run:
         directory = self.job.directory
         assert self.client is not None
         where = directory if self.destination is None else self.destination.store
-        results = self.client.download_many(items, where, concurrency=self.job.concurrency)
+        # What reaches here with --delete-after was not verified by an earlier run: a file
+        # found in place proves nothing, so it is downloaded again, verified, and replaced.
+        overwrite = self.deleter is not None and self.destination is None
+        results = self.client.download_many(
+            items, where, concurrency=self.job.concurrency, overwrite=overwrite
+        )
         async with contextlib.aclosing(results):
             async for result in results:
                 self.manifest.write(download_line(result, directory, self.settings.redact))
@@ -229,6 +282,7 @@ class _Run:
             lane = self.deleter.run(self.client, self.job.concurrency, self.settings)
             deleting = asyncio.create_task(lane)
             try:
+                await self.recheck()
                 await self.download(items, progress)
                 self.deleter.close()
                 await asyncio.shield(deleting)
@@ -420,12 +474,37 @@ def _prepared(
         with stream:
             manifest = _Manifest(stream, job.manifest_path, settings)
             deleter = _Deleter(manifest, stats, scan) if job.delete_after else None
+            earlier = None
             if deleter is not None and scan is not None:
-                for sid in scan.to_delete():  # verified by an earlier run, not deleted
-                    deleter.add(sid)
-            yield _Run(job, client, settings, stats, manifest, deleter, destination)
+                if job.store:  # the object is checked again before its delete
+                    for sid in scan.to_delete():
+                        deleter.add(sid)
+                else:  # each file is hashed again before its delete
+                    earlier = earlier_verified(job.manifest_path, job.directory, scan)
+            yield _Run(job, client, settings, stats, manifest, deleter, destination, earlier)
 
     return opened()
+
+
+def _sha256_of(path: str) -> str | None:
+    """The sha256 of the file at ``path``, or None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _done(job: _ArchiveJob, scan: ManifestScan | None) -> Set[str] | None:
+    """The sids a resumed run does not download again: those in place as recorded; with
+    ``--delete-after``, only those an earlier run verified (the others must be verified
+    before they may be deleted)."""
+    if scan is None:
+        return None
+    return scan.verified if job.delete_after and not job.store else scan.in_place
 
 
 def _execute(
@@ -436,7 +515,7 @@ def _execute(
 ) -> None:
     """Run the job, print the summary, and exit: 130 after Ctrl-C, 1 when an item failed."""
     console = stderr_console()
-    selection = Selection(job.shard, scan.in_place if scan is not None else None)
+    selection = Selection(job.shard, _done(job, scan))
     with prepared as run, contextlib.ExitStack() as files:
         fd = None
         if job.input_path == "-":
@@ -451,7 +530,8 @@ def _execute(
                 assert run.client is not None
                 with ArchiveProgress(run.stats, console=console) as progress:
                     try:
-                        await run.run(_items(run.client, fd, selection, job.filters), progress)
+                        items = _items(run.client, fd, selection, job.filters, run.stats)
+                        await run.run(items, progress)
                     except asyncio.CancelledError:
                         run.stats.interrupted = True
                         task = asyncio.current_task()
@@ -506,11 +586,7 @@ def _verify_demo(directory: str, expected: Callable[[str], str]) -> list[str]:
         sid, _, ext = name.partition(".")
         if ext == "partial" or not name.endswith(".mp4"):
             continue
-        digest = hashlib.sha256()
-        with open(os.path.join(directory, name), "rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-        if digest.hexdigest() != expected(sid):
+        if _sha256_of(os.path.join(directory, name)) != expected(sid):
             raise CommandFailed(f"{name} does not match the fake server's bytes")
         checked.append(sid)
     return checked
