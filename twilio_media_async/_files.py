@@ -28,6 +28,7 @@ __all__ = [
     "LocalPlace",
     "PartialFile",
     "existing_size",
+    "extension",
     "target_in",
 ]
 
