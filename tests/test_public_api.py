@@ -136,6 +136,7 @@ def test_the_archive_methods_have_the_designed_signatures() -> None:
         "concurrency",
         "ordered",
         "overwrite",
+        "prefix",
     ]
     many = inspect.signature(client.download_many).parameters
     assert (many["concurrency"].default, many["ordered"].default) == (8, False)

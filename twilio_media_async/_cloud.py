@@ -111,19 +111,18 @@ def _base_of_url(url: str) -> str:
     return f"{scheme.lower()}://{rest.split('/', 1)[0]}"
 
 
-def _store_base(store: Any) -> str:
-    """The URL of a store's root: ``s3://bucket``, ``gs://bucket``, ``az://container``."""
+def _store_root(store: Any) -> str:
+    """The URL of a store's root, before its own prefix: ``s3://bucket/``, ``gs://bucket/``,
+    ``az://container/``, ``file:///``, ``memory:///``."""
     kind = type(store).__name__
     config = getattr(store, "config", None) or {}
     if kind == "S3Store":
-        return f"s3://{config.get('bucket', '')}"
+        return f"s3://{config.get('bucket', '')}/"
     if kind == "GCSStore":
-        return f"gs://{config.get('bucket', '')}"
+        return f"gs://{config.get('bucket', '')}/"
     if kind == "AzureStore":
-        return f"az://{config.get('container_name', '')}"
-    if kind == "LocalStore":
-        return "file://"
-    return f"{kind.removesuffix('Store').lower()}://"
+        return f"az://{config.get('container_name', '')}/"
+    return f"{kind.removesuffix('Store').lower()}:///"
 
 
 def _join(*parts: str | None) -> str:
@@ -176,10 +175,15 @@ class StoreDestination:
     def __init__(self, store: Any, prefix: str = "") -> None:
         self.store: Final = store
         self.prefix: Final = prefix
-        self.base: Final = _join(_store_base(store), getattr(store, "prefix", None) or "")
+        self._root: Final = _store_root(store)
+        self._store_prefix: Final = str(getattr(store, "prefix", None) or "")
+
+    def url(self, path: str) -> str:
+        """The URL of an object: the store's root, its own prefix, then ``path``."""
+        return self._root + _join(self._store_prefix, path)
 
     def __repr__(self) -> str:
-        return f"StoreDestination({_join(self.base, self.prefix)!r})"
+        return f"StoreDestination({self.url(self.prefix)!r})"
 
     def place(self, sid: str, fmt: RecordingFormat | str | None) -> StorePlace:
         """The object of a recording: ``<prefix>/<sid>.<ext>``."""
@@ -188,11 +192,11 @@ class StoreDestination:
 
     def place_of_url(self, url: str) -> StorePlace:
         """The place of an object URL this destination gave."""
-        head = _join(self.base, self.prefix) + "/"
-        if not url.startswith(head) or "/" in url[len(head) :]:
+        name = url.rpartition("/")[2]
+        place = StorePlace(self, _join(self.prefix, name), name)
+        if not name or place.url != url:
             raise InvalidParameterError(f"{url} is not an object of {self!r}")
-        name = url[len(head) :]
-        return StorePlace(self, _join(self.prefix, name), name)
+        return place
 
     async def confirm(self, url: str, size: int, sha256: str) -> None:
         """Check that an object is done as a transfer left it: a HEAD confirms its size,
@@ -234,7 +238,7 @@ class StorePlace:
     @property
     def url(self) -> str:
         """The object's URL: the store's base, its prefix, ``prefix=``, the name."""
-        return _join(self.destination.base, self.path)
+        return self.destination.url(self.path)
 
     def failure(self, what: str, exc: BaseException) -> TransportError:
         """A store request that failed, as a TransportError with nothing secret in it."""

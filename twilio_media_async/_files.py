@@ -34,6 +34,7 @@ __all__ = [
     "LocalPlace",
     "PartialFile",
     "existing_size",
+    "extension",
     "target_in",
 ]
 

@@ -602,10 +602,10 @@ class MediaClient:
         items: SidInput,
         directory: str | os.PathLike[str] | ObjectStore,
         *,
-        prefix: str | None = None,
         concurrency: int = 8,
         ordered: bool = False,
         overwrite: bool = False,
+        prefix: str | None = None,
     ) -> AsyncGenerator[DownloadResult, None]:
         """Download many recordings' media to ``directory/<sid>.<ext>``; yield exactly one
         DownloadResult per input item.
@@ -628,11 +628,11 @@ class MediaClient:
         Args:
             items: Sids or MediaRecordings, as any iterable or async iterable.
             directory: Where the files go (created when missing), or a store.
-            prefix: With a store: the path inside it, before each name.
             concurrency: The most transfers at once; the API calls (metadata, resolve)
                 go through the client's limiter, as ``fetch_many``'s do.
             ordered: Yield in input order (within a bounded window).
             overwrite: Replace files already there with the expected size.
+            prefix: With a store: the path inside it, before each name.
         """
         target = _destination(directory, prefix)
         lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
