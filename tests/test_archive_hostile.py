@@ -29,9 +29,10 @@ from twilio_media_async import (
     TwilioMediaError,
 )
 from twilio_media_async.models import Links
-from twilio_media_async.testing import FakeMediaServer
+from twilio_media_async.testing import FakeMediaServer, StorageFault
 
 from ._archive import recording
+from ._leaks import leaks
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
 from .test_cli import connect, run_cli
 
@@ -53,7 +54,7 @@ _SHORT_WRITE_SCRIPT: Final = textwrap.dedent(
     import asyncio, hashlib, logging, resource, signal, sys
     from pathlib import Path
     from twilio_media_async import MediaClient, RetryPolicy
-    from twilio_media_async.testing import FakeMediaServer
+    from twilio_media_async.testing import FakeMediaServer, StorageFault
 
     # A full disk: writes past 200 kB fail (a short write, then EFBIG), until the SDK logs
     # at INFO (the cut it saw); then the space is back, as when another job frees some.
@@ -227,3 +228,21 @@ async def test_delete_after_on_an_archived_directory_deletes_or_says_why_not(
         assert (await run_cli(*args)).code == 0
         run = await run_cli(*args, "--delete-after", "--yes")
         assert not server.recordings or run.code != 0, run.err
+
+
+@pytest.mark.parametrize("fault", ["expired", "reset"])
+async def test_the_storage_urls_signature_is_in_nothing_an_error_keeps(
+    tmp_path: Path, fault: str
+) -> None:
+    """An error reporter that shows a traceback's locals (Sentry, ``capture_locals``) must
+    not find the presigned URL's signature there either: it is a credential."""
+    chosen = StorageFault.expired() if fault == "expired" else StorageFault.reset()
+    async with served(SID) as server:
+        server.script_storage(SID, [chosen] * 40)
+        async with MediaClient(**server.client_kwargs(), retry=RetryPolicy.no_wait()) as client:
+            with pytest.raises(TwilioMediaError) as info:
+                await client.download(SID, tmp_path / "x.mp4")
+            results = [r async for r in client.download_many([SID], tmp_path / "many")]
+    for root in (info.value, results[0]):
+        found = leaks(root, ["Signature=", server.auth_token])
+        assert not found, found[:8]

@@ -229,11 +229,17 @@ class Archive:
                 request_id=request_id,
             )
         transfer = Transfer(self, storage, link, recording, place, lane)
+        failure: TwilioMediaError | None = None
         try:
             done = await transfer.run()
         except TwilioMediaError as exc:
             exc.attempts = spent + transfer.requests
-            raise
+            failure = exc
+        if failure is not None:
+            # The transfer and its frames hold the presigned URL, a credential: the error
+            # leaves without them, for reporters that show a traceback's locals.
+            del transfer
+            raise failure.with_traceback(None)
         return DownloadResult(
             sid=sid,
             path=place.url,
