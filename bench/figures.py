@@ -7,10 +7,8 @@ it the benchmark still runs and says that it drew no figure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bench.scenarios import Measured
+from bench.measured import Measured
 
 _BARS = 100  # bars of the 429 share across the run
 

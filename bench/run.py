@@ -129,7 +129,7 @@ def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str
             )
 
     def med(variant: str, key: str) -> float:
-        return statistics.median(r[key] for r in results[variant])
+        return statistics.median(float(r[key]) for r in results[variant])
 
     rows = []
     base = args.variants[0] if "raw" not in args.variants else "raw"

@@ -14,10 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.measured import Measured, Setup, jain
 from bench.pages import replace_section
 from bench.retry_loop import VARIANTS, _FlakyTransport
 from bench.scenario_client import parse_args, run, sample_limiter
-from bench.scenarios import SCENARIOS, Measured, Setup, jain, judge
+from bench.scenarios import SCENARIOS, judge
 from bench.server import RESET, Conditions, Responder
 
 SID_PATH = "/v1/MediaRecordings/KV0123456789abcdef0123456789abcdef"
