@@ -57,6 +57,7 @@ class Scenario:
 _FAULTS = Setup(n=20_000, concurrency=64, latency_ms=20, faults=0.10, faults_429=0.02)
 _CAP = Setup(n=10_000, concurrency=100, latency_ms=5, cap=16)
 _SHARE = Setup(n=5_000, concurrency=64, processes=4, latency_ms=5, cap=32)
+_SHARE_16 = Setup(n=1_250, concurrency=64, processes=16, latency_ms=5, cap=64)
 _FAULTS_DEFAULT = Setup(n=20_000, concurrency=64, faults=0.10, faults_429=0.02, policy="default")
 
 SCENARIOS: dict[str, Scenario] = {
@@ -109,6 +110,20 @@ SCENARIOS: dict[str, Scenario] = {
             oracle_summary="4 processes at concurrency 8, no cap",
             setup=_SHARE,
             oracle=replace(_SHARE, concurrency=8, cap=0),
+            min_ratio=0.9,
+            max_429_share=0.03,
+            min_fairness=0.95,
+        ),
+        Scenario(
+            name="share-16",
+            summary=(
+                "16 client processes of 1,250 distinct sids each, concurrency 64 each, started "
+                "together; one server that answers 429 past 64 in flight (a fair share of 4 "
+                "each); 5 ms latency"
+            ),
+            oracle_summary="16 processes at concurrency 4, no cap",
+            setup=_SHARE_16,
+            oracle=replace(_SHARE_16, concurrency=4, cap=0),
             min_ratio=0.9,
             max_429_share=0.03,
             min_fairness=0.95,

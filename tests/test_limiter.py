@@ -75,6 +75,51 @@ def test_answers_sent_before_a_cut_are_not_judged_again() -> None:
     assert control.limit == after_cut
 
 
+def test_a_doubling_that_overshoots_goes_back_to_the_level_that_held() -> None:
+    # Two workers double into one shared cap: the first takes the free slots, the second
+    # meets a full account and sees far more 429s.  Both return to where they were.
+    first, second = CongestionControl(maximum=64), CongestionControl(maximum=64)
+    for control in (first, second):
+        for _ in range(8):
+            control.on_answer(limited=False, epoch=0, full=True)
+        assert control.limit == 16
+    for _ in range(9):
+        first.on_answer(limited=False, epoch=0, full=True)
+    for control in (first, second):
+        while control.epoch == 0:
+            control.on_answer(limited=True, epoch=0, full=True)
+    assert first.limit == second.limit == 8
+    assert first.ceiling == second.ceiling == 8
+
+
+def test_a_cap_met_after_a_round_trip_at_full_use_is_cut_in_proportion() -> None:
+    control = CongestionControl(maximum=64)
+    for _ in range(8 + 16):  # 16 held for a whole round trip: no doubling to undo
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert control.limit == 32
+    for answer in range(64):
+        control.on_answer(limited=answer % 2 == 0, epoch=control.epoch, full=True)
+    assert control.slots <= 16  # half 429s halve it
+
+
+def test_a_small_limit_learns_that_a_cap_is_there() -> None:
+    # With 4 slots a round trip holds 4 answers, fewer than a round can be judged by.
+    control = CongestionControl(maximum=64, limit=4.0, ceiling=5.0)
+    while control.epoch == 0:
+        control.on_answer(limited=True, epoch=0, full=True)
+    assert control.cap_seen
+
+
+def test_past_the_ceiling_the_probe_starts_with_a_small_step() -> None:
+    control = CongestionControl(maximum=64, limit=9.0, ceiling=8.0)
+    for _ in range(9):  # one round trip at full use, without a 429
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert 9.0 < control.limit <= 9.05  # not a whole slot at once
+    while control.ceiling is not None:  # no 429 for good: the cap was lifted
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert control.limit >= 16
+
+
 def test_it_recovers_after_the_cap_is_lifted() -> None:
     served = simulate(workers=1, cap=16, concurrency=100, seconds=2.0, lift_at=1.0)
     (limit,) = served.final_limits
@@ -91,10 +136,25 @@ def test_workers_without_coordination_converge_to_fair_shares() -> None:
     # Four processes on one account, each with its own limiter and concurrency 64, and a
     # cap of 32 on the account: each must settle near 8 without talking to the others.
     served = simulate(workers=4, cap=32, concurrency=64, seconds=6.0)
-    assert served.jain >= 0.95
+    assert served.jain >= 0.99
     assert served.goodput > 0.9 * 32 / served.latency
-    assert served.share_429 < 0.05
+    assert served.share_429 < 0.015
     assert all(4 <= limit <= 16 for limit in served.final_limits)
+
+
+def test_two_workers_share_a_cap_evenly_from_the_start() -> None:
+    # The conditions of the two-client test in test_bulk_goodput.py, answer by answer.
+    for seed in range(1, 9):
+        served = simulate(workers=2, cap=16, concurrency=32, seconds=1.0, seed=seed)
+        assert served.jain >= 0.99, seed
+        assert served.share_429 < 0.02, seed
+
+
+def test_sixteen_workers_on_one_cap_keep_429s_low() -> None:
+    served = simulate(workers=16, cap=64, concurrency=64, seconds=3.0)
+    assert served.jain >= 0.9
+    assert served.goodput > 0.9 * 64 / served.latency
+    assert served.share_429 < 0.05
 
 
 class Served:
@@ -121,46 +181,54 @@ def simulate(
 ) -> Served:
     """A discrete-event model of ``workers`` clients, each keeping ``min(concurrency,
     slots)`` requests in flight, against a server that answers 429 at once past ``cap``
-    requests in flight and otherwise after about ``latency`` seconds."""
+    requests in flight and otherwise after about ``latency`` seconds.
+
+    A request reaches the server up to 0.3 ms after it is sent (the client's own work and
+    the network), so which of two workers takes a slot just freed is a matter of chance, as
+    it is between real processes, not always the one whose answer freed it."""
     rng = random.Random(seed)
     controls = [CongestionControl(maximum=concurrency) for _ in range(workers)]
     in_flight = [0] * workers
     ok = [0] * workers
     sent = limited = 0
     server = 0
-    events: list[tuple[float, int, int, bool, int]] = []
+    # (time, order, worker, kind, epoch): kind 0 a request arrives, 1 a success, 2 a 429.
+    events: list[tuple[float, int, int, int, int]] = []
     order = 0
 
-    def send(now: float, worker: int) -> None:
-        nonlocal sent, server, order
-        in_flight[worker] += 1
-        sent += 1
-        capped = lift_at is None or now < lift_at
-        rejected = capped and server >= cap
-        if not rejected:
-            server += 1
-        delay = 0.0002 if rejected else latency * (0.8 + 0.4 * rng.random())
-        event = (now + delay, order, worker, rejected, controls[worker].epoch)
-        heapq.heappush(events, event)
+    def push(at: float, worker: int, kind: int, epoch: int) -> None:
+        nonlocal order
+        heapq.heappush(events, (at, order, worker, kind, epoch))
         order += 1
 
     def fill(now: float, worker: int) -> None:
+        nonlocal sent
         while in_flight[worker] < min(concurrency, controls[worker].slots):
-            send(now, worker)
+            in_flight[worker] += 1
+            sent += 1
+            push(now + 0.0003 * rng.random(), worker, 0, controls[worker].epoch)
 
     for worker in range(workers):
         fill(0.0, worker)
     while events:
-        now, _, worker, rejected, epoch = heapq.heappop(events)
+        now, _, worker, kind, epoch = heapq.heappop(events)
         if now > seconds:
             break
+        if kind == 0:
+            capped = lift_at is None or now < lift_at
+            if capped and server >= cap:
+                push(now + 0.0002, worker, 2, epoch)
+            else:
+                server += 1
+                push(now + latency * (0.8 + 0.4 * rng.random()), worker, 1, epoch)
+            continue
         control = controls[worker]
-        if rejected:
+        if kind == 2:
             limited += 1
         else:
             server -= 1
             ok[worker] += 1
-        control.on_answer(limited=rejected, epoch=epoch, full=in_flight[worker] >= control.slots)
+        control.on_answer(limited=kind == 2, epoch=epoch, full=in_flight[worker] >= control.slots)
         in_flight[worker] -= 1
         fill(now, worker)
     served = Served(ok, sent, limited, seconds, latency)

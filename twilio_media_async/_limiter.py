@@ -11,14 +11,19 @@ tells a server's concurrency cap from noise the way loss-tolerant TCP variants d
   ``CONFIRMED_CONGESTION_SHARE``.
 - On congestion the limit shrinks in proportion to the share of 429s, by 10 % at least and
   by half at most (so 50 % 429s halve it at once), and the level it was at becomes the
-  *ceiling*: where the cap was found.
+  *ceiling*: where the cap was found.  Congestion within the round trip after a slow-start
+  doubling is that doubling's overshoot: the limit goes back to the level before it, which
+  is also the ceiling, whatever the share.  Workers that double into one shared cap one
+  after another see very different shares of 429s (the first takes the free slots), and a
+  cut in proportion would let the first keep a larger limit and ceiling for the whole run.
 - Once per round trip (as many answers as there are slots) a busy limit grows.  Before any
   congestion it doubles (slow start).  Far below the ceiling it adds one slot per round trip,
   and equal steps for every worker are what make their shares converge to fair ones (AIMD).
   Near a ceiling below the maximum it creeps, and holds in a round that saw a 429, so it
-  spends its time just under a cap instead of just over it.  Past the ceiling it probes one
-  slot per round trip, and at twice the ceiling it takes the cap as lifted and slow-starts
-  again.
+  spends its time just under a cap instead of just over it.  Past the ceiling it probes with
+  a step that starts at the creep and doubles per round trip up to one slot (a worker that
+  luck spared 429s for a while does not leap over the others' shares), and at twice the
+  ceiling it takes the cap as lifted and slow-starts again.
 
 ``RequestGate`` is the asyncio side: a client-wide count of requests in flight bounded by the
 control's limit, each bulk run's own cap (its ``concurrency``), and a pause that a 429 with
@@ -56,7 +61,9 @@ SLOW_START: Final = 8
 _NEAR_CEILING: Final = 0.9
 """From this share of the ceiling up, the limit creeps."""
 _CREEP: Final = 0.001
-"""How much of the ceiling a creeping limit adds per round trip (at least 0.01 slots)."""
+"""How much of the ceiling a creeping limit adds per round trip (at least ``_MIN_CREEP``)."""
+_MIN_CREEP: Final = 0.01
+"""The least a creeping limit adds per round trip, in slots."""
 _GENTLEST_CUT: Final = 0.9
 _DEEPEST_CUT: Final = 0.5
 
@@ -87,6 +94,9 @@ class CongestionControl:
     """Whether this round saw the limit in full use (an idle limit must not grow)."""
     cap_seen: bool = False
     """Whether a cut was ever unmistakably a cap (see ``_UNMISTAKABLE``)."""
+    doubled_from: float | None = None
+    """The level before slow start's last doubling, until a round trip at the new level
+    passes without congestion."""
 
     @limit.default
     def _start_small(self) -> float:
@@ -128,14 +138,24 @@ class CongestionControl:
             self._grow()
 
     def _cut(self, *, share: float) -> None:
+        # A round trip of a small limit holds fewer than SLOW_START answers, so the window
+        # is judged too: it is over the line, so it holds several 429s already.
         if (
             self.round_answers >= SLOW_START
             and self.round_limited >= _UNMISTAKABLE * self.round_answers
-        ):
+        ) or self.rate_limited >= _UNMISTAKABLE * self.answers:
             self.cap_seen = True
-        factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
-        self.ceiling = self.limit
-        self.limit = max(float(self.minimum), self.limit * factor)
+        if self.doubled_from is not None:
+            # Slow start's last doubling overshot: go back to the level that held, whatever
+            # the share of 429s.  Workers that double into a shared cap one after another
+            # see different shares of 429s; a cut in proportion would leave the first one
+            # out of slow start with a larger limit and ceiling than the others, for good.
+            self.limit = self.ceiling = max(float(self.minimum), self.doubled_from)
+            self.doubled_from = None
+        else:
+            factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
+            self.ceiling = self.limit
+            self.limit = max(float(self.minimum), self.limit * factor)
         self.slots = max(self.minimum, int(self.limit))
         self.answers = self.rate_limited = self.round_answers = self.round_limited = 0
         self.busy = False
@@ -147,17 +167,23 @@ class CongestionControl:
         # A ceiling at the maximum says nothing of a cap (noise cut it there): no creeping.
         capped = ceiling is not None and ceiling < self.maximum - 1
         near = capped and ceiling is not None and self.limit >= ceiling * _NEAR_CEILING
+        self.doubled_from = None  # a round trip passed at this level without a cut
         if self.busy and self.limit < self.maximum and not (near and self.round_limited):
             if ceiling is None:
+                self.doubled_from = self.limit
                 self.limit *= 2.0  # slow start
             elif not near and self.limit < ceiling:
                 # Additive increase, up to where creeping starts.
                 step = self.limit + 1.0
                 self.limit = min(step, max(self.limit, ceiling * _NEAR_CEILING)) if capped else step
             elif self.limit < ceiling + 1.0:
-                self.limit += max(0.01, ceiling * _CREEP)  # creep where the cap was
+                self.limit += max(_MIN_CREEP, ceiling * _CREEP)  # creep where the cap was
             elif self.limit < 2.0 * ceiling:
-                self.limit += 1.0  # past the ceiling: probe, in case the cap was lifted
+                # Past the ceiling: probe, in case the cap was lifted.  The step starts at
+                # the creep and doubles per round trip up to one slot, so a worker whose
+                # luck spared it 429s for a while does not leap over the others' shares.
+                past = self.limit - (ceiling + 1.0)
+                self.limit += min(1.0, max(_MIN_CREEP, ceiling * _CREEP, past))
             else:
                 self.ceiling = None  # twice past it without congestion: slow start again
             self.limit = min(self.limit, float(self.maximum))
