@@ -1,6 +1,6 @@
 """Run the benchmark: the clean-network comparison, or a scenario under faults and limits.
 
-``python -m bench.run [--scenario clean|faults|cap|share|faults-default|all]
+``python -m bench.run [--scenario clean|faults|faults-60ms|cap|share|share-16|faults-default|all]
 [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...] [--memory-n 200000]
 [--scenario-rounds 1] [--seed 1] [--markdown FILE] [--figures DIR]``
 
