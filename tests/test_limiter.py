@@ -10,6 +10,7 @@ import pytest
 
 from twilio_media_async._limiter import (
     MIN_WINDOW,
+    QUIET_ROUNDS,
     CongestionControl,
     RequestGate,
     RunSlots,
@@ -120,6 +121,55 @@ def test_past_the_ceiling_the_probe_starts_with_a_small_step() -> None:
     assert control.limit >= 16
 
 
+def round_trip(control: CongestionControl, *, limited: int = 0) -> None:
+    """One round trip of answers at full use, the first ``limited`` of them 429s."""
+    for answer in range(control.slots):
+        control.on_answer(limited=answer < limited, epoch=control.epoch, full=True)
+
+
+def test_after_a_quiet_stretch_the_creep_becomes_a_probe() -> None:
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)
+    for _ in range(QUIET_ROUNDS):
+        round_trip(control)
+    assert control.limit <= 8.0 + QUIET_ROUNDS * 0.01 + 1e-9  # creeping, a little per round
+    for _ in range(20):
+        round_trip(control)
+    assert control.limit > 11.0  # then probing: room nobody uses is taken in round trips
+
+
+def test_a_429_during_a_probe_takes_the_limit_back_to_where_it_began() -> None:
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)
+    for _ in range(QUIET_ROUNDS):
+        round_trip(control)
+    began = control.limit
+    for _ in range(8):
+        round_trip(control)
+    assert control.limit > began + 0.5
+    epoch = control.epoch
+    round_trip(control, limited=1)  # one 429: under the line, no cut, but the probe ends
+    assert control.epoch == epoch
+    assert control.limit == began
+    round_trip(control)
+    assert control.limit <= began + 0.02  # creeping again, from the start of a quiet stretch
+
+
+def test_429s_under_the_line_keep_the_limit_creeping() -> None:
+    # Workers sharing a cap see a 429 every few dozen round trips: never a quiet stretch.
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)
+    for n in range(1, 301):
+        round_trip(control, limited=1 if n % (QUIET_ROUNDS // 2) == 0 else 0)
+    assert control.epoch == 0
+    assert control.limit <= 8.0 + 300 * 0.01
+
+
+def test_a_worker_takes_the_room_that_the_others_leave() -> None:
+    # Four workers share a cap of 32; three finish at 1 s.  Half a second later the one
+    # left holds well over its share of 8.
+    for seed in (1, 2, 3):
+        served = simulate(workers=4, cap=32, concurrency=64, seconds=1.5, leave_at=1.0, seed=seed)
+        assert served.final_limits[0] >= 12, seed
+
+
 def test_it_recovers_after_the_cap_is_lifted() -> None:
     served = simulate(workers=1, cap=16, concurrency=100, seconds=2.0, lift_at=1.0)
     (limit,) = served.final_limits
@@ -177,6 +227,7 @@ def simulate(
     seconds: float,
     latency: float = 0.005,
     lift_at: float | None = None,
+    leave_at: float | None = None,
     seed: int = 1,
 ) -> Served:
     """A discrete-event model of ``workers`` clients, each keeping ``min(concurrency,
@@ -185,7 +236,8 @@ def simulate(
 
     A request reaches the server up to 0.3 ms after it is sent (the client's own work and
     the network), so which of two workers takes a slot just freed is a matter of chance, as
-    it is between real processes, not always the one whose answer freed it."""
+    it is between real processes, not always the one whose answer freed it.  From
+    ``leave_at`` on, every worker but the first sends nothing more (their runs ended)."""
     rng = random.Random(seed)
     controls = [CongestionControl(maximum=concurrency) for _ in range(workers)]
     in_flight = [0] * workers
@@ -203,6 +255,8 @@ def simulate(
 
     def fill(now: float, worker: int) -> None:
         nonlocal sent
+        if worker and leave_at is not None and now >= leave_at:
+            return
         while in_flight[worker] < min(concurrency, controls[worker].slots):
             in_flight[worker] += 1
             sent += 1
