@@ -153,6 +153,22 @@ def test_a_429_during_a_probe_takes_the_limit_back_to_where_it_began() -> None:
     assert control.limit <= began + 0.02  # creeping again, from the start of a quiet stretch
 
 
+def test_the_429_that_ends_a_probe_does_not_count_towards_a_cut() -> None:
+    # A probe's overshoot is its own: going back to where it began answers it.  Counted
+    # towards a cut, it would take a worker alone on a cap below the cap after most probes.
+    control = CongestionControl(maximum=64, limit=16.0, ceiling=16.0, cap_seen=True)
+    for _ in range(QUIET_ROUNDS):
+        round_trip(control)
+    began = control.limit
+    for _ in range(8):
+        round_trip(control)
+    # Three 429s are past the line of a window (2 % of 100): a cut, were the first not the
+    # probe's.  It ends the probe at once; the other two stay under the line.
+    round_trip(control, limited=3)
+    assert control.epoch == 0
+    assert control.limit == began
+
+
 def test_429s_under_the_line_keep_the_limit_creeping() -> None:
     # Workers sharing a cap see a 429 every few dozen round trips: never a quiet stretch.
     control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)

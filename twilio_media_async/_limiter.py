@@ -23,10 +23,10 @@ tells a server's concurrency cap from noise the way loss-tolerant TCP variants d
   429, so it spends its time just under a cap instead of just over it.  After
   ``QUIET_ROUNDS`` round trips without a 429 it probes: the step doubles per round trip, up
   to a quarter of a slot, so a worker takes the room that another one left in a fraction of
-  a second instead of many seconds.  A 429 during the probe takes the limit back to where
-  the probe began (the probe's own overshoot would otherwise cut the others sharing the
-  cap, not the worker that made it).  At twice the ceiling it takes the cap as lifted and
-  slow-starts again.
+  a second instead of many seconds.  The first 429 during the probe takes the limit back
+  to where the probe began, at once, and does not count towards a cut: the overshoot was
+  the probe's own, and a worker alone on a cap would otherwise cut below it after most
+  probes.  At twice the ceiling it takes the cap as lifted and slow-starts again.
 
 ``RequestGate`` is the asyncio side: a client-wide count of requests in flight bounded by the
 control's limit, each bulk run's own cap (its ``concurrency``), and a pause that a 429 with
@@ -133,7 +133,12 @@ class CongestionControl:
         self.round_answers += 1
         self.busy = self.busy or full
         window = max(self.slots, MIN_WINDOW)
-        if limited:
+        if limited and self.probed_from is not None:
+            # The probe found the cap: its own overshoot, answered by going back at once,
+            # and no evidence against the level it started from.
+            self.round_limited += 1
+            self._end_probe()
+        elif limited:
             self.rate_limited += 1
             self.round_limited += 1
             line = CONFIRMED_CONGESTION_SHARE if self.cap_seen else CONGESTION_SHARE
