@@ -169,6 +169,18 @@ def test_the_429_that_ends_a_probe_does_not_count_towards_a_cut() -> None:
     assert control.limit == began
 
 
+def test_a_probe_that_reaches_twice_the_ceiling_hands_over_to_slow_start() -> None:
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=4.0, cap_seen=True)
+    control.quiet, control.probed_from = QUIET_ROUNDS + 8, 6.0  # probing since 6 slots
+    round_trip(control)
+    assert control.ceiling is None and control.probed_from is None
+    round_trip(control)
+    assert control.limit == 16  # slow start
+    while control.epoch == 0:  # its overshoot is judged as any other, and undone
+        control.on_answer(limited=True, epoch=0, full=True)
+    assert control.limit == 8
+
+
 def test_429s_under_the_line_keep_the_limit_creeping() -> None:
     # Workers sharing a cap see a 429 every few dozen round trips: never a quiet stretch.
     control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)

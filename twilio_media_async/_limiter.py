@@ -203,7 +203,10 @@ class CongestionControl:
             elif self.limit < 2.0 * ceiling:
                 self.limit += self._creep(ceiling)
             else:
-                self.ceiling = None  # twice past it without congestion: slow start again
+                # Twice past it without congestion: slow start again, whose overshoot is
+                # judged as any other (no longer the probe's).
+                self.ceiling = None
+                self.probed_from = None
             self.limit = min(self.limit, float(self.maximum))
             self.slots = max(self.minimum, int(self.limit))
         self.round_answers = self.round_limited = 0
