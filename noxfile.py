@@ -25,9 +25,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and the tests."""
+    """mypy --strict on the package, the tests and the bench."""
     session.install("-e", ".[test,cli]", "mypy>=1.10")
-    session.run("mypy", "--strict", "twilio_media_async", "tests")
+    session.run("mypy", "--strict", "twilio_media_async", "tests", "bench")
 
 
 @nox.session

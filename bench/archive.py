@@ -33,23 +33,9 @@ from typing import Any
 
 import orjson
 
+from bench.measured import ArchiveOptions
+
 MiB = 1 << 20
-
-
-@dataclass(frozen=True)
-class ArchiveOptions:
-    """The sizes, counts and rounds of the archive benchmark."""
-
-    rounds: int = 3
-    big: int = 1 << 30
-    files: int = 2000
-    file_size: int = 256 * 1024
-    concurrency: int = 16
-    faults: float = 0.10
-    min_big_ratio: float = 0.9
-    max_rss_growth: int = 20_000_000
-    min_many_ratio: float = 0.9
-    min_faults_ratio: float = 0.8
 
 
 @dataclass

@@ -8,11 +8,8 @@ it the benchmark still runs and says that it drew no figure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bench.archive import ArchiveOptions
-    from bench.scenarios import Measured
+from bench.measured import ArchiveOptions, Measured
 
 _BARS = 100  # bars of the 429 share across the run
 

@@ -1,7 +1,7 @@
 """Run the benchmark: the clean-network comparison, or a scenario under faults and limits.
 
-``python -m bench.run [--scenario clean|faults|cap|share|faults-default|archive|all]
-[--archive] [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...]
+``python -m bench.run [--scenario clean|faults|faults-60ms|cap|share|share-16|faults-default|
+archive|all] [--archive] [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...]
 [--memory-n 200000] [--scenario-rounds 1] [--seed 1] [--archive-rounds 3]
 [--archive-big BYTES] [--archive-files 2000] [--archive-file-size BYTES]
 [--markdown FILE] [--figures DIR]``
@@ -39,8 +39,9 @@ from typing import Any
 
 import orjson
 
-from bench.archive import ArchiveOptions, run_archive
+from bench.archive import run_archive
 from bench.launch import cores, server_stats, serving
+from bench.measured import ArchiveOptions
 from bench.pages import write_section
 from bench.scenarios import SCENARIOS, run_scenario
 
@@ -182,7 +183,7 @@ def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str
             )
 
     def med(variant: str, key: str) -> float:
-        return float(statistics.median(r[key] for r in results[variant]))
+        return statistics.median(float(r[key]) for r in results[variant])
 
     rows = []
     base = args.variants[0] if "raw" not in args.variants else "raw"

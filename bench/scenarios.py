@@ -16,42 +16,15 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import orjson
 
+from bench.figures import draw_limiter
 from bench.launch import server_stats, serving
+from bench.measured import Measured, Setup, percent
 
 SCALED_POLICY = "RetryPolicy(max_attempts=10, initial_wait=0.02, max_wait=0.5)"
 DEFAULT_POLICY = "RetryPolicy(max_attempts=10), otherwise the defaults"
-
-
-@dataclass(frozen=True)
-class Setup:
-    """One side of a scenario: the server's conditions and the clients' load."""
-
-    n: int
-    """Sids per client process."""
-    concurrency: int
-    processes: int = 1
-    latency_ms: float = 0.0
-    faults: float = 0.0
-    faults_429: float = 0.0
-    cap: int = 0
-    policy: str = "scaled"
-
-    def server_options(self, seed: int, sample_ms: float) -> list[str]:
-        """The command-line options of ``bench.server`` for these conditions."""
-        options = [
-            "--latency-ms", str(self.latency_ms),
-            "--faults", str(self.faults),
-            "--faults-429", str(self.faults_429),
-            "--seed", str(seed),
-            "--cap", str(self.cap),
-        ]  # fmt: skip
-        if sample_ms:
-            options += ["--sample-ms", str(sample_ms)]
-        return options
 
 
 @dataclass(frozen=True)
@@ -84,6 +57,7 @@ class Scenario:
 _FAULTS = Setup(n=20_000, concurrency=64, latency_ms=20, faults=0.10, faults_429=0.02)
 _CAP = Setup(n=10_000, concurrency=100, latency_ms=5, cap=16)
 _SHARE = Setup(n=5_000, concurrency=64, processes=4, latency_ms=5, cap=32)
+_SHARE_16 = Setup(n=1_250, concurrency=64, processes=16, latency_ms=5, cap=64)
 _FAULTS_DEFAULT = Setup(n=20_000, concurrency=64, faults=0.10, faults_429=0.02, policy="default")
 
 SCENARIOS: dict[str, Scenario] = {
@@ -141,6 +115,20 @@ SCENARIOS: dict[str, Scenario] = {
             min_fairness=0.95,
         ),
         Scenario(
+            name="share-16",
+            summary=(
+                "16 client processes of 1,250 distinct sids each, concurrency 64 each, started "
+                "together; one server that answers 429 past 64 in flight (a fair share of 4 "
+                "each); 5 ms latency"
+            ),
+            oracle_summary="16 processes at concurrency 4, no cap",
+            setup=_SHARE_16,
+            oracle=replace(_SHARE_16, concurrency=4, cap=0),
+            min_ratio=0.9,
+            max_429_share=0.03,
+            min_fairness=0.95,
+        ),
+        Scenario(
             name="faults-default",
             summary=(
                 "the default RetryPolicy except max_attempts=10; 20,000 sids, no latency, "
@@ -152,95 +140,6 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
-
-
-def percent(share: float, digits: int = 2) -> str:
-    """``0.0123`` as ``1.23 %``, the way the rest of the page writes percentages."""
-    return f"{share * 100:.{digits}f} %"
-
-
-def jain(rates: list[float]) -> float:
-    """Jain's fairness index: 1 when every rate is equal, 1/n when one takes everything."""
-    squares = sum(r * r for r in rates)
-    return sum(rates) ** 2 / (len(rates) * squares) if squares else 1.0
-
-
-@dataclass
-class Measured:
-    """One run of one setup: what the clients saw and what the server counted."""
-
-    setup: Setup
-    clients: list[dict[str, Any]]
-    stats: dict[str, Any]
-
-    @property
-    def ok(self) -> int:
-        return sum(c["ok"] for c in self.clients)
-
-    @property
-    def wall(self) -> float:
-        """The slowest process's wall time."""
-        return float(max(c["wall"] for c in self.clients))
-
-    @property
-    def goodput(self) -> float:
-        """Ok results per second: total ok over the slowest process's wall time."""
-        return self.ok / self.wall
-
-    @property
-    def rates(self) -> list[float]:
-        """Each process's own ok results per second."""
-        return [c["ok"] / c["wall"] for c in self.clients]
-
-    @property
-    def fairness(self) -> float:
-        return jain(self.rates)
-
-    @property
-    def requests(self) -> int:
-        return int(self.stats["requests"])
-
-    @property
-    def share_429(self) -> float:
-        return int(self.stats["status"].get("429", 0)) / max(self.requests, 1)
-
-    @property
-    def requests_per_item(self) -> float:
-        return self.requests / (self.setup.n * self.setup.processes)
-
-    def violations(self) -> list[str]:
-        """Every breach of exactly-once and all-ok, in words (empty when there is none)."""
-        found = []
-        for i, c in enumerate(self.clients):
-            who = f"process {i + 1}: " if len(self.clients) > 1 else ""
-            if c["ok"] != c["n"] or c["duplicates"] or c["missing"] or c["unexpected"]:
-                found.append(
-                    f"{who}{c['ok']:,} ok of {c['n']:,}, {c['duplicates']} duplicates, "
-                    f"{c['missing']} missing, {c['unexpected']} unexpected; errors: "
-                    f"{c['errors'] or 'none'}"
-                )
-        return found
-
-    def describe(self) -> str:
-        """One line of details: counts, statuses, peaks and CPU."""
-        status = ", ".join(f"{k}: {v:,}" for k, v in self.stats["status"].items())
-        checked = "every sid exactly once, all ok" if not self.violations() else "VIOLATED"
-        client_cpu = sum(c["cpu"] for c in self.clients)
-        line = (
-            f"{self.ok:,} ok of {self.setup.n * self.setup.processes:,} ({checked}); "
-            f"wall {self.wall:.2f} s; {self.requests:,} requests ({status}; resets "
-            f"{self.stats['resets']:,})"
-        )
-        if self.setup.latency_ms:  # without latency an answer leaves before the next arrives
-            line += f"; server peak {self.stats['in_flight_max']} in flight"
-        line += (
-            f"; client CPU {client_cpu:.2f} s ({percent(client_cpu / self.wall, 0)} of a core), "
-            f"server CPU {self.stats['run_cpu']:.2f} s "
-            f"({percent(self.stats['run_cpu'] / self.wall, 0)})"
-        )
-        if len(self.clients) > 1:
-            line += "; per-process ok/s: " + ", ".join(f"{r:,.0f}" for r in self.rates)
-        return line
 
 
 def measure(
@@ -391,8 +290,6 @@ def run_scenario(
     if violations:
         lines += ["", "**Exactly-once violated:**", "", *(f"- {v}" for v in violations)]
     if figure is not None and sampled is not None:
-        from bench.figures import draw_limiter
-
         note = draw_limiter(figure, scenario.name, sampled)
         if note is None:
             lines += [

@@ -3,6 +3,7 @@ exactly-once check, the report's verdicts and the page it writes into."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import time
 from collections import Counter
@@ -15,14 +16,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.archive import ArchiveOptions, run_archive
+from bench.archive import run_archive
 from bench.archive_client import measure, verify
+from bench.measured import ArchiveOptions, Measured, Setup, jain
 from bench.media_server import faulty
 from bench.media_server import recordings as media_recordings
 from bench.pages import replace_section
 from bench.retry_loop import VARIANTS, _FlakyTransport
 from bench.scenario_client import parse_args, run, sample_limiter
-from bench.scenarios import SCENARIOS, Measured, Setup, jain, judge
+from bench.scenarios import SCENARIOS, judge
 from bench.server import RESET, Conditions, Responder
 from twilio_media_async import MediaRecording
 from twilio_media_async.testing import FakeMediaServer, media_bytes
@@ -196,6 +198,39 @@ def test_the_verdict_names_each_missed_target() -> None:
         "FAIL: not exactly once, ratio, 429s, fairness"
     )
     assert judge(SCENARIOS["faults-default"], 0.05, 0.02, 1.0, exactly_once=True) == ("(no target)")
+
+
+def test_the_16_process_share_keeps_the_share_targets() -> None:
+    share, wide = SCENARIOS["share"], SCENARIOS["share-16"]
+    assert wide.setup.processes == 16 and wide.oracle.cap == 0
+    assert wide.setup.n * 16 == share.setup.n * 4  # the same 20,000 sids in all
+    assert wide.oracle.concurrency * 16 == wide.setup.cap  # the oracle runs at fair shares
+    assert (wide.min_ratio, wide.max_429_share, wide.min_fairness) == (
+        share.min_ratio,
+        share.max_429_share,
+        share.min_fairness,
+    )
+
+
+def test_the_bench_modules_import_no_circle() -> None:
+    bench = Path(__file__).parent.parent / "bench"
+    imports: dict[str, set[str]] = {}
+    for path in bench.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bench."):
+                found.add(node.module or "")
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("bench.")}
+        imports[f"bench.{path.stem}"] = found
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for module in imports.get(start, set()) - seen:
+            if module == target or reaches(module, target, seen | {module}):
+                return True
+        return False
+
+    assert [m for m in imports if reaches(m, m, set())] == []
 
 
 PAGE = """# Performance

@@ -10,6 +10,7 @@ import pytest
 
 from twilio_media_async._limiter import (
     MIN_WINDOW,
+    QUIET_ROUNDS,
     CongestionControl,
     RequestGate,
     RunSlots,
@@ -75,6 +76,128 @@ def test_answers_sent_before_a_cut_are_not_judged_again() -> None:
     assert control.limit == after_cut
 
 
+def test_a_doubling_that_overshoots_goes_back_to_the_level_that_held() -> None:
+    # Two workers double into one shared cap: the first takes the free slots, the second
+    # meets a full account and sees far more 429s.  Both return to where they were.
+    first, second = CongestionControl(maximum=64), CongestionControl(maximum=64)
+    for control in (first, second):
+        for _ in range(8):
+            control.on_answer(limited=False, epoch=0, full=True)
+        assert control.limit == 16
+    for _ in range(9):
+        first.on_answer(limited=False, epoch=0, full=True)
+    for control in (first, second):
+        while control.epoch == 0:
+            control.on_answer(limited=True, epoch=0, full=True)
+    assert first.limit == second.limit == 8
+    assert first.ceiling == second.ceiling == 8
+
+
+def test_a_cap_met_after_a_round_trip_at_full_use_is_cut_in_proportion() -> None:
+    control = CongestionControl(maximum=64)
+    for _ in range(8 + 16):  # 16 held for a whole round trip: no doubling to undo
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert control.limit == 32
+    for answer in range(64):
+        control.on_answer(limited=answer % 2 == 0, epoch=control.epoch, full=True)
+    assert control.slots <= 16  # half 429s halve it
+
+
+def test_a_small_limit_learns_that_a_cap_is_there() -> None:
+    # With 4 slots a round trip holds 4 answers, fewer than a round can be judged by.
+    control = CongestionControl(maximum=64, limit=4.0, ceiling=5.0)
+    while control.epoch == 0:
+        control.on_answer(limited=True, epoch=0, full=True)
+    assert control.cap_seen
+
+
+def test_past_the_ceiling_the_probe_starts_with_a_small_step() -> None:
+    control = CongestionControl(maximum=64, limit=9.0, ceiling=8.0)
+    for _ in range(9):  # one round trip at full use, without a 429
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert 9.0 < control.limit <= 9.05  # not a whole slot at once
+    while control.ceiling is not None:  # no 429 for good: the cap was lifted
+        control.on_answer(limited=False, epoch=0, full=True)
+    assert control.limit >= 16
+
+
+def round_trip(control: CongestionControl, *, limited: int = 0) -> None:
+    """One round trip of answers at full use, the first ``limited`` of them 429s."""
+    for answer in range(control.slots):
+        control.on_answer(limited=answer < limited, epoch=control.epoch, full=True)
+
+
+def test_after_a_quiet_stretch_the_creep_becomes_a_probe() -> None:
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)
+    for _ in range(QUIET_ROUNDS):
+        round_trip(control)
+    assert control.limit <= 8.0 + QUIET_ROUNDS * 0.01 + 1e-9  # creeping, a little per round
+    for _ in range(20):
+        round_trip(control)
+    assert control.limit > 11.0  # then probing: room nobody uses is taken in round trips
+
+
+def test_a_429_during_a_probe_takes_the_limit_back_to_where_it_began() -> None:
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)
+    for _ in range(QUIET_ROUNDS):
+        round_trip(control)
+    began = control.limit
+    for _ in range(8):
+        round_trip(control)
+    assert control.limit > began + 0.5
+    epoch = control.epoch
+    round_trip(control, limited=1)  # one 429: under the line, no cut, but the probe ends
+    assert control.epoch == epoch
+    assert control.limit == began
+    round_trip(control)
+    assert control.limit <= began + 0.02  # creeping again, from the start of a quiet stretch
+
+
+def test_the_429_that_ends_a_probe_does_not_count_towards_a_cut() -> None:
+    # A probe's overshoot is its own: going back to where it began answers it.  Counted
+    # towards a cut, it would take a worker alone on a cap below the cap after most probes.
+    control = CongestionControl(maximum=64, limit=16.0, ceiling=16.0, cap_seen=True)
+    for _ in range(QUIET_ROUNDS):
+        round_trip(control)
+    began = control.limit
+    for _ in range(8):
+        round_trip(control)
+    # Three 429s are past the line of a window (2 % of 100): a cut, were the first not the
+    # probe's.  It ends the probe at once; the other two stay under the line.
+    round_trip(control, limited=3)
+    assert control.epoch == 0
+    assert control.limit == began
+
+
+def test_a_probe_that_reaches_twice_the_ceiling_hands_over_to_slow_start() -> None:
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=4.0, cap_seen=True)
+    control.quiet, control.probed_from = QUIET_ROUNDS + 8, 6.0  # probing since 6 slots
+    round_trip(control)
+    assert control.ceiling is None and control.probed_from is None
+    round_trip(control)
+    assert control.limit == 16  # slow start
+    while control.epoch == 0:  # its overshoot is judged as any other, and undone
+        control.on_answer(limited=True, epoch=0, full=True)
+    assert control.limit == 8
+
+
+def test_429s_under_the_line_keep_the_limit_creeping() -> None:
+    # Workers sharing a cap see a 429 every few dozen round trips: never a quiet stretch.
+    control = CongestionControl(maximum=64, limit=8.0, ceiling=8.0, cap_seen=True)
+    for n in range(1, 301):
+        round_trip(control, limited=1 if n % (QUIET_ROUNDS // 2) == 0 else 0)
+    assert control.epoch == 0
+    assert control.limit <= 8.0 + 300 * 0.01
+
+
+def test_a_worker_takes_the_room_that_the_others_leave() -> None:
+    # Four workers share a cap of 32; three finish at 1 s.  Half a second later the one
+    # left holds well over its share of 8.
+    for seed in (1, 2, 3):
+        served = simulate(workers=4, cap=32, concurrency=64, seconds=1.5, leave_at=1.0, seed=seed)
+        assert served.final_limits[0] >= 12, seed
+
+
 def test_it_recovers_after_the_cap_is_lifted() -> None:
     served = simulate(workers=1, cap=16, concurrency=100, seconds=2.0, lift_at=1.0)
     (limit,) = served.final_limits
@@ -91,10 +214,25 @@ def test_workers_without_coordination_converge_to_fair_shares() -> None:
     # Four processes on one account, each with its own limiter and concurrency 64, and a
     # cap of 32 on the account: each must settle near 8 without talking to the others.
     served = simulate(workers=4, cap=32, concurrency=64, seconds=6.0)
-    assert served.jain >= 0.95
+    assert served.jain >= 0.99
     assert served.goodput > 0.9 * 32 / served.latency
-    assert served.share_429 < 0.05
+    assert served.share_429 < 0.015
     assert all(4 <= limit <= 16 for limit in served.final_limits)
+
+
+def test_two_workers_share_a_cap_evenly_from_the_start() -> None:
+    # The conditions of the two-client test in test_bulk_goodput.py, answer by answer.
+    for seed in range(1, 9):
+        served = simulate(workers=2, cap=16, concurrency=32, seconds=1.0, seed=seed)
+        assert served.jain >= 0.99, seed
+        assert served.share_429 < 0.02, seed
+
+
+def test_sixteen_workers_on_one_cap_keep_429s_low() -> None:
+    served = simulate(workers=16, cap=64, concurrency=64, seconds=3.0)
+    assert served.jain >= 0.9
+    assert served.goodput > 0.9 * 64 / served.latency
+    assert served.share_429 < 0.05
 
 
 class Served:
@@ -117,50 +255,62 @@ def simulate(
     seconds: float,
     latency: float = 0.005,
     lift_at: float | None = None,
+    leave_at: float | None = None,
     seed: int = 1,
 ) -> Served:
     """A discrete-event model of ``workers`` clients, each keeping ``min(concurrency,
     slots)`` requests in flight, against a server that answers 429 at once past ``cap``
-    requests in flight and otherwise after about ``latency`` seconds."""
+    requests in flight and otherwise after about ``latency`` seconds.
+
+    A request reaches the server up to 0.3 ms after it is sent (the client's own work and
+    the network), so which of two workers takes a slot just freed is a matter of chance, as
+    it is between real processes, not always the one whose answer freed it.  From
+    ``leave_at`` on, every worker but the first sends nothing more (their runs ended)."""
     rng = random.Random(seed)
     controls = [CongestionControl(maximum=concurrency) for _ in range(workers)]
     in_flight = [0] * workers
     ok = [0] * workers
     sent = limited = 0
     server = 0
-    events: list[tuple[float, int, int, bool, int]] = []
+    # (time, order, worker, kind, epoch): kind 0 a request arrives, 1 a success, 2 a 429.
+    events: list[tuple[float, int, int, int, int]] = []
     order = 0
 
-    def send(now: float, worker: int) -> None:
-        nonlocal sent, server, order
-        in_flight[worker] += 1
-        sent += 1
-        capped = lift_at is None or now < lift_at
-        rejected = capped and server >= cap
-        if not rejected:
-            server += 1
-        delay = 0.0002 if rejected else latency * (0.8 + 0.4 * rng.random())
-        event = (now + delay, order, worker, rejected, controls[worker].epoch)
-        heapq.heappush(events, event)
+    def push(at: float, worker: int, kind: int, epoch: int) -> None:
+        nonlocal order
+        heapq.heappush(events, (at, order, worker, kind, epoch))
         order += 1
 
     def fill(now: float, worker: int) -> None:
+        nonlocal sent
+        if worker and leave_at is not None and now >= leave_at:
+            return
         while in_flight[worker] < min(concurrency, controls[worker].slots):
-            send(now, worker)
+            in_flight[worker] += 1
+            sent += 1
+            push(now + 0.0003 * rng.random(), worker, 0, controls[worker].epoch)
 
     for worker in range(workers):
         fill(0.0, worker)
     while events:
-        now, _, worker, rejected, epoch = heapq.heappop(events)
+        now, _, worker, kind, epoch = heapq.heappop(events)
         if now > seconds:
             break
+        if kind == 0:
+            capped = lift_at is None or now < lift_at
+            if capped and server >= cap:
+                push(now + 0.0002, worker, 2, epoch)
+            else:
+                server += 1
+                push(now + latency * (0.8 + 0.4 * rng.random()), worker, 1, epoch)
+            continue
         control = controls[worker]
-        if rejected:
+        if kind == 2:
             limited += 1
         else:
             server -= 1
             ok[worker] += 1
-        control.on_answer(limited=rejected, epoch=epoch, full=in_flight[worker] >= control.slots)
+        control.on_answer(limited=kind == 2, epoch=epoch, full=in_flight[worker] >= control.slots)
         in_flight[worker] -= 1
         fill(now, worker)
     served = Served(ok, sent, limited, seconds, latency)

@@ -11,14 +11,22 @@ tells a server's concurrency cap from noise the way loss-tolerant TCP variants d
   ``CONFIRMED_CONGESTION_SHARE``.
 - On congestion the limit shrinks in proportion to the share of 429s, by 10 % at least and
   by half at most (so 50 % 429s halve it at once), and the level it was at becomes the
-  *ceiling*: where the cap was found.
+  *ceiling*: where the cap was found.  Congestion within the round trip after a slow-start
+  doubling is that doubling's overshoot: the limit goes back to the level before it, which
+  is also the ceiling, whatever the share.  Workers that double into one shared cap one
+  after another see very different shares of 429s (the first takes the free slots), and a
+  cut in proportion would let the first keep a larger limit and ceiling for the whole run.
 - Once per round trip (as many answers as there are slots) a busy limit grows.  Before any
   congestion it doubles (slow start).  Far below the ceiling it adds one slot per round trip,
   and equal steps for every worker are what make their shares converge to fair ones (AIMD).
-  Near a ceiling below the maximum it creeps, and holds in a round that saw a 429, so it
-  spends its time just under a cap instead of just over it.  Past the ceiling it probes one
-  slot per round trip, and at twice the ceiling it takes the cap as lifted and slow-starts
-  again.
+  Near a ceiling below the maximum, and past it, it creeps, and holds in a round that saw a
+  429, so it spends its time just under a cap instead of just over it.  After
+  ``QUIET_ROUNDS`` round trips without a 429 it probes: the step doubles per round trip, up
+  to a quarter of a slot, so a worker takes the room that another one left in a fraction of
+  a second instead of many seconds.  The first 429 during the probe takes the limit back
+  to where the probe began, at once, and does not count towards a cut: the overshoot was
+  the probe's own, and a worker alone on a cap would otherwise cut below it after most
+  probes.  At twice the ceiling it takes the cap as lifted and slow-starts again.
 
 ``RequestGate`` is the asyncio side: a client-wide count of requests in flight bounded by the
 control's limit, each bulk run's own cap (its ``concurrency``), and a pause that a 429 with
@@ -45,9 +53,11 @@ holds seven or more 429s less than 1 % of the time, and one request too many ove
 16 already makes 6 %."""
 MIN_WINDOW: Final = 100
 """Answers judged together at least: fewer would mistake one unlucky 429 for a trend."""
-CONFIRMED_CONGESTION_SHARE: Final = 0.03
+CONFIRMED_CONGESTION_SHARE: Final = 0.02
 """The threshold once a cap is known to exist: then 429s are far more likely to be that cap
-than noise, and a lower line keeps the limit from overshooting it for long."""
+than noise, and a lower line keeps the limit from overshooting it for long.  Workers that
+share a cap hold in every round trip that saw a 429 and cut only past this line, so the
+account's share of 429s settles near it: 3 % measured 2.5-3 % with four workers."""
 _UNMISTAKABLE: Final = 0.4
 """A round trip with this share of 429s (of at least ``SLOW_START`` answers) is a cap, not
 noise: 2 % of scattered 429s almost never make it."""
@@ -56,9 +66,18 @@ SLOW_START: Final = 8
 _NEAR_CEILING: Final = 0.9
 """From this share of the ceiling up, the limit creeps."""
 _CREEP: Final = 0.001
-"""How much of the ceiling a creeping limit adds per round trip (at least 0.01 slots)."""
+"""How much of the ceiling a creeping limit adds per round trip (at least ``_MIN_CREEP``)."""
+_MIN_CREEP: Final = 0.01
+"""The least a creeping limit adds per round trip, in slots."""
 _GENTLEST_CUT: Final = 0.9
 _DEEPEST_CUT: Final = 0.5
+QUIET_ROUNDS: Final = 48
+"""Round trips without a 429 after which a creeping limit probes.  Under contention for a
+cap a worker sees 429s far more often than that; so long a quiet stretch means the cap is
+not where it was, or another worker left room."""
+_PROBE_STEP: Final = 0.25
+"""The largest step of a probe, in slots per round trip: a larger one overshoots by more
+before the first 429 comes back."""
 
 
 @attrs.define
@@ -87,6 +106,13 @@ class CongestionControl:
     """Whether this round saw the limit in full use (an idle limit must not grow)."""
     cap_seen: bool = False
     """Whether a cut was ever unmistakably a cap (see ``_UNMISTAKABLE``)."""
+    doubled_from: float | None = None
+    """The level before slow start's last doubling, until a round trip at the new level
+    passes without congestion."""
+    quiet: int = 0
+    """Round trips since the last one that saw a 429 (or the last cut)."""
+    probed_from: float | None = None
+    """Where the current probe began (see ``QUIET_ROUNDS``); None when not probing."""
 
     @limit.default
     def _start_small(self) -> float:
@@ -107,7 +133,12 @@ class CongestionControl:
         self.round_answers += 1
         self.busy = self.busy or full
         window = max(self.slots, MIN_WINDOW)
-        if limited:
+        if limited and self.probed_from is not None:
+            # The probe found the cap: its own overshoot, answered by going back at once,
+            # and no evidence against the level it started from.
+            self.round_limited += 1
+            self._end_probe()
+        elif limited:
             self.rate_limited += 1
             self.round_limited += 1
             line = CONFIRMED_CONGESTION_SHARE if self.cap_seen else CONGESTION_SHARE
@@ -128,17 +159,29 @@ class CongestionControl:
             self._grow()
 
     def _cut(self, *, share: float) -> None:
+        # A round trip of a small limit holds fewer than SLOW_START answers, so the window
+        # is judged too: it is over the line, so it holds several 429s already.
         if (
             self.round_answers >= SLOW_START
             and self.round_limited >= _UNMISTAKABLE * self.round_answers
-        ):
+        ) or self.rate_limited >= _UNMISTAKABLE * self.answers:
             self.cap_seen = True
-        factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
-        self.ceiling = self.limit
-        self.limit = max(float(self.minimum), self.limit * factor)
+        if self.doubled_from is not None:
+            # Slow start's last doubling overshot: go back to the level that held, whatever
+            # the share of 429s.  Workers that double into a shared cap one after another
+            # see different shares of 429s; a cut in proportion would leave the first one
+            # out of slow start with a larger limit and ceiling than the others, for good.
+            self.limit = self.ceiling = max(float(self.minimum), self.doubled_from)
+            self.doubled_from = None
+        else:
+            factor = min(_GENTLEST_CUT, max(_DEEPEST_CUT, 1.0 - share))
+            self.ceiling = self.limit
+            self.limit = max(float(self.minimum), self.limit * factor)
         self.slots = max(self.minimum, int(self.limit))
         self.answers = self.rate_limited = self.round_answers = self.round_limited = 0
         self.busy = False
+        self.quiet = 0
+        self.probed_from = None
         self.epoch += 1
 
     def _grow(self) -> None:
@@ -147,23 +190,49 @@ class CongestionControl:
         # A ceiling at the maximum says nothing of a cap (noise cut it there): no creeping.
         capped = ceiling is not None and ceiling < self.maximum - 1
         near = capped and ceiling is not None and self.limit >= ceiling * _NEAR_CEILING
+        self.doubled_from = None  # a round trip passed at this level without a cut
+        self._end_probe()
         if self.busy and self.limit < self.maximum and not (near and self.round_limited):
             if ceiling is None:
+                self.doubled_from = self.limit
                 self.limit *= 2.0  # slow start
             elif not near and self.limit < ceiling:
                 # Additive increase, up to where creeping starts.
                 step = self.limit + 1.0
                 self.limit = min(step, max(self.limit, ceiling * _NEAR_CEILING)) if capped else step
-            elif self.limit < ceiling + 1.0:
-                self.limit += max(0.01, ceiling * _CREEP)  # creep where the cap was
             elif self.limit < 2.0 * ceiling:
-                self.limit += 1.0  # past the ceiling: probe, in case the cap was lifted
+                self.limit += self._creep(ceiling)
             else:
-                self.ceiling = None  # twice past it without congestion: slow start again
+                # Twice past it without congestion: slow start again, whose overshoot is
+                # judged as any other (no longer the probe's).
+                self.ceiling = None
+                self.probed_from = None
             self.limit = min(self.limit, float(self.maximum))
             self.slots = max(self.minimum, int(self.limit))
         self.round_answers = self.round_limited = 0
         self.busy = False
+
+    def _end_probe(self) -> None:
+        # A round trip with a 429 ends the quiet stretch, and a probe within it: the probe
+        # found the cap, so the limit goes back to where the probe began.
+        if not self.round_limited:
+            self.quiet += 1
+            return
+        self.quiet = 0
+        if self.probed_from is not None:
+            self.limit = min(self.limit, self.probed_from)
+            self.slots = max(self.minimum, int(self.limit))
+            self.probed_from = None
+
+    def _creep(self, ceiling: float) -> float:
+        # The same small step for every worker near the ceiling and past it: equal steps are
+        # what keep their shares converging.  After a quiet stretch, a probe.
+        step = max(_MIN_CREEP, ceiling * _CREEP)
+        if self.quiet <= QUIET_ROUNDS:
+            return step
+        if self.probed_from is None:
+            self.probed_from = self.limit
+        return min(_PROBE_STEP, step * 2.0 ** min(self.quiet - QUIET_ROUNDS, 16))
 
 
 @attrs.define(eq=False)
