@@ -12,7 +12,9 @@
   over it, with no parsing, in the same gather as ``sdk_gather``: what each layer costs
   (private API, for ``bench.instructions``).
 
-Wall time, client CPU time and peak RSS cover the fetching only, not interpreter start.
+Wall time, client CPU time, peak RSS and minor page faults (``minflt``, from
+``getrusage``: stable from run to run where times are not) cover the fetching only, not
+interpreter start.
 """
 
 from __future__ import annotations
@@ -178,15 +180,18 @@ def main() -> None:
     warnings.simplefilter("ignore")  # twilio-python uses aiohttp's deprecated BasicAuth
     _import_outside_the_timing(variant)
     gc.collect()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    rss_before = before.ru_maxrss
     cpu0, wall0 = time.process_time(), time.perf_counter()
     ok = asyncio.run(VARIANTS[variant](url, n, concurrency))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    rss = after.ru_maxrss
+    minflt = after.ru_minflt - before.ru_minflt
     print(
         orjson.dumps(
             {"variant": variant, "n": n, "ok": ok, "wall": wall, "cpu": cpu,
-             "rss_kib": rss, "rss_before_kib": rss_before}
+             "rss_kib": rss, "rss_before_kib": rss_before, "minflt": minflt}
         ).decode()
     )  # fmt: skip
 

@@ -70,6 +70,12 @@ _MAX_FIELD_SIZE: Final = 8190
 # aiohttp quotes what the server sent in its messages; a reason this long says enough.
 _REASON_CHARS: Final = 300
 _HOST_PART: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+# The most one read of a connection of the client's own asks the socket for.  asyncio's
+# selector transport recv()s into a fresh buffer of its ``max_size`` (256 KiB) per read,
+# which glibc serves with mmap, mremap and munmap: two page faults and three syscalls per
+# answer.  64 KiB stays under malloc's mmap threshold and still holds a fetch's answer
+# many times over (docs/performance.md, "The receive size").
+RECEIVE_CAP: Final = 64 * 1024
 # An istr is case-folded once, here, rather than on every lookup.
 _REQUEST_ID: Final = istr("Twilio-Request-Id")
 # Longer than any product token a User-Agent needs; a header line has its limits.
@@ -309,7 +315,7 @@ class Transport:
         self._session = aiohttp.ClientSession(
             # One host only, so ``limit`` alone caps the pool; a per-host limit would only
             # add bookkeeping to every acquire.
-            connector=aiohttp.TCPConnector(limit=self.connection_limit),
+            connector=CappedConnector(limit=self.connection_limit),
             headers=self._headers,
             timeout=self.timeout,
             cookie_jar=aiohttp.DummyCookieJar(),  # an API client has no use for cookies
@@ -722,6 +728,39 @@ def _loop_of(session: aiohttp.ClientSession) -> asyncio.AbstractEventLoop | None
         warnings.simplefilter("ignore", DeprecationWarning)
         loop = getattr(session, "loop", None)
     return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+def cap_receive_size(transport: object) -> None:
+    """Lower ``transport``'s read size to RECEIVE_CAP.
+
+    ``max_size`` is asyncio's selector transport's own, undocumented attribute, so it is
+    only ever lowered, and only where it is there and an int: uvloop's transports have
+    none (and reuse their buffer anyway), nor do asyncio's TLS transports.
+    """
+    size = getattr(transport, "max_size", None)
+    if type(size) is int and size > RECEIVE_CAP:
+        transport.max_size = RECEIVE_CAP  # type: ignore[attr-defined]
+
+
+class CappedConnector(aiohttp.TCPConnector):
+    """The owned session's connector: each connection it hands out reads at most
+    RECEIVE_CAP bytes per recv, from its first read on.
+
+    Through aiohttp's public ``BaseConnector.connect`` and ``Connection.transport``; a
+    borrowed session's connector is its owner's, and is never changed.
+    """
+
+    # aiohttp's own signature, timeout included: it calls this with keywords.
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> aiohttp.connector.Connection:
+        """A connection from the pool or a new one, its read size capped."""
+        connection = await super().connect(req, traces, timeout)
+        cap_receive_size(connection.transport)
+        return connection
 
 
 def _counting(on_send: Callable[[], None]) -> aiohttp.ClientMiddlewareType:

@@ -165,7 +165,10 @@ _set_data = Links.__dict__["_data"].__set__
 _set_hash = Links.__dict__["_hash"].__set__
 
 
-@attrs.frozen(kw_only=True, cache_hash=True)
+# No cache_hash: the converter's fast pass builds recordings from their slots, and a
+# cached hash would be a slot of attrs' own to fill.  Hashing one costs about a
+# microsecond; structuring thousands costs far more than the few that get hashed.
+@attrs.frozen(kw_only=True)
 class MediaRecording:
     """Metadata of one recording, as returned by ``GET /v1/MediaRecordings/{Sid}``.
 
