@@ -31,21 +31,30 @@ from bench.launch import serving
 HERE = Path(__file__).resolve().parent.parent
 
 
-def count(checkout: Path, variant: str, url: str, n: int, concurrency: int) -> int:
-    """Instructions of one ``bench.client`` run from ``checkout``, start to exit."""
+def callgrind_count(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> int:
+    """Instructions of ``python ARGS`` under valgrind's callgrind, start to exit."""
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-m", "bench.client", variant, url, str(n), str(concurrency)],
-        cwd=checkout,
-        env={**os.environ, "PYTHONPATH": str(checkout)},
+         sys.executable, *args],
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", out.stderr)
     if found is None:
-        raise SystemExit(f"valgrind gave no count for {variant}:\n{out.stderr[-2000:]}")
+        raise SystemExit(f"valgrind gave no count for {' '.join(args)}:\n{out.stderr[-2000:]}")
     return int(found.group(1))
+
+
+def count(checkout: Path, variant: str, url: str, n: int, concurrency: int) -> int:
+    """Instructions of one ``bench.client`` run from ``checkout``, start to exit."""
+    return callgrind_count(
+        ["-m", "bench.client", variant, url, str(n), str(concurrency)],
+        checkout,
+        {**os.environ, "PYTHONPATH": str(checkout)},
+    )
 
 
 def main() -> None:

@@ -13,15 +13,13 @@ count repeats to 0.1 % on a loaded machine.
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
-import sys
 import timeit
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
 
+from bench.instructions import callgrind_count
 from bench.server import TEMPLATE
 from twilio_media_async._converter import loads_json, structure_recording
 
@@ -54,18 +52,7 @@ def convert(structure: bool, n: int) -> None:
 def count(structure: bool, n: int) -> int:
     """Instructions of one ``convert`` run under valgrind, start to exit."""
     mode = "structure" if structure else "decode"
-    out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-m", "bench.structuring", "--run", mode, str(n)],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        check=True,
-    )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", out.stderr)
-    if found is None:
-        raise SystemExit(f"valgrind gave no count:\n{out.stderr[-2000:]}")
-    return int(found.group(1))
+    return callgrind_count(["-m", "bench.structuring", "--run", mode, str(n)], HERE)
 
 
 def instructions(n1: int = 1000, n2: int = 6000) -> None:
