@@ -10,7 +10,7 @@ import logging
 
 from ._converter import converter
 from ._params import RecordingFilters
-from ._results import DownloadResult
+from ._results import DeleteResult, DownloadResult, FetchResult
 from ._version import __version__
 from .client import MediaClient, fetch_recording
 from .errors import (
@@ -36,8 +36,6 @@ from .errors import (
     WrongEventLoopError,
 )
 from .models import (
-    DeleteResult,
-    FetchResult,
     HttpMethod,
     Links,
     MediaRecording,

@@ -1,4 +1,8 @@
-"""The result type of the archive's bulk method: one DownloadResult per item."""
+"""The per-item results of the bulk methods: FetchResult, DeleteResult, DownloadResult.
+
+They live apart from ``models`` (the resource) because they carry errors: ``errors`` names
+``MediaRecording``, and these name both, so neither of the two imports the other back.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,65 @@ from typing import Any
 import attrs
 
 from .errors import TwilioMediaError
+from .models import MediaRecording
 
-__all__ = ["DownloadResult"]
+__all__ = ["DeleteResult", "DownloadResult", "FetchResult"]
+
+
+class _Outcome:
+    """What every per-item result has: an ``error`` (None on success) and ``ok``."""
+
+    __slots__ = ()
+
+    error: TwilioMediaError | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the item succeeded: ``error`` is None."""
+        return self.error is None
 
 
 @attrs.frozen(kw_only=True)
-class DownloadResult:
+class FetchResult(_Outcome):
+    """The outcome for one item given to ``fetch_many``: a recording or an error, never both.
+
+    ``sid`` is the input item exactly as given, even when it was not a valid sid.
+    ``attempts`` counts the HTTP requests made for it (0 when nothing was sent).
+    ``request_id`` is the ``Twilio-Request-Id`` of the answer that decided the result: the
+    recording's, or the final error's (None when no answer decided it: a bad sid, a
+    timeout, a connection error).  Quote it to Twilio support.  ``ok`` is True when a
+    recording was fetched.
+    """
+
+    sid: Any
+    recording: MediaRecording | None = None
+    error: TwilioMediaError | None = None
+    attempts: int = 0
+    request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeleteResult(_Outcome):
+    """The outcome for one item given to ``delete_many``: deleted, or an error.
+
+    ``sid`` is the input item exactly as given, even when it was not a valid sid.
+    ``attempts`` counts the HTTP requests made for it (0 when nothing was sent).  A delete
+    whose later attempt got 404 after an earlier one may have reached the server (the
+    idempotent DELETE rule) is ok; a sid that never existed gets a ``NotFoundError``.
+    ``request_id`` is the ``Twilio-Request-Id`` of the answer that decided the result: the
+    204's (or the 404's that found the recording gone), or the final error's (None when no
+    answer decided it: a bad sid, a timeout, a connection error).  ``ok`` is True when the
+    recording was deleted (or found already gone after an ambiguous attempt).
+    """
+
+    sid: Any
+    error: TwilioMediaError | None = None
+    attempts: int = 0
+    request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DownloadResult(_Outcome):
     """The outcome of downloading one recording's media: a verified file, or an error.
 
     ``sid`` is the input item as given (a MediaRecording gives its sid).  ``path`` is the
@@ -21,6 +78,7 @@ class DownloadResult:
     ``content_type`` the storage's media type, both None for a skipped file (one already in
     place with the expected size).  ``attempts`` counts the HTTP requests made for it, API
     and storage; ``request_id`` is the ``Twilio-Request-Id`` of the last API answer.
+    ``ok`` is True when the file is in place and verified (or was already there).
     """
 
     sid: Any
@@ -32,8 +90,3 @@ class DownloadResult:
     error: TwilioMediaError | None = None
     attempts: int = 0
     request_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the file is in place and verified (or was already there)."""
-        return self.error is None

@@ -47,7 +47,7 @@ from ._polling import POLL_MAX_FACTOR as POLL_MAX_FACTOR
 from ._polling import next_poll_interval as next_poll_interval
 from ._polling import poll_until_done
 from ._redact import Redactor
-from ._results import DownloadResult
+from ._results import DeleteResult, DownloadResult, FetchResult
 from ._transport import (
     DEFAULT_MAX_BODY_SIZE,
     Transport,
@@ -61,8 +61,6 @@ from .errors import (
     InvalidParameterError,
 )
 from .models import (
-    DeleteResult,
-    FetchResult,
     MediaRecording,
     Page,
 )

@@ -169,10 +169,7 @@ class WaitTimeoutError(TwilioMediaError, TimeoutError):
         attempts: int = 0,
     ) -> None:
         super().__init__(message, attempts=attempts)
-        self.sid = sid
-        self.timeout = timeout
-        self.recording = recording
-        self.last_error = last_error
+        vars(self).update(sid=sid, timeout=timeout, recording=recording, last_error=last_error)
 
 
 class ResponseTooLargeError(TwilioMediaError):

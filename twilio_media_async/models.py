@@ -11,16 +11,11 @@ import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import Final, Self
 
 import attrs
 
-if TYPE_CHECKING:
-    from .errors import TwilioMediaError
-
 __all__ = [
-    "DeleteResult",
-    "FetchResult",
     "HttpMethod",
     "Links",
     "MediaRecording",
@@ -193,54 +188,6 @@ class MediaRecording:
     status_callback: str | None = None
     status_callback_method: HttpMethod | None = None
     url: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class FetchResult:
-    """The outcome for one item given to ``fetch_many``: a recording or an error, never both.
-
-    ``sid`` is the input item exactly as given, even when it was not a valid sid.
-    ``attempts`` counts the HTTP requests made for it (0 when nothing was sent).
-    ``request_id`` is the ``Twilio-Request-Id`` of the answer that decided the result: the
-    recording's, or the final error's (None when no answer decided it: a bad sid, a
-    timeout, a connection error).  Quote it to Twilio support.
-    """
-
-    sid: Any
-    recording: MediaRecording | None = None
-    error: TwilioMediaError | None = None
-    attempts: int = 0
-    request_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when a recording was fetched."""
-        return self.error is None
-
-
-@attrs.frozen(kw_only=True)
-class DeleteResult:
-    """The outcome for one item given to ``delete_many``: deleted, or an error.
-
-    ``sid`` is the input item exactly as given, even when it was not a valid sid.
-    ``attempts`` counts the HTTP requests made for it (0 when nothing was sent).  A delete
-    whose later attempt got 404 after an earlier one may have reached the server (the
-    idempotent DELETE rule) is ok; a sid that never existed gets a ``NotFoundError``.
-    ``request_id`` is the ``Twilio-Request-Id`` of the answer that decided the result: the
-    204's (or the 404's that found the recording gone), or the final error's (None when no
-    answer decided it: a bad sid, a timeout, a connection error).
-    """
-
-    sid: Any
-    error: TwilioMediaError | None = None
-    attempts: int = 0
-    request_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the recording was deleted (or found already gone after an ambiguous
-        attempt)."""
-        return self.error is None
 
 
 @attrs.frozen(kw_only=True)
