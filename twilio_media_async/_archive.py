@@ -20,6 +20,7 @@ import attrs
 from yarl import URL
 
 from . import _media
+from ._api import MEDIA_SUFFIX, TTL_PARAM
 from ._destination import Place
 from ._engine import RetryEngine, wait_for
 from ._limiter import Lane
@@ -144,7 +145,7 @@ class Archive:
         link = recording.links.get("media") if recording.links is not None else None
         if link is None:
             url = self.recording_url(sid)
-            return url.with_path(f"{url.raw_path}/Media", encoded=True)
+            return url.with_path(f"{url.raw_path}{MEDIA_SUFFIX}", encoded=True)
         try:
             return self.same_origin(link)
         except ForeignPageUrlError:
@@ -158,7 +159,7 @@ class Archive:
     ) -> tuple[Resolved, int, str | None]:
         """Resolve the media link (an API call, retried as one); the storage URL, the
         attempts and the request id."""
-        params = None if ttl is None else {"Ttl": str(ttl)}
+        params = None if ttl is None else {TTL_PARAM: str(ttl)}
         found: list[Resolved] = []
 
         async def send(attempt_timeout: float | None) -> tuple[bytes, int, str | None]:

@@ -14,7 +14,9 @@ from .errors import InvalidParameterError, InvalidSidError
 
 __all__ = [
     "ACCOUNT_SID",
+    "PROCESSOR_SID",
     "RECORDING_SID",
+    "SOURCE_SID",
     "check_processor_sid",
     "check_recording_sid",
     "check_source_sid",

@@ -6,8 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from twilio_media_async._api import MEDIA_SUFFIX, RECORDINGS_PATH
 from twilio_media_async._numbers import is_int
 from twilio_media_async._sids import ACCOUNT_SID
+from twilio_media_async._transport import DEFAULT_BASE_URL
 from twilio_media_async.models import (
     HttpMethod,
     Links,
@@ -23,7 +25,8 @@ DEFAULT_ACCOUNT_SID: Final = "AC" + "a" * 32
 DEFAULT_AUTH_TOKEN: Final = "fake-auth-token"
 """The auth token a FakeMediaServer accepts unless told otherwise: ``fake-auth-token``."""
 
-API_ORIGIN: Final = "https://media.twilio.com"
+API_ORIGIN: Final = DEFAULT_BASE_URL
+"""Twilio's origin, which links point at until a server runs."""
 
 _EPOCH: Final = datetime(2024, 1, 1, tzinfo=UTC)
 _SPAN_SECONDS: Final = 365 * 24 * 3600
@@ -77,7 +80,7 @@ def make_recordings(
         created = _EPOCH + timedelta(seconds=rng.randrange(_SPAN_SECONDS))
         duration = rng.randint(5, 3600)
         bitrate = rng.choice(_BITRATES)
-        url = f"{API_ORIGIN}/v1/MediaRecordings/{sid}"
+        url = f"{API_ORIGIN}{RECORDINGS_PATH}/{sid}"
         recordings.append(
             MediaRecording(
                 account_sid=account_sid,
@@ -86,7 +89,9 @@ def make_recordings(
                 date_updated=created + timedelta(seconds=duration + rng.randint(1, 600)),
                 duration=duration,
                 format=rng.choice((RecordingFormat.MP4, RecordingFormat.WEBM)),
-                links=Links({"media": f"{url}/Media", "timed_metadata": f"{url}/TimedMetadata"}),
+                links=Links(
+                    {"media": f"{url}{MEDIA_SUFFIX}", "timed_metadata": f"{url}/TimedMetadata"}
+                ),
                 processor_sid=rng.choice(processors),
                 resolution=rng.choice(_RESOLUTIONS),
                 sid=sid,

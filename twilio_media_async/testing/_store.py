@@ -21,8 +21,9 @@ import attrs
 import cattrs
 import orjson
 
-from twilio_media_async._api import MAX_PAGE_SIZE, RECORDINGS_PATH
+from twilio_media_async._api import LIST_KEY, MAX_PAGE_SIZE, RECORDINGS_PATH
 from twilio_media_async._converter import converter, unstructure_recording
+from twilio_media_async._sids import PROCESSOR_SID, SOURCE_SID
 from twilio_media_async.errors import ResponseValidationError
 from twilio_media_async.models import Links, MediaRecording, RecordingStatus
 
@@ -43,6 +44,7 @@ _STATUSES: Final = frozenset(s.value for s in RecordingStatus)
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 _TIME_BIAS: Final = 2**63  # keeps the time part of a key non-negative in a token
 _CACHE_LIMIT: Final = 64
+_LIST_OPEN: Final = b'{"' + LIST_KEY.encode() + b'":['
 _UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -67,13 +69,6 @@ def _origin_of(url: str, old: str) -> str | None:
         if url.startswith(origin + "/"):
             return origin
     return None
-
-
-def _sid_ok(value: str, prefix: str | None) -> bool:
-    if len(value) != 34 or not set(value[2:]) <= _HEX:
-        return False
-    head = value[:2]
-    return head == prefix if prefix else head.isascii() and head.isalpha()
 
 
 def _time_key(recording: MediaRecording) -> int:
@@ -277,12 +272,10 @@ class Store:
                 "page_size": size,
                 "previous_page_url": previous_url,
                 "url": url(number, token),
-                "key": "media_recordings",
+                "key": LIST_KEY,
             }
         )
-        return b"".join(
-            (b'{"media_recordings":[', b",".join(e.body for e in chunk), b'],"meta":', meta, b"}")
-        )
+        return b"".join((_LIST_OPEN, b",".join(e.body for e in chunk), b'],"meta":', meta, b"}"))
 
 
 def _checked_filters(
@@ -294,10 +287,10 @@ def _checked_filters(
     if status is not None and status not in _STATUSES:
         raise ListError(f"Invalid Status: {status[:40]!r}")
     processor = query.get("ProcessorSid")
-    if processor is not None and not _sid_ok(processor, "ZX"):
+    if processor is not None and not PROCESSOR_SID.match(processor):
         raise ListError(f"Invalid ProcessorSid: {processor[:40]!r}")
     source = query.get("SourceSid")
-    if source is not None and not _sid_ok(source, None):
+    if source is not None and not SOURCE_SID.match(source):
         raise ListError(f"Invalid SourceSid: {source[:40]!r}")
     order = query.get("Order")
     if order is not None and order not in ("asc", "desc"):
