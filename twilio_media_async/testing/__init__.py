@@ -19,8 +19,9 @@ fixtures are available without any import (see ``twilio_media_async.testing._plu
 
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
 from ._faults import DEFAULT_FAULT_KINDS, Fault, FaultKind
+from ._records import RecordedRequest
 from ._runner import serve_forever
-from ._server import DEFAULT_MEDIA_SIZE, ClientKwargs, FakeMediaServer, MediaAnswer, RecordedRequest
+from ._server import DEFAULT_MEDIA_SIZE, ClientKwargs, FakeMediaServer, MediaAnswer
 from ._storage import StorageFault, StorageFaultKind, StorageRequest, media_bytes, media_sha256
 from ._store import PayloadShape
 

@@ -1,14 +1,16 @@
 """Faults the fake server can inject, and the Twilio-shaped error bodies it answers with.
 
-A :class:`Fault` is a frozen description; the server decides when to apply one (a script,
-the ``script_next`` queue or the seeded random draw) and how (``_server.py``).
+A :class:`Fault` is a frozen description; :class:`FaultPlan` decides when one applies (a
+script, the ``script_next`` queue or the seeded random draw) and ``_replies.py`` how.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Final, Literal
+from typing import Final, Generic, Literal, TypeVar
 
 import attrs
 import orjson
@@ -19,6 +21,9 @@ __all__ = [
     "DEFAULT_FAULT_KINDS",
     "Fault",
     "FaultKind",
+    "FaultPlan",
+    "Scripts",
+    "checked_seconds",
     "error_body",
     "html_page",
     "twilio_code_for",
@@ -85,7 +90,8 @@ def _retry_after_header(value: float | str | None) -> str | None:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _seconds(value: float) -> float:
+def checked_seconds(value: float) -> float:
+    """``value`` as a float of seconds; ValueError unless finite and >= 0."""
     if not is_finite(value) or value < 0:
         raise ValueError(f"seconds must be a finite number >= 0, got {value!r}")
     return float(value)
@@ -211,7 +217,7 @@ class Fault:
         Args:
             seconds: How long to wait before answering.
         """
-        return cls(kind="latency", seconds=_seconds(seconds))
+        return cls(kind="latency", seconds=checked_seconds(seconds))
 
     @classmethod
     def slow_body(cls, seconds: float) -> Fault:
@@ -221,7 +227,7 @@ class Fault:
         Args:
             seconds: How long to stall in the middle of the body.
         """
-        return cls(kind="slow_body", seconds=_seconds(seconds))
+        return cls(kind="slow_body", seconds=checked_seconds(seconds))
 
     @classmethod
     def wrong_content_type(cls) -> Fault:
@@ -278,3 +284,65 @@ def _default_kinds() -> tuple[Fault, ...]:
 DEFAULT_FAULT_KINDS: Final[tuple[Fault, ...]] = _default_kinds()
 """What random faults are drawn from by default: 429 with and without Retry-After, 500, an
 HTML 502 from a proxy, 503, 504 and a connection reset, with equal odds."""
+
+
+F = TypeVar("F")
+
+
+class Scripts(Generic[F]):
+    """Scripted faults per key (a sid), each queue taken in order; None: a normal answer."""
+
+    def __init__(self, kind: type[F]) -> None:
+        self._kind = kind
+        self._queues: dict[str, deque[F | None]] = {}
+
+    def extend(self, key: str, faults: Iterable[F | None]) -> None:
+        """Append to ``key``'s queue; TypeError for anything but ``kind`` or None."""
+        self._queues.setdefault(key, deque()).extend(checked(faults, self._kind))
+
+    def __contains__(self, key: str) -> bool:
+        """Whether ``key`` has a scripted answer left (which may be None)."""
+        return key in self._queues
+
+    def pop(self, key: str) -> F | None:
+        """The next scripted answer of ``key`` (which must have one)."""
+        queue = self._queues[key]
+        fault = queue.popleft()
+        if not queue:
+            del self._queues[key]
+        return fault
+
+
+def checked(faults: Iterable[F | None], kind: type[F]) -> list[F | None]:
+    """``faults`` as a list; TypeError when one is neither a ``kind`` nor None."""
+    items = list(faults)
+    for item in items:
+        if item is not None and not isinstance(item, kind):
+            raise TypeError(f"expected {kind.__name__} or None, got {type(item).__name__}")
+    return items
+
+
+class FaultPlan:
+    """Which fault a request gets: its sid's script, else the next-requests queue, else a
+    seeded draw at ``rate`` from ``kinds``."""
+
+    def __init__(self, seed: int, rate: float, kinds: Sequence[Fault]) -> None:
+        self.scripts: Final = Scripts(Fault)
+        self._next: deque[Fault | None] = deque()
+        self._rng = random.Random(f"twilio-media-async:faults:{seed}")
+        self._rate = rate
+        self._kinds = kinds
+
+    def script_next(self, faults: Iterable[Fault | None]) -> None:
+        """Append to the queue of the next requests of any kind."""
+        self._next.extend(checked(faults, Fault))
+
+    def pick(self, sid: str | None) -> Fault | None:
+        """The fault of one request, or None for a normal answer."""
+        if sid is not None and sid in self.scripts:
+            return self.scripts.pop(sid)
+        if self._next:
+            return self._next.popleft()
+        if self._rate and self._rng.random() < self._rate:
+            return self._rng.choice(self._kinds)
+        return None

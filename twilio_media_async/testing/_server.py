@@ -6,38 +6,38 @@ One catch-all handler routes by hand, so every request goes through the same pip
     -> pick a fault: the sid's script, else the ``script_next`` queue, else the seeded draw
     -> answer (fetch, delete, list or 404), spoiled by the fault if there is one
 
-The happy path is a dict lookup and a ready-made body: bulk tests push tens of thousands of
-requests through it.
+This module routes; the bookkeeping is ``_records``, the faults ``_faults`` (which one) and
+``_replies`` (how it spoils the answer), the credentials ``_auth``, the recordings
+``_store`` and ``_completions``, and the media ``_storage``.  The happy path is a dict
+lookup and a ready-made body: bulk tests push tens of thousands of requests through it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
+import functools
 import itertools
-import os
 import random
 import re
-import time
-import weakref
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, Self, TypedDict, assert_never
+from typing import Any, Final, Literal, Self, TypedDict
 
 import attrs
 import orjson
 from aiohttp import web
 
-from twilio_media_async._api import RECORDINGS_PATH
-from twilio_media_async._numbers import is_finite, is_int, is_number
+from twilio_media_async._api import MEDIA_SUFFIX, RECORDINGS_PATH, TTL_PARAM
+from twilio_media_async._numbers import is_int, is_number
 from twilio_media_async._sids import ACCOUNT_SID
-from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.models import MediaRecording, RecordingStatus
 
+from ._auth import Credentials
+from ._completions import Completions
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
-from ._faults import DEFAULT_FAULT_KINDS, Fault, error_body, html_page, twilio_code_for
+from ._faults import DEFAULT_FAULT_KINDS, Fault, FaultPlan, error_body
+from ._records import Ledger, RecordedRequest
+from ._replies import JSON, abort, json_reply, new_request_id, not_found, reply, under_fault
+from ._site import serve
 from ._storage import (
     MediaInfo,
     StorageFault,
@@ -62,17 +62,11 @@ MediaAnswer = Literal["redirect", "relative", "json", "direct"]
 relative ``Location`` (storage mounted on the API origin), a 200 JSON ``redirect_to``, or
 the media itself."""
 
-_JSON: Final = "application/json; charset=utf-8"
-_HTML: Final = "text/html; charset=utf-8"
 _ITEM_PREFIX: Final = RECORDINGS_PATH + "/"
 _AUTH_FAILED: Final = error_body(401, 20003, "Authenticate")
 _AUTH_CHALLENGE: Final = 'Basic realm="Twilio API"'
 _CONCURRENCY_BODY: Final = error_body(429, 20429, "Too Many Requests")
 _WILDCARD_HOSTS: Final = frozenset({"", "0.0.0.0", "::"})
-_SID_LIKE: Final = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}\Z")
-# A backstop only: close() wakes every handler that is sleeping on purpose.
-_SHUTDOWN_TIMEOUT: Final = 2.0
-_MEDIA_SUFFIX: Final = "/Media"
 _RESOLVE_FAULTS: Final = frozenset({"rate_limited", "server_error", "status", "reset"})
 _MEDIA_ANSWERS: Final = frozenset({"redirect", "relative", "json", "direct"})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
@@ -92,54 +86,13 @@ class ClientKwargs(TypedDict):
     base_url: str
 
 
-@attrs.frozen(kw_only=True)
-class RecordedRequest:
-    """One request the server saw.  Never holds a password, token or secret.
-
-    ``auth_user`` is the Basic username when it looks like a sid (an account sid or API
-    key), else None.  ``status`` is None for a reset connection (and while in flight);
-    ``fault`` names the fault applied (``"rate_limited"``, ``"reset"``, ...,
-    ``"concurrency_limit"`` for the cap), or None.  Times are ``time.monotonic()``.
-    ``request_id`` is the ``Twilio-Request-Id`` the server gave the request (sent with its
-    answer, when it answered); ``user_agent`` is the request's ``User-Agent``.
-    """
-
-    method: str
-    path: str
-    query: dict[str, str] = attrs.field(factory=dict, hash=False)
-    auth_user: str | None = None
-    sid: str | None = None
-    status: int | None = None
-    started: float = 0.0
-    finished: float | None = None
-    fault: str | None = None
-    request_id: str | None = None
-    user_agent: str | None = None
-
-
 @attrs.define
-class _Completion:
-    """A recording scripted to stop processing: after so many reads, or at a time."""
+class _Outcome:
+    """What a request's record gets when it ends, however it ends (a cancelled handler
+    included): the status answered, and the fault applied."""
 
-    status: RecordingStatus
-    reads_left: int | None = None
-    due: float | None = None
-
-
-def _request_id() -> str:
-    return "RQ" + os.urandom(16).hex()
-
-
-def _decode_basic(header: str) -> tuple[str, str] | None:
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    username, colon, password = decoded.partition(":")
-    return (username, password) if colon else None
+    status: int | None = None
+    fault: str | None = None
 
 
 def _latency_range(latency: float | tuple[float, float]) -> tuple[float, float]:
@@ -212,7 +165,7 @@ class FakeMediaServer:
         media_answer: MediaAnswer = "redirect",
         media_redirect_status: int = 302,
     ) -> None:
-        self._init_media(host, media_answer, media_redirect_status, record_requests)
+        _check_media(media_answer, media_redirect_status)
         kinds = _checked_options(
             account_sid, auth_token, fault_rate, fault_kinds, concurrency_limit
         )
@@ -230,59 +183,28 @@ class FakeMediaServer:
         """Requests beyond this many in flight get 429 (code 20429); None: no cap."""
         self.record_requests: Final = record_requests
         """Whether ``requests`` keeps a RecordedRequest per request."""
+        self.media_answer: Final = media_answer
+        """How ``/Media`` answers (see MediaAnswer)."""
+        self.media_redirect_status: Final = media_redirect_status
+        """The status of ``/Media``'s redirect."""
         self._port = port
         self._latency = _latency_range(latency)
-        self._secrets = _secrets(account_sid, auth_token, api_keys)
-        # Authorization header value -> username, computed once: the check is a dict lookup.
-        # Built as the SDK builds it; any other spelling (a lower-case scheme, say) takes
-        # the slow path, which decodes the header on its own (_check_auth).
-        self._accepted = {basic_auth_header(u, s): u for u, s in self._secrets.items()}
-
-        self._store = Store(payload_shape)
-        generated = (
-            make_recordings(generate, seed=seed, account_sid=account_sid) if generate else ()
-        )
-        for item in itertools.chain(recordings, generated):
-            self._store.add(item)
-
-        self._fault_rng = random.Random(f"twilio-media-async:faults:{seed}")
         self._latency_rng = random.Random(f"twilio-media-async:latency:{seed}")
-        self._scripts: dict[str, deque[Fault | None]] = {}
-        self._next: deque[Fault | None] = deque()
-        self._completions: dict[str, _Completion] = {}
+        self._credentials = Credentials(account_sid, auth_token, api_keys)
+        self._store = _filled_store(payload_shape, recordings, generate, seed, account_sid)
+        self._faults = FaultPlan(seed, fault_rate, kinds)
+        self._completions = Completions(self._store)
+        self._ledger = Ledger(record_requests)
+        self._storage = StorageSite(host, self._media_info, record_requests=record_requests)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing = asyncio.Event()
-        self._in_flight = 0
-        self._reset_counters()
-
-    def _init_media(
-        self, host: str, answer: MediaAnswer, redirect_status: int, record_requests: bool
-    ) -> None:
-        """Check the media options and set up the storage site (not started yet)."""
-        if answer not in _MEDIA_ANSWERS:
-            raise ValueError(f"media_answer must be one of {sorted(_MEDIA_ANSWERS)}")
-        if redirect_status not in _REDIRECTS:
-            raise ValueError(f"media_redirect_status must be one of {sorted(_REDIRECTS)}")
-        self._media_answer = answer
-        self._media_redirect_status = redirect_status
-        self._storage = StorageSite(host, self._media_info, record_requests=record_requests)
-
-    def _reset_counters(self) -> None:
-        self._requests: list[RecordedRequest] = []
-        self._attempts: dict[str, int] = {}
-        self._request_count = 0
-        self._max_in_flight = self._in_flight
-        self._seen_transports: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._seen_peers: set[Any] = set()
-        self._connections = 0
-        self._storage.reset_stats()
 
     def __repr__(self) -> str:
         state = self._url or "not running"
         return (
             f"FakeMediaServer(url={state!r}, account_sid={self.account_sid!r}, "
-            f"recordings={len(self._store)}, requests={self._request_count})"
+            f"recordings={len(self._store)}, requests={self._ledger.request_count})"
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -296,33 +218,14 @@ class FakeMediaServer:
         # Storage on the API origin too, for relative redirects ("relative").
         app.router.add_route("*", "/media/{tail:.*}", self._storage.handle)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=_SHUTDOWN_TIMEOUT,
-            # A client that hangs up (a timeout, a cancelled task) ends its handler at once,
-            # as it would end the work on a real server: in_flight drops, and the record
-            # shows when the client gave up.
-            handler_cancellation=True,
-        )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self._port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner, url = await serve(app, self.host, self._port)
         try:
             await self._storage.start()
         except BaseException:
             await runner.cleanup()
             raise
-        self._runner = runner
-        port = runner.addresses[0][1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self._url = f"http://{host}:{port}"
-        self._store.rebase(self._url)
+        self._runner, self._url = runner, url
+        self._store.rebase(url)
 
     async def close(self) -> None:
         """Stop the server and drop every connection.  Idempotent.
@@ -419,41 +322,7 @@ class FakeMediaServer:
             after_seconds: How long it reads as ``processing``.
             status: What it reads as afterwards (``completed`` by default).
         """
-        if (after_reads is None) == (after_seconds is None):
-            raise ValueError("give exactly one of after_reads and after_seconds")
-        if after_reads is not None and (not is_int(after_reads) or after_reads < 0):
-            raise ValueError(f"after_reads must be an int >= 0, got {after_reads!r}")
-        if after_seconds is not None and (not is_finite(after_seconds) or after_seconds < 0):
-            raise ValueError(f"after_seconds must be a finite number >= 0, got {after_seconds!r}")
-        entry = self._store.get(sid)
-        if entry is None:
-            raise ValueError(f"the server holds no recording {sid!r}")
-        final = RecordingStatus(status)
-        self._store.add(attrs.evolve(entry.recording, status=RecordingStatus.PROCESSING))
-        due = None if after_seconds is None else time.monotonic() + after_seconds
-        self._completions[sid] = _Completion(final, reads_left=after_reads, due=due)
-
-    def _advance_completions(self, sid: str | None, method: str) -> None:
-        """Carry out the scripted completions that are due, before answering a request."""
-        now = time.monotonic()
-        for key, completion in list(self._completions.items()):
-            if completion.due is not None and now >= completion.due:
-                self._complete(key, completion)
-        if sid is None or method != "GET":
-            return
-        pending = self._completions.get(sid)
-        if pending is None or pending.reads_left is None:
-            return
-        if pending.reads_left == 0:
-            self._complete(sid, pending)
-        else:
-            pending.reads_left -= 1
-
-    def _complete(self, sid: str, completion: _Completion) -> None:
-        del self._completions[sid]
-        entry = self._store.get(sid)
-        if entry is not None:  # not deleted in the meantime
-            self._store.add(attrs.evolve(entry.recording, status=completion.status))
+        self._completions.script(sid, after_reads, after_seconds, status)
 
     # -- faults -------------------------------------------------------------------------
 
@@ -465,7 +334,7 @@ class FakeMediaServer:
             sid: The recording sid whose requests get the faults.
             faults: One per request, in order; None answers that request normally.
         """
-        self._scripts.setdefault(sid, deque()).extend(_checked(faults))
+        self._faults.scripts.extend(sid, faults)
 
     def script_next(self, faults: Iterable[Fault | None]) -> None:
         """The next requests of any kind (list included) take these faults in order, after
@@ -474,33 +343,9 @@ class FakeMediaServer:
         Args:
             faults: One per request, in order; None answers that request normally.
         """
-        self._next.extend(_checked(faults))
-
-    def _pick_fault(self, sid: str | None) -> Fault | None:
-        if sid is not None:
-            script = self._scripts.get(sid)
-            if script:
-                fault = script.popleft()
-                if not script:
-                    del self._scripts[sid]
-                return fault
-        if self._next:
-            return self._next.popleft()
-        if self.fault_rate and self._fault_rng.random() < self.fault_rate:
-            return self._fault_rng.choice(self.fault_kinds)
-        return None
+        self._faults.script_next(faults)
 
     # -- storage ------------------------------------------------------------------------
-
-    @property
-    def media_answer(self) -> MediaAnswer:
-        """How ``/Media`` answers (see MediaAnswer)."""
-        return self._media_answer
-
-    @property
-    def media_redirect_status(self) -> int:
-        """The status of ``/Media``'s redirect."""
-        return self._media_redirect_status
 
     @property
     def storage_url(self) -> str:
@@ -518,14 +363,14 @@ class FakeMediaServer:
         self._storage.script(sid, faults)
 
     @property
-    def storage_requests(self) -> list[StorageRequest]:
-        """Every request the storage site saw, in arrival order."""
-        return list(self._storage.requests)
-
-    @property
     def storage_max_in_flight(self) -> int:
         """The most storage requests handled at once."""
         return self._storage.max_in_flight
+
+    @property
+    def storage_requests(self) -> list[StorageRequest]:
+        """Every request the storage site saw, in arrival order."""
+        return list(self._storage.requests)
 
     @property
     def storage_saw_authorization(self) -> bool:
@@ -538,10 +383,7 @@ class FakeMediaServer:
         Args:
             sid: A recording the server holds.
         """
-        info = self._media_info(sid)
-        if info is None:
-            raise ValueError(f"the server holds no recording {sid!r}")
-        return _media_bytes(sid, info.size)
+        return _media_bytes(sid, self._media_size(sid))
 
     def media_sha256(self, sid: str) -> str:
         """The sha256 (hex) of the media file served for ``sid``, computed chunk by chunk.
@@ -549,17 +391,25 @@ class FakeMediaServer:
         Args:
             sid: A recording the server holds.
         """
+        return media_sha256(sid, self._media_size(sid))
+
+    def _media_size(self, sid: str) -> int:
         info = self._media_info(sid)
         if info is None:
             raise ValueError(f"the server holds no recording {sid!r}")
-        return media_sha256(sid, info.size)
+        return info.size
 
     # -- observability ------------------------------------------------------------------
 
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request seen since the start (or ``reset_stats``), in arrival order."""
-        return list(self._requests)
+        return list(self._ledger.requests)
+
+    @property
+    def request_count(self) -> int:
+        """How many requests arrived."""
+        return self._ledger.request_count
 
     def attempts(self, sid: str) -> int:
         """How many requests targeted ``sid`` (its fetch or delete URL).
@@ -567,17 +417,12 @@ class FakeMediaServer:
         Args:
             sid: A recording sid.
         """
-        return self._attempts.get(sid, 0)
-
-    @property
-    def request_count(self) -> int:
-        """How many requests arrived."""
-        return self._request_count
+        return self._ledger.attempts.get(sid, 0)
 
     @property
     def in_flight(self) -> int:
         """Requests being handled now (requests refused by the concurrency cap never are)."""
-        return self._in_flight
+        return self._ledger.in_flight
 
     @property
     def max_in_flight(self) -> int:
@@ -587,180 +432,109 @@ class FakeMediaServer:
         only while they wait: give the server some ``latency`` to measure a client's
         concurrency.
         """
-        return self._max_in_flight
+        return self._ledger.max_in_flight
 
     @property
     def connections(self) -> int:
         """Distinct TCP connections that carried requests (1 when keep-alive reuse works)."""
-        return self._connections
+        return self._ledger.connections
 
     def reset_stats(self) -> None:
         """Forget requests, attempts, connections and max_in_flight (storage's too); keep
         the store and any scripts."""
-        self._reset_counters()
+        self._ledger.reset()
+        self._storage.reset_stats()
 
     # -- the handler --------------------------------------------------------------------
 
-    def _count_connection(self, request: web.BaseRequest) -> None:
-        transport = request.transport
-        if transport is None:
-            return
-        try:
-            if transport in self._seen_transports:
-                return
-            self._seen_transports.add(transport)
-        except TypeError:  # a transport without weakref support (uvloop): use the peer
-            peer = transport.get_extra_info("peername")
-            if peer in self._seen_peers:
-                return
-            self._seen_peers.add(peer)
-        self._connections += 1
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        started = time.monotonic()
-        method = request.method
-        path = request.path
-        sid = path[len(_ITEM_PREFIX) :] if path.startswith(_ITEM_PREFIX) else None
-        media = sid is not None and sid.endswith(_MEDIA_SUFFIX) and method == "GET"
-        if media:
-            sid = sid[: -len(_MEDIA_SUFFIX)]  # type: ignore[index]
-        header = request.headers.get("Authorization")
-        user = self._accepted.get(header) if header is not None else None
-        authenticated = user is not None
-        if not authenticated:
-            user, authenticated = self._check_auth(header)
-
-        request_id = _request_id()
-        records = self._requests
-        index = self._count(request, sid, user, started, request_id)
-
+        sid, media = _target(request.method, request.path)
+        user, authenticated = self._credentials.check(request.headers.get("Authorization"))
+        request_id = new_request_id()
+        ledger = self._ledger
+        slot = ledger.count(request, sid, user, request_id)
         cap = self.concurrency_limit
-        if cap is not None and self._in_flight >= cap:
-            self._finish(records, index, 429, "concurrency_limit")
-            return _reply(429, _CONCURRENCY_BODY, _JSON, request_id)
-
-        self._in_flight += 1
-        if self._in_flight > self._max_in_flight:
-            self._max_in_flight = self._in_flight
-        status: int | None = None
-        fault_name: str | None = None
+        if cap is not None and ledger.in_flight >= cap:
+            ledger.finish(slot, 429, "concurrency_limit")
+            return reply(429, _CONCURRENCY_BODY, JSON, request_id)
+        outcome = _Outcome()
+        ledger.enter()
         try:
-            low, high = self._latency
-            if high > 0:
-                delay = low if low == high else self._latency_rng.uniform(low, high)
-                if await self._sleep(delay):
-                    return _abort(request)
-            if not authenticated:
-                status = 401
-                response: web.StreamResponse = _reply(401, _AUTH_FAILED, _JSON, request_id)
-                response.headers["WWW-Authenticate"] = _AUTH_CHALLENGE
-                return response
-            fault = self._pick_fault(sid)
-            if media and (fault is None or fault.kind not in _RESOLVE_FAULTS):
-                # A resolve has no JSON body to spoil: only latency applies to it.
-                if fault is not None and fault.kind == "latency":
-                    fault_name = fault.kind
-                    if await self._sleep(fault.seconds):
-                        return _abort(request)
-                status, response = await self._media(sid, request, request_id)
-                return response
-            if fault is None:
-                status, body = self._route(method, path, sid, request)
-                return _reply(status, body, _JSON if body else None, request_id)
-            fault_name = fault.kind
-            status, response = await self._faulty(fault, method, path, sid, request, request_id)
-            return response
+            return await self._answer(request, sid, media, authenticated, request_id, outcome)
         finally:
-            self._in_flight -= 1
-            self._finish(records, index, status, fault_name)
+            ledger.leave()
+            ledger.finish(slot, outcome.status, outcome.fault)
 
-    def _count(
+    async def _answer(
         self,
         request: web.Request,
         sid: str | None,
-        user: str | None,
-        started: float,
+        media: bool,
+        authenticated: bool,
         request_id: str,
-    ) -> int:
-        """Count a request, and record it when ``record_requests``; its index, or -1."""
-        self._request_count += 1
-        self._count_connection(request)
-        if sid is not None:
-            self._attempts[sid] = self._attempts.get(sid, 0) + 1
-        if not self.record_requests:
-            return -1
-        self._requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                auth_user=user,
-                sid=sid,
-                started=started,
-                request_id=request_id,
-                user_agent=request.headers.get("User-Agent"),
-            )
-        )
-        return len(self._requests) - 1
+        outcome: _Outcome,
+    ) -> web.StreamResponse:
+        """Latency, auth, then the answer, spoiled by the fault if there is one."""
+        low, high = self._latency
+        if high > 0:
+            delay = low if low == high else self._latency_rng.uniform(low, high)
+            if await self._sleep(delay):
+                return abort(request)
+        if not authenticated:
+            outcome.status = 401
+            response = reply(401, _AUTH_FAILED, JSON, request_id)
+            response.headers["WWW-Authenticate"] = _AUTH_CHALLENGE
+            return response
+        fault = self._faults.pick(sid)
+        if media and (fault is None or fault.kind not in _RESOLVE_FAULTS):
+            return await self._resolve(sid, fault, request, request_id, outcome)
+        route = functools.partial(self._route, request.method, request.path, sid, request)
+        if fault is None:
+            outcome.status, body = route()
+            return json_reply(outcome.status, body, request_id)
+        outcome.fault = fault.kind
+        outcome.status, answer = await under_fault(fault, route, request, request_id, self._sleep)
+        return answer
 
-    def _finish(
-        self, records: list[RecordedRequest], index: int, status: int | None, fault: str | None
-    ) -> None:
-        # ``records`` is the list this request was appended to: after reset_stats() the
-        # server holds a new one, and this request is forgotten with the old one.
-        if index < 0:
-            return
-        old = records[index]
-        records[index] = RecordedRequest(
-            method=old.method,
-            path=old.path,
-            query=old.query,
-            auth_user=old.auth_user,
-            sid=old.sid,
-            status=status,
-            started=old.started,
-            finished=time.monotonic(),
-            fault=fault,
-            request_id=old.request_id,
-            user_agent=old.user_agent,
-        )
-
-    def _check_auth(self, header: str | None) -> tuple[str | None, bool]:
-        """The slow path, for headers that are not byte-for-byte a known one: returns the
-        username to record and whether the credentials are accepted."""
-        credentials = _decode_basic(header) if header is not None else None
-        if credentials is None:
-            return None, False
-        username, password = credentials
-        secret = self._secrets.get(username)
-        if secret is not None and hmac.compare_digest(secret.encode(), password.encode()):
-            return username, True  # a lower-case "basic", say
-        # Only a username shaped like a sid is recorded: a caller who swapped the sid and
-        # the token must not find the token in the records.
-        return (username if _SID_LIKE.match(username) else None), False
+    async def _resolve(
+        self,
+        sid: str | None,
+        fault: Fault | None,
+        request: web.Request,
+        request_id: str,
+        outcome: _Outcome,
+    ) -> web.StreamResponse:
+        """Answer ``GET .../Media``: a resolve has no JSON body to spoil, so only a latency
+        fault applies to it."""
+        if fault is not None and fault.kind == "latency":
+            outcome.fault = fault.kind
+            if await self._sleep(fault.seconds):
+                return abort(request)
+        outcome.status, response = await self._media(sid, request, request_id)
+        return response
 
     def _route(
         self, method: str, path: str, sid: str | None, request: web.Request
     ) -> tuple[int, bytes]:
         """The normal answer: (status, JSON body or b"").  Carries out deletes."""
         if self._completions:
-            self._advance_completions(sid, method)
+            self._completions.advance(sid, method)
         if sid is not None:
             if method == "GET":
                 entry = self._store.get(sid)
                 if entry is not None:
                     return 200, entry.body
-                return 404, _not_found(path)
+                return 404, not_found(path)
             if method == "DELETE":
                 if self._store.delete(sid) is not None:
                     return 204, b""
-                return 404, _not_found(path)
+                return 404, not_found(path)
         elif path == RECORDINGS_PATH and method == "GET":
             try:
                 return 200, self._store.page(request.query, self._page_origin(request))
             except ListError as exc:
                 return 400, error_body(400, 20001, str(exc))
-        return 404, _not_found(path)
+        return 404, not_found(path)
 
     def _page_origin(self, request: web.BaseRequest) -> str:
         """The origin of page URLs: the server's URL, or, when it listens on every
@@ -787,11 +561,11 @@ class FakeMediaServer:
         entry = self._store.get(sid) if sid is not None else None
         path = request.path
         if sid is None or entry is None or entry.recording.status != RecordingStatus.COMPLETED:
-            return 404, _reply(404, _not_found(path), _JSON, request_id)
-        ttl = _ttl(request.query.get("Ttl"))
+            return 404, reply(404, not_found(path), JSON, request_id)
+        ttl = _ttl(request.query.get(TTL_PARAM))
         if ttl is None:
             body = error_body(400, 20001, f"Invalid Ttl: expected 1 to {_MAX_TTL} seconds")
-            return 400, _reply(400, body, _JSON, request_id)
+            return 400, reply(400, body, JSON, request_id)
         fmt = str(entry.recording.format or "")
         ext = fmt if _EXTENSION.match(fmt) else "bin"
         answer = self.media_answer
@@ -801,81 +575,11 @@ class FakeMediaServer:
             return await stream_media(request, sid, info, None, self._closing)
         if answer == "json":
             body = orjson.dumps({"redirect_to": self._storage.presign(sid, ext, ttl)})
-            return 200, _reply(200, body, _JSON, request_id)
+            return 200, reply(200, body, JSON, request_id)
         origin = "" if answer == "relative" else None
-        response = _reply(self.media_redirect_status, b"", None, request_id)
+        response = reply(self.media_redirect_status, b"", None, request_id)
         response.headers["Location"] = self._storage.presign(sid, ext, ttl, origin=origin)
         return self.media_redirect_status, response
-
-    async def _faulty(
-        self,
-        fault: Fault,
-        method: str,
-        path: str,
-        sid: str | None,
-        request: web.Request,
-        request_id: str,
-    ) -> tuple[int | None, web.StreamResponse]:
-        """Answer under ``fault``: (the status recorded, None for a dropped connection; the
-        response)."""
-        if fault.applied:  # carried out before failing: a DELETE really deletes
-            self._route(method, path, sid, request)
-        match fault.kind:
-            case "rate_limited" | "server_error" | "status":
-                return _error_reply(fault, request_id)
-            case "reset":
-                return None, _abort(request)
-            case "latency":
-                if await self._sleep(fault.seconds):
-                    return None, _abort(request)
-                status, body = self._route(method, path, sid, request)
-                return status, _reply(status, body, _JSON if body else None, request_id)
-            case "wrong_content_type":
-                status, body = self._spoilable(method, path, sid, request)
-                return status, _reply(status, body, _HTML, request_id)
-            case "invalid_json":
-                status, body = self._spoilable(method, path, sid, request)
-                return status, _reply(status, body[: len(body) // 2] or b"<", _JSON, request_id)
-            case "altered_body":
-                status, body = self._route(method, path, sid, request)
-                body = fault.alter(body) if 200 <= status < 300 else body
-                return status, _reply(status, body, _JSON if body else None, request_id)
-            case "truncated" | "slow_body":
-                status, body = self._spoilable(method, path, sid, request)
-                return await self._send_in_halves(fault, status, body, request, request_id)
-            case unknown:
-                assert_never(unknown)
-
-    def _spoilable(
-        self, method: str, path: str, sid: str | None, request: web.Request
-    ) -> tuple[int, bytes]:
-        """The normal answer, carried out, with a body to spoil: a 204 has none, so it
-        becomes a 200 with an empty object."""
-        status, body = self._route(method, path, sid, request)
-        return (status, body) if body else (200, b"{}")
-
-    async def _send_in_halves(
-        self, fault: Fault, status: int, body: bytes, request: web.Request, request_id: str
-    ) -> tuple[int | None, web.StreamResponse]:
-        """Announce the whole body's length and send half of it; then ``truncated`` closes
-        the connection, and ``slow_body`` stalls before sending the rest."""
-        half = len(body) // 2
-        response = web.StreamResponse(status=status, headers=_headers(_JSON, request_id))
-        response.content_length = len(body)
-        try:
-            await response.prepare(request)
-            await response.write(body[:half])
-            if fault.kind == "truncated":
-                if request.transport is not None:
-                    request.transport.close()  # flushes the half, then closes
-                return status, response
-            if await self._sleep(fault.seconds):
-                _abort(request)
-                return None, response
-            await response.write(body[half:])
-        except ConnectionError:  # the client gave up (a read timeout, say)
-            return status, response
-        return status, response
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep, or stop early when the server closes; returns True when it is closing."""
@@ -889,6 +593,40 @@ class FakeMediaServer:
         return True
 
 
+def _target(method: str, path: str) -> tuple[str | None, bool]:
+    """The sid a request is for (None: the list, or no recording), and whether it asks for
+    the recording's media."""
+    if not path.startswith(_ITEM_PREFIX):
+        return None, False
+    sid = path[len(_ITEM_PREFIX) :]
+    if method == "GET" and sid.endswith(MEDIA_SUFFIX):
+        return sid[: -len(MEDIA_SUFFIX)], True
+    return sid, False
+
+
+def _filled_store(
+    payload_shape: PayloadShape,
+    recordings: Iterable[MediaRecording | Mapping[str, Any]],
+    generate: int,
+    seed: int,
+    account_sid: str,
+) -> Store:
+    """A store holding ``recordings``, then ``generate`` made ones."""
+    store = Store(payload_shape)
+    generated = make_recordings(generate, seed=seed, account_sid=account_sid) if generate else ()
+    for item in itertools.chain(recordings, generated):
+        store.add(item)
+    return store
+
+
+def _check_media(answer: object, redirect_status: object) -> None:
+    """Check the media options (ValueError)."""
+    if answer not in _MEDIA_ANSWERS:
+        raise ValueError(f"media_answer must be one of {sorted(_MEDIA_ANSWERS)}")
+    if redirect_status not in _REDIRECTS:
+        raise ValueError(f"media_redirect_status must be one of {sorted(_REDIRECTS)}")
+
+
 def _ttl(raw: str | None) -> int | None:
     """The ``Ttl`` query parameter in seconds, the default without one; None when bad."""
     if raw is None:
@@ -897,53 +635,6 @@ def _ttl(raw: str | None) -> int | None:
         return None
     value = int(raw)
     return value if 1 <= value <= _MAX_TTL else None
-
-
-def _checked(faults: Iterable[Fault | None]) -> list[Fault | None]:
-    items = list(faults)
-    for item in items:
-        if item is not None and not isinstance(item, Fault):
-            raise TypeError(f"expected Fault or None, got {type(item).__name__}")
-    return items
-
-
-def _not_found(path: str) -> bytes:
-    return error_body(404, 20404, f"The requested resource {path} was not found")
-
-
-def _headers(content_type: str | None, request_id: str) -> dict[str, str]:
-    if content_type is None:
-        return {"Twilio-Request-Id": request_id}
-    return {"Content-Type": content_type, "Twilio-Request-Id": request_id}
-
-
-def _error_reply(fault: Fault, request_id: str) -> tuple[int, web.Response]:
-    """The status and the answer of a status fault: Twilio's error JSON, or a proxy's page."""
-    status = fault.http_status or 500
-    if fault.html:
-        response = _reply(status, html_page(status), _HTML, request_id)
-    else:
-        code = fault.twilio_code or twilio_code_for(status)
-        body = error_body(status, code, fault.message or "Error")
-        response = _reply(status, body, _JSON, request_id)
-    if fault.retry_after is not None:
-        response.headers["Retry-After"] = fault.retry_after
-    return status, response
-
-
-def _reply(status: int, body: bytes, content_type: str | None, request_id: str) -> web.Response:
-    return web.Response(
-        status=status, body=body or None, headers=_headers(content_type, request_id)
-    )
-
-
-def _abort(request: web.BaseRequest) -> web.Response:
-    """Drop the connection without a byte of answer.  aiohttp then fails to write the
-    response it is handed, which it treats as a client that went away: no log, no error."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    return web.Response(status=500)
 
 
 def _checked_options(
@@ -969,14 +660,3 @@ def _checked_options(
     if limit is not None and (not is_int(limit) or limit < 1):
         raise ValueError(f"concurrency_limit must be an int >= 1, got {concurrency_limit!r}")
     return kinds
-
-
-def _secrets(
-    account_sid: str, auth_token: str, api_keys: Mapping[str, str] | None
-) -> dict[str, str]:
-    """Username -> secret for every credential the server accepts."""
-    secrets = {account_sid: auth_token, **dict(api_keys or {})}
-    for username, secret in secrets.items():
-        if not (isinstance(username, str) and isinstance(secret, str) and username and secret):
-            raise ValueError("api_keys must map non-empty str keys to non-empty str secrets")
-    return secrets

@@ -19,14 +19,16 @@ import hmac
 import os
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final, Literal
 
 import attrs
 from aiohttp import web
 
-from twilio_media_async._numbers import is_finite, is_int
+from twilio_media_async._numbers import is_int
+
+from ._faults import Scripts, checked_seconds
+from ._site import serve
 
 __all__ = [
     "MediaInfo",
@@ -109,12 +111,6 @@ def media_sha256(sid: str, size: int) -> str:
     return digest.hexdigest()
 
 
-def _seconds(value: float) -> float:
-    if not is_finite(value) or value < 0:
-        raise ValueError(f"seconds must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 @attrs.frozen(kw_only=True)
 class StorageFault:
     """One failure of the fake storage, for one request.  Build it with the factories."""
@@ -163,7 +159,7 @@ class StorageFault:
         Args:
             seconds: How long to stall.
         """
-        return cls(kind="slow", seconds=_seconds(seconds))
+        return cls(kind="slow", seconds=checked_seconds(seconds))
 
     @classmethod
     def unavailable(cls, retry_after: float | None = None) -> StorageFault:
@@ -172,7 +168,7 @@ class StorageFault:
         Args:
             retry_after: Seconds for the Retry-After header; None for none.
         """
-        header = None if retry_after is None else str(int(_seconds(retry_after)))
+        header = None if retry_after is None else str(int(checked_seconds(retry_after)))
         return cls(kind="unavailable", retry_after=header)
 
     @classmethod
@@ -337,7 +333,7 @@ class StorageSite:
         self.record_requests: Final = record_requests
         self._lookup = lookup
         self._secret = os.urandom(32)
-        self._scripts: dict[str, deque[StorageFault | None]] = {}
+        self._scripts = Scripts(StorageFault)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing = asyncio.Event()
@@ -358,23 +354,7 @@ class StorageSite:
         self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=2.0,
-            handler_cancellation=True,
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, 0).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        port = runner.addresses[0][1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self._url = f"http://{host}:{port}"
+        self._runner, self._url = await serve(app, self.host, 0)
 
     async def close(self) -> None:
         """Stop listening and drop every connection.  Idempotent."""
@@ -402,20 +382,12 @@ class StorageSite:
     def script(self, sid: str, faults: Iterable[StorageFault | None]) -> None:
         """The next storage requests for ``sid`` take these faults in order (None: a
         normal answer).  Calling it again appends."""
-        items = list(faults)
-        for item in items:
-            if item is not None and not isinstance(item, StorageFault):
-                raise TypeError(f"expected StorageFault or None, got {type(item).__name__}")
-        self._scripts.setdefault(sid, deque()).extend(items)
+        self._scripts.extend(sid, faults)
 
     def _pick(self, sid: str | None) -> StorageFault | None:
-        script = self._scripts.get(sid) if sid is not None else None
-        if not script:
+        if sid is None or sid not in self._scripts:
             return None
-        fault = script.popleft()
-        if not script:
-            del self._scripts[sid]  # type: ignore[arg-type]
-        return fault
+        return self._scripts.pop(sid)
 
     def _signed(self, request: web.BaseRequest) -> bool:
         expires, signature = request.query.get("Expires", ""), request.query.get("Signature", "")
