@@ -1,7 +1,7 @@
 """``twilio-media archive``: download every recording's media, verified, into a directory;
 then, with ``--delete-after``, free Twilio's storage of what is safely on disk.
 
-The manifest (``_cli/manifest.py``) is the job's state: each file's line is fsynced after
+The manifest (``_cli/jobs/manifest.py``) is the job's state: each file's line is fsynced after
 the file, and a recording is deleted only after its line is on disk, so that a run killed
 at any moment loses nothing and deletes nothing it cannot prove it has.
 
@@ -36,26 +36,9 @@ from twilio_media_async import (
     RecordingStatus,
     TwilioMediaError,
 )
-from twilio_media_async._cli.archive_run import ArchiveProgress, ArchiveStats, archive_summary
-from twilio_media_async._cli.bulk import read_sids
-from twilio_media_async._cli.consoles import stderr_console
-from twilio_media_async._cli.exits import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    CommandFailed,
-    UsageProblem,
-)
-from twilio_media_async._cli.jobs import (
-    NotAnOutputFile,
-    SameFileError,
-    Selection,
-    Shard,
-    check_not_input,
-    open_output,
-    parse_shard,
-)
-from twilio_media_async._cli.manifest import (
+from twilio_media_async._cli.exits import CommandFailed, UsageProblem, exit_code, run_async
+from twilio_media_async._cli.jobs.input import Selection, Shard, parse_shard, read_sids
+from twilio_media_async._cli.jobs.manifest import (
     MANIFEST,
     VERIFY_STAGE,
     ManifestScan,
@@ -66,11 +49,17 @@ from twilio_media_async._cli.manifest import (
     intent_line,
     scan_manifest,
 )
+from twilio_media_async._cli.jobs.output import (
+    NotAnOutputFile,
+    SameFileError,
+    check_not_input,
+    open_output,
+)
+from twilio_media_async._cli.jobs.report import ArchiveProgress, ArchiveStats, archive_summary
+from twilio_media_async._cli.jobs.sidset import SidSet
+from twilio_media_async._cli.output import stderr_console, write_all
 from twilio_media_async._cli.params import parsed_by
-from twilio_media_async._cli.render import write_all
-from twilio_media_async._cli.running import run_async
 from twilio_media_async._cli.settings import Settings
-from twilio_media_async._cli.sidset import SidSet
 from twilio_media_async._cloud import StoreDestination, is_store_url, open_store
 
 from ._shared import confirm_delete, exit_with, settings_of
@@ -543,9 +532,8 @@ def _execute(
     run.stats.skipped = selection.skipped
     run.stats.finish()
     console.print(archive_summary(run.stats))
-    if run.stats.interrupted:
-        ctx.exit(EXIT_INTERRUPTED)
-    exit_with(ctx, EXIT_FAILED if run.stats.failures or run.stats.delete_failed else EXIT_OK)
+    failed = bool(run.stats.failures or run.stats.delete_failed)
+    exit_with(ctx, exit_code(interrupted=run.stats.interrupted, failed=failed))
 
 
 @contextlib.asynccontextmanager

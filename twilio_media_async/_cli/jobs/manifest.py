@@ -28,10 +28,10 @@ import attrs
 import orjson
 
 from twilio_media_async import DownloadResult, TwilioMediaError
+from twilio_media_async._cli.output import error_record
 from twilio_media_async._cloud import is_store_url
 
-from .jobs import JsonLines, NotAnOutputFile, OutputScan, Record, json_object
-from .render import error_record
+from .output import JsonLines, NotAnOutputFile, OutputScan, Record, json_object
 from .sidset import SidSet
 
 __all__ = [
