@@ -46,13 +46,13 @@ from twilio_media_async._cli.jobs.manifest import (
     deleted_line,
     download_line,
     earlier_verified,
-    intent_line,
     scan_manifest,
 )
 from twilio_media_async._cli.jobs.output import (
     NotAnOutputFile,
     SameFileError,
     check_not_input,
+    delete_intent,
     open_output,
 )
 from twilio_media_async._cli.jobs.report import ArchiveProgress, ArchiveStats, archive_summary
@@ -106,7 +106,7 @@ class _Deleter:
 
     async def _sids(self) -> AsyncIterator[str]:
         while (sid := await self._queue.get()) is not None:
-            self._manifest.write(intent_line(sid))
+            self._manifest.write(delete_intent(sid))
             yield sid
 
     async def run(self, client: MediaClient, concurrency: int, settings: Settings) -> None:

@@ -12,8 +12,9 @@ and fsynced before anything that depends on it happens:
   objects keep the sha256 of their sidecar);
 - the error record of fetch-many (``sid``, ``error``, ``status``, ``code``, ``message``,
   ``attempts``), with ``"stage": "delete"`` when the delete failed, not the download;
-- ``{"sid", "intent": "delete"}``, written before the first DELETE of a sid, so that a run
-  killed after the DELETE reached Twilio still knows the recording may be gone;
+- ``{"sid", "intent": "delete"}`` (delete-many's ``delete_intent``), written before the
+  first DELETE of a sid, so that a run killed after the DELETE reached Twilio still knows
+  the recording may be gone;
 - ``{"sid", "deleted": true}``, once Twilio has confirmed the delete.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Set
+from collections.abc import Iterator, Set
 from typing import Any, Final
 
 import attrs
@@ -31,7 +32,7 @@ from twilio_media_async import DownloadResult, TwilioMediaError
 from twilio_media_async._cli.output import error_record
 from twilio_media_async._cloud import is_store_url
 
-from .output import JsonLines, NotAnOutputFile, OutputScan, Record, json_object
+from .output import JsonLines, NotAnOutputFile, OutputScan, Record, Redact, json_object
 from .sidset import SidSet
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "earlier_verified",
     "download_line",
     "delete_error_line",
-    "intent_line",
     "scan_manifest",
 ]
 
@@ -53,8 +53,6 @@ DELETE_STAGE: Final = "delete"
 VERIFY_STAGE: Final = "verify"
 """The ``stage`` of an error record whose object, checked before its delete, did not hold
 the run's transfer: the recording is not deleted."""
-
-Redact = Callable[[str], str]
 
 
 def download_line(result: DownloadResult, directory: str, redact: Redact | None = None) -> bytes:
@@ -74,11 +72,6 @@ def download_line(result: DownloadResult, directory: str, redact: Redact | None 
     if result.skipped:
         record["skipped"] = True
     return orjson.dumps(record)
-
-
-def intent_line(sid: str) -> bytes:
-    """The line written before the first DELETE of ``sid``."""
-    return orjson.dumps({"sid": sid, "intent": "delete"})
 
 
 def deleted_line(sid: str, attempts: int) -> bytes:
