@@ -19,7 +19,7 @@ import hashlib
 import os
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Set
-from typing import IO, Any
+from typing import Any
 
 import attrs
 import click
@@ -42,6 +42,7 @@ from twilio_media_async._cli.jobs.manifest import (
     MANIFEST,
     VERIFY_STAGE,
     ManifestScan,
+    ManifestWriter,
     delete_error_line,
     deleted_line,
     download_line,
@@ -57,7 +58,7 @@ from twilio_media_async._cli.jobs.output import (
 )
 from twilio_media_async._cli.jobs.report import ArchiveProgress, ArchiveStats, archive_summary
 from twilio_media_async._cli.jobs.sidset import SidSet
-from twilio_media_async._cli.output import stderr_console, write_all
+from twilio_media_async._cli.output import stderr_console
 from twilio_media_async._cli.params import parsed_by
 from twilio_media_async._cli.settings import Settings
 from twilio_media_async._cloud import StoreDestination, is_store_url, open_store
@@ -67,31 +68,11 @@ from ._shared import confirm_delete, exit_with, settings_of
 __all__ = ["archive"]
 
 
-class _Manifest:
-    """The manifest, open for appending: each line is written whole and fsynced before
-    the caller goes on, so that what it records is on disk before anything depends on
-    it.  A write that fails (a full disk) is one ``Error:`` line, exit 1, and the
-    manifest stays resumable."""
-
-    def __init__(self, stream: IO[bytes], path: str, settings: Settings) -> None:
-        self._stream = stream
-        self._path = path
-        self._redact = settings.redact_bytes
-
-    def write(self, line: bytes) -> None:
-        """Write one line and fsync it, or raise CommandFailed."""
-        try:
-            write_all(self._stream, self._redact(line) + b"\n")
-            os.fsync(self._stream.fileno())
-        except OSError as exc:
-            raise CommandFailed(f"cannot write {self._path}: {exc.strerror or exc}") from None
-
-
 class _Deleter:
     """The ``--delete-after`` lane: verified sids go in, each is recorded as intended
     before its first DELETE, and each outcome is written to the manifest."""
 
-    def __init__(self, manifest: _Manifest, stats: ArchiveStats, scan: ManifestScan | None):
+    def __init__(self, manifest: ManifestWriter, stats: ArchiveStats, scan: ManifestScan | None):
         self._manifest = manifest
         self._stats = stats
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -189,7 +170,7 @@ class _Run:
     """None until the demo's server is up, for ``--demo``."""
     settings: Settings
     stats: ArchiveStats
-    manifest: _Manifest
+    manifest: ManifestWriter
     deleter: _Deleter | None
     destination: StoreDestination | None = None
     """The store, for ``-d s3://...``."""
@@ -461,7 +442,7 @@ def _prepared(
             where = exc.filename or job.manifest_path
             raise CommandFailed(f"cannot write {where}: {exc.strerror or exc}") from None
         with stream:
-            manifest = _Manifest(stream, job.manifest_path, settings)
+            manifest = ManifestWriter(stream, job.manifest_path, settings.redact_bytes)
             deleter = _Deleter(manifest, stats, scan) if job.delete_after else None
             earlier = None
             if deleter is not None and scan is not None:

@@ -1,7 +1,8 @@
 """The archive's manifest: one JSON line per item, and what a resumed run reads back.
 
 Everything here is pure but ``scan_manifest``, which reads the manifest and looks at the
-files it names, so each rule is tested on its own.
+files it names, and ``ManifestWriter``, which appends to it, so each rule is tested on its
+own.
 
 The manifest holds four kinds of line, each a whole JSON object written in one ``write``
 and fsynced before anything that depends on it happens:
@@ -22,14 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Set
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Set
+from typing import IO, Any, Final
 
 import attrs
 import orjson
 
 from twilio_media_async import DownloadResult, TwilioMediaError
-from twilio_media_async._cli.output import error_record
+from twilio_media_async._cli.exits import CommandFailed
+from twilio_media_async._cli.output import error_record, write_all
 from twilio_media_async._cloud import is_store_url
 
 from .output import JsonLines, NotAnOutputFile, OutputScan, Record, Redact, json_object
@@ -38,6 +40,7 @@ from .sidset import SidSet
 __all__ = [
     "DELETE_STAGE",
     "MANIFEST",
+    "ManifestWriter",
     "VERIFY_STAGE",
     "ManifestScan",
     "deleted_line",
@@ -105,6 +108,26 @@ class _ManifestLines(JsonLines[DownloadResult]):
 
 MANIFEST: Final = _ManifestLines()
 """The manifest's format, for ``open_output`` and the torn-line rule."""
+
+
+class ManifestWriter:
+    """The manifest, open for appending: each line is written whole and fsynced before
+    the caller goes on, so that what it records is on disk before anything depends on
+    it.  A write that fails (a full disk) is one ``Error:`` line, exit 1, and the
+    manifest stays resumable."""
+
+    def __init__(self, stream: IO[bytes], path: str, redact: Callable[[bytes], bytes]) -> None:
+        self._stream = stream
+        self._path = path
+        self._redact = redact
+
+    def write(self, line: bytes) -> None:
+        """Write one line and fsync it, or raise CommandFailed."""
+        try:
+            write_all(self._stream, self._redact(line) + b"\n")
+            os.fsync(self._stream.fileno())
+        except OSError as exc:
+            raise CommandFailed(f"cannot write {self._path}: {exc.strerror or exc}") from None
 
 
 @attrs.frozen
