@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from twilio_media_async._cli.jobs import NotAnOutputFile
-from twilio_media_async._cli.manifest import scan_manifest
+from twilio_media_async._cli.jobs.manifest import scan_manifest
+from twilio_media_async._cli.jobs.output import NotAnOutputFile
 
 SID_A = "KV" + "a" * 32
 SID_B = "KV" + "b" * 32

@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 import pytest
 
-from twilio_media_async._cli.jobs import FETCH_CSV_COLUMNS
+from twilio_media_async._cli.jobs.output import FETCH_CSV_COLUMNS
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN

@@ -21,25 +21,27 @@ from twilio_media_async import (
     TransportError,
     converter,
 )
-from twilio_media_async._cli.jobs import (
-    DELETE_LOG,
-    FETCH_CSV_COLUMNS,
-    FETCH_FORMATS,
+from twilio_media_async._cli.jobs.input import (
     SKIPPED_DONE,
     SKIPPED_OTHER_SHARDS,
     SKIPPED_REPEATED,
-    NotAnOutputFile,
-    Record,
     Selection,
     Shard,
     count_sids,
-    open_output,
     parse_shard,
-    scan_output,
     shard_of,
     sid_key,
 )
-from twilio_media_async._cli.sidset import SidSet, SidSetBuilder
+from twilio_media_async._cli.jobs.output import (
+    DELETE_LOG,
+    FETCH_CSV_COLUMNS,
+    FETCH_FORMATS,
+    NotAnOutputFile,
+    Record,
+    open_output,
+    scan_output,
+)
+from twilio_media_async._cli.jobs.sidset import SidSet, SidSetBuilder
 from twilio_media_async.testing import make_recordings
 
 RECORDINGS = make_recordings(3, seed=61)

@@ -29,7 +29,7 @@ from twilio_media_async import (
     TransportError,
     TwilioMediaError,
 )
-from twilio_media_async._cli.bulk import STOP_AFTER_CONNECT_FAILURES, BulkStats
+from twilio_media_async._cli.jobs.report import STOP_AFTER_CONNECT_FAILURES, BulkStats
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, as_served
@@ -75,7 +75,7 @@ def test_dash_v_lets_the_sdks_info_records_through() -> None:
     absence drops them (in a fresh interpreter: it configures the root logger)."""
     script = (
         "import logging, sys\n"
-        "from twilio_media_async._cli.logs import configure_logging\n"
+        "from twilio_media_async._cli.output import configure_logging\n"
         "configure_logging(int(sys.argv[1]))\n"
         "logging.getLogger('twilio_media_async').info('an info line of the SDK')\n"
     )

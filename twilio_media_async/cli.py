@@ -12,7 +12,7 @@ twilio-media list --status completed --limit 20 --table
 Needs the ``cli`` extra (``pip install "twilio-media-async[cli]"``): click and rich are
 imported by ``twilio_media_async._cli`` only, never by the SDK itself; without them the
 command says how to install them (exit 1).  ``python -m twilio_media_async.cli`` works too.
-The commands live in ``twilio_media_async._cli.commands``, one module each.
+The commands live in ``twilio_media_async._cli.commands``, the bulk jobs in ``_cli.jobs``.
 
 Exit codes: 0 when everything succeeded, 1 when something failed (a sid that could not be
 fetched, an API or transport error), 2 for a usage error (a bad option or sid, missing

@@ -11,7 +11,7 @@ from twilio_media_async._version import __version__
 
 from .commands import COMMANDS, load_command
 from .exits import EXIT_INTERRUPTED
-from .logs import configure_logging
+from .output import configure_logging
 from .settings import Settings
 
 __all__ = ["PROG", "cli"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Final
 
 import attrs
 
-from twilio_media_async import RecordingFormat, RecordingStatus
+from twilio_media_async import MediaRecording, RecordingFormat, RecordingStatus
 from twilio_media_async.testing import FakeMediaServer, Fault, StorageFault, make_recordings
 
 __all__ = [
@@ -44,17 +45,30 @@ def demo_faults() -> tuple[Fault, ...]:
     )
 
 
-def fake_server_for_demo(recordings: int, seed: int) -> FakeMediaServer:
-    """A FakeMediaServer holding ``recordings`` recordings, with the demo's fault profile."""
+def _misbehaving(
+    *,
+    seed: int,
+    recordings: Sequence[MediaRecording] = (),
+    generate: int = 0,
+    concurrency_limit: int | None = None,
+) -> FakeMediaServer:
+    """A FakeMediaServer with the demo's random faults and latency (and no request log,
+    which a long demo would only fill)."""
     return FakeMediaServer(
-        generate=recordings,
+        recordings=recordings,
+        generate=generate,
         seed=seed,
         fault_rate=DEMO_FAULT_RATE,
         fault_kinds=demo_faults(),
-        concurrency_limit=DEMO_CONCURRENCY_LIMIT,
+        concurrency_limit=concurrency_limit,
         latency=DEMO_LATENCY,
         record_requests=False,
     )
+
+
+def fake_server_for_demo(recordings: int, seed: int) -> FakeMediaServer:
+    """A FakeMediaServer holding ``recordings`` recordings, with the demo's fault profile."""
+    return _misbehaving(generate=recordings, seed=seed, concurrency_limit=DEMO_CONCURRENCY_LIMIT)
 
 
 def describe_profile(server: FakeMediaServer) -> str:
@@ -86,14 +100,7 @@ def archive_demo_server(seed: int = 0) -> FakeMediaServer:
         )
         for recording in make_recordings(ARCHIVE_DEMO_RECORDINGS, seed=seed)
     ]
-    server = FakeMediaServer(
-        recordings=recordings,
-        seed=seed,
-        fault_rate=DEMO_FAULT_RATE,
-        fault_kinds=demo_faults(),
-        latency=DEMO_LATENCY,
-        record_requests=False,
-    )
+    server = _misbehaving(recordings=recordings, seed=seed)
     faults = (
         StorageFault.truncated(),
         StorageFault.reset(),

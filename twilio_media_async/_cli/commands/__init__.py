@@ -1,4 +1,6 @@
-"""The commands of ``twilio-media``, one module each (``jobs`` holds the two bulk ones).
+"""The commands of ``twilio-media``, by what they work on: ``recordings`` (fetch, list and
+delete, one recording at a time), ``jobs`` (fetch-many and delete-many), ``archive``,
+``fake_server`` and ``demo``.
 
 Each is imported on first use (see ``load_command``): ``fake-server`` and ``demo`` import
 the fake server, which the other commands do without.
@@ -15,10 +17,10 @@ import click
 __all__ = ["COMMANDS", "load_command"]
 
 COMMANDS: Final[Mapping[str, tuple[str, str]]] = {
-    "fetch": ("fetch", "fetch"),
+    "fetch": ("recordings", "fetch"),
     "fetch-many": ("jobs", "fetch_many"),
-    "list": ("list", "list_"),
-    "delete": ("delete", "delete"),
+    "list": ("recordings", "list_"),
+    "delete": ("recordings", "delete"),
     "delete-many": ("jobs", "delete_many"),
     "archive": ("archive", "archive"),
     "fake-server": ("fake_server", "fake_server"),

@@ -1,7 +1,7 @@
 """``twilio-media archive``: download every recording's media, verified, into a directory;
 then, with ``--delete-after``, free Twilio's storage of what is safely on disk.
 
-The manifest (``_cli/manifest.py``) is the job's state: each file's line is fsynced after
+The manifest (``_cli/jobs/manifest.py``) is the job's state: each file's line is fsynced after
 the file, and a recording is deleted only after its line is on disk, so that a run killed
 at any moment loses nothing and deletes nothing it cannot prove it has.
 
@@ -19,7 +19,7 @@ import hashlib
 import os
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Set
-from typing import IO, Any
+from typing import Any
 
 import attrs
 import click
@@ -36,41 +36,31 @@ from twilio_media_async import (
     RecordingStatus,
     TwilioMediaError,
 )
-from twilio_media_async._cli.archive_run import ArchiveProgress, ArchiveStats, archive_summary
-from twilio_media_async._cli.bulk import read_sids
-from twilio_media_async._cli.consoles import stderr_console
-from twilio_media_async._cli.exits import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    CommandFailed,
-    UsageProblem,
-)
-from twilio_media_async._cli.jobs import (
-    NotAnOutputFile,
-    SameFileError,
-    Selection,
-    Shard,
-    check_not_input,
-    open_output,
-    parse_shard,
-)
-from twilio_media_async._cli.manifest import (
+from twilio_media_async._cli.exits import CommandFailed, UsageProblem, exit_code, run_async
+from twilio_media_async._cli.jobs.input import Selection, Shard, parse_shard, read_sids
+from twilio_media_async._cli.jobs.manifest import (
     MANIFEST,
     VERIFY_STAGE,
     ManifestScan,
+    ManifestWriter,
     delete_error_line,
     deleted_line,
     download_line,
     earlier_verified,
-    intent_line,
     scan_manifest,
 )
+from twilio_media_async._cli.jobs.output import (
+    NotAnOutputFile,
+    SameFileError,
+    check_not_input,
+    delete_intent,
+    open_output,
+)
+from twilio_media_async._cli.jobs.report import ArchiveProgress, ArchiveStats, archive_summary
+from twilio_media_async._cli.jobs.sidset import SidSet
+from twilio_media_async._cli.output import stderr_console
 from twilio_media_async._cli.params import parsed_by
-from twilio_media_async._cli.render import write_all
-from twilio_media_async._cli.running import run_async
 from twilio_media_async._cli.settings import Settings
-from twilio_media_async._cli.sidset import SidSet
 from twilio_media_async._cloud import StoreDestination, is_store_url, open_store
 
 from ._shared import confirm_delete, exit_with, settings_of
@@ -78,31 +68,11 @@ from ._shared import confirm_delete, exit_with, settings_of
 __all__ = ["archive"]
 
 
-class _Manifest:
-    """The manifest, open for appending: each line is written whole and fsynced before
-    the caller goes on, so that what it records is on disk before anything depends on
-    it.  A write that fails (a full disk) is one ``Error:`` line, exit 1, and the
-    manifest stays resumable."""
-
-    def __init__(self, stream: IO[bytes], path: str, settings: Settings) -> None:
-        self._stream = stream
-        self._path = path
-        self._redact = settings.redact_bytes
-
-    def write(self, line: bytes) -> None:
-        """Write one line and fsync it, or raise CommandFailed."""
-        try:
-            write_all(self._stream, self._redact(line) + b"\n")
-            os.fsync(self._stream.fileno())
-        except OSError as exc:
-            raise CommandFailed(f"cannot write {self._path}: {exc.strerror or exc}") from None
-
-
 class _Deleter:
     """The ``--delete-after`` lane: verified sids go in, each is recorded as intended
     before its first DELETE, and each outcome is written to the manifest."""
 
-    def __init__(self, manifest: _Manifest, stats: ArchiveStats, scan: ManifestScan | None):
+    def __init__(self, manifest: ManifestWriter, stats: ArchiveStats, scan: ManifestScan | None):
         self._manifest = manifest
         self._stats = stats
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -117,7 +87,7 @@ class _Deleter:
 
     async def _sids(self) -> AsyncIterator[str]:
         while (sid := await self._queue.get()) is not None:
-            self._manifest.write(intent_line(sid))
+            self._manifest.write(delete_intent(sid))
             yield sid
 
     async def run(self, client: MediaClient, concurrency: int, settings: Settings) -> None:
@@ -200,7 +170,7 @@ class _Run:
     """None until the demo's server is up, for ``--demo``."""
     settings: Settings
     stats: ArchiveStats
-    manifest: _Manifest
+    manifest: ManifestWriter
     deleter: _Deleter | None
     destination: StoreDestination | None = None
     """The store, for ``-d s3://...``."""
@@ -472,7 +442,7 @@ def _prepared(
             where = exc.filename or job.manifest_path
             raise CommandFailed(f"cannot write {where}: {exc.strerror or exc}") from None
         with stream:
-            manifest = _Manifest(stream, job.manifest_path, settings)
+            manifest = ManifestWriter(stream, job.manifest_path, settings.redact_bytes)
             deleter = _Deleter(manifest, stats, scan) if job.delete_after else None
             earlier = None
             if deleter is not None and scan is not None:
@@ -543,9 +513,8 @@ def _execute(
     run.stats.skipped = selection.skipped
     run.stats.finish()
     console.print(archive_summary(run.stats))
-    if run.stats.interrupted:
-        ctx.exit(EXIT_INTERRUPTED)
-    exit_with(ctx, EXIT_FAILED if run.stats.failures or run.stats.delete_failed else EXIT_OK)
+    failed = bool(run.stats.failures or run.stats.delete_failed)
+    exit_with(ctx, exit_code(interrupted=run.stats.interrupted, failed=failed))
 
 
 @contextlib.asynccontextmanager

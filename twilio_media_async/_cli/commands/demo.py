@@ -6,12 +6,11 @@ import attrs
 import click
 
 from twilio_media_async import FetchResult, MediaRecording
-from twilio_media_async._cli.bulk import BulkStats, Progress, run_bulk, summary
-from twilio_media_async._cli.consoles import stderr_console, stdout_console
 from twilio_media_async._cli.demo import describe_profile, fake_server_for_demo
-from twilio_media_async._cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from twilio_media_async._cli.render import recordings_table
-from twilio_media_async._cli.running import run_async
+from twilio_media_async._cli.exits import EXIT_OK, exit_code, run_async
+from twilio_media_async._cli.jobs.report import BulkStats, Progress, summary
+from twilio_media_async._cli.jobs.run import run_bulk
+from twilio_media_async._cli.output import recordings_table, stderr_console, stdout_console
 from twilio_media_async._cli.settings import Settings
 
 from ._shared import exit_with, settings_of
@@ -120,6 +119,4 @@ def demo(ctx: click.Context, recordings: int, seed: int, concurrency: int) -> No
     )
     run_async(settings, work)
     _report(stats, outcome)
-    if stats.interrupted:
-        ctx.exit(EXIT_INTERRUPTED)
-    exit_with(ctx, EXIT_FAILED if stats.failures else EXIT_OK)
+    exit_with(ctx, exit_code(interrupted=stats.interrupted, failed=bool(stats.failures)))

@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from twilio_media_async._cli.exits import EXIT_OK, CommandFailed, UsageProblem
-from twilio_media_async._cli.running import run_async
+from twilio_media_async._cli.exits import EXIT_OK, CommandFailed, UsageProblem, run_async
 from twilio_media_async.testing import serve_forever
 from twilio_media_async.testing._runner import OPTIONS, RunnerOption, server_from_options
 

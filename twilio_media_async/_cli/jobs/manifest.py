@@ -1,7 +1,8 @@
 """The archive's manifest: one JSON line per item, and what a resumed run reads back.
 
 Everything here is pure but ``scan_manifest``, which reads the manifest and looks at the
-files it names, so each rule is tested on its own.
+files it names, and ``ManifestWriter``, which appends to it, so each rule is tested on its
+own.
 
 The manifest holds four kinds of line, each a whole JSON object written in one ``write``
 and fsynced before anything that depends on it happens:
@@ -12,8 +13,9 @@ and fsynced before anything that depends on it happens:
   objects keep the sha256 of their sidecar);
 - the error record of fetch-many (``sid``, ``error``, ``status``, ``code``, ``message``,
   ``attempts``), with ``"stage": "delete"`` when the delete failed, not the download;
-- ``{"sid", "intent": "delete"}``, written before the first DELETE of a sid, so that a run
-  killed after the DELETE reached Twilio still knows the recording may be gone;
+- ``{"sid", "intent": "delete"}`` (delete-many's ``delete_intent``), written before the
+  first DELETE of a sid, so that a run killed after the DELETE reached Twilio still knows
+  the recording may be gone;
 - ``{"sid", "deleted": true}``, once Twilio has confirmed the delete.
 """
 
@@ -22,28 +24,29 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Set
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import attrs
 import orjson
 
 from twilio_media_async import DownloadResult, TwilioMediaError
+from twilio_media_async._cli.exits import CommandFailed
+from twilio_media_async._cli.output import error_record, write_all
 from twilio_media_async._cloud import is_store_url
 
-from .jobs import JsonLines, NotAnOutputFile, OutputScan, Record, json_object
-from .render import error_record
+from .output import JsonLines, NotAnOutputFile, OutputScan, Record, Redact, json_object
 from .sidset import SidSet
 
 __all__ = [
     "DELETE_STAGE",
     "MANIFEST",
+    "ManifestWriter",
     "VERIFY_STAGE",
     "ManifestScan",
     "deleted_line",
     "earlier_verified",
     "download_line",
     "delete_error_line",
-    "intent_line",
     "scan_manifest",
 ]
 
@@ -53,8 +56,6 @@ DELETE_STAGE: Final = "delete"
 VERIFY_STAGE: Final = "verify"
 """The ``stage`` of an error record whose object, checked before its delete, did not hold
 the run's transfer: the recording is not deleted."""
-
-Redact = Callable[[str], str]
 
 
 def download_line(result: DownloadResult, directory: str, redact: Redact | None = None) -> bytes:
@@ -74,11 +75,6 @@ def download_line(result: DownloadResult, directory: str, redact: Redact | None 
     if result.skipped:
         record["skipped"] = True
     return orjson.dumps(record)
-
-
-def intent_line(sid: str) -> bytes:
-    """The line written before the first DELETE of ``sid``."""
-    return orjson.dumps({"sid": sid, "intent": "delete"})
 
 
 def deleted_line(sid: str, attempts: int) -> bytes:
@@ -112,6 +108,26 @@ class _ManifestLines(JsonLines[DownloadResult]):
 
 MANIFEST: Final = _ManifestLines()
 """The manifest's format, for ``open_output`` and the torn-line rule."""
+
+
+class ManifestWriter:
+    """The manifest, open for appending: each line is written whole and fsynced before
+    the caller goes on, so that what it records is on disk before anything depends on
+    it.  A write that fails (a full disk) is one ``Error:`` line, exit 1, and the
+    manifest stays resumable."""
+
+    def __init__(self, stream: IO[bytes], path: str, redact: Callable[[bytes], bytes]) -> None:
+        self._stream = stream
+        self._path = path
+        self._redact = redact
+
+    def write(self, line: bytes) -> None:
+        """Write one line and fsync it, or raise CommandFailed."""
+        try:
+            write_all(self._stream, self._redact(line) + b"\n")
+            os.fsync(self._stream.fileno())
+        except OSError as exc:
+            raise CommandFailed(f"cannot write {self._path}: {exc.strerror or exc}") from None
 
 
 @attrs.frozen

@@ -1,28 +1,23 @@
-"""Bulk jobs that survive restarts and span workers: shards, resumable output files, and the
-records written to them.
+"""A bulk job's output: the records written to it (JSON lines, CSV, delete-many's log),
+and what a resumed run reads back from it.
 
 Everything here is pure except ``scan_output`` and ``open_output``, which read and cut the
 output file, so each decision is tested on its own.
 
-- A **shard** is a stable hash of the sid modulo N: the same on every machine, Python version
-  and run (``hash()`` is salted per process), so N workers given one input file share it
-  with no overlap and no gap.
-- An **output file** is resumable because each record is one whole line, written in one
-  ``write`` and flushed: a process killed at any moment leaves whole lines, and at most a
-  torn last line without its newline, which the next ``--resume`` cuts away (never
-  completes) before appending.
+An **output file** is resumable because each record is one whole line, written in one
+``write`` and flushed: a process killed at any moment leaves whole lines, and at most a
+torn last line without its newline, which the next ``--resume`` cuts away (never
+completes) before appending.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
 import os
 import stat
-from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from typing import IO, Any, Final, Generic, TypeVar
 
 import attrs
@@ -37,9 +32,8 @@ from twilio_media_async import (
     TwilioMediaError,
     converter,
 )
-from twilio_media_async._sids import RECORDING_SID
+from twilio_media_async._cli.output import error_record, write_all
 
-from .render import error_record, write_all
 from .sidset import SidSet, SidSetBuilder
 
 __all__ = [
@@ -50,148 +44,20 @@ __all__ = [
     "NotAnOutputFile",
     "OutputScan",
     "Record",
-    "SKIPPED_DONE",
-    "SKIPPED_NOT_FOUND",
-    "SameFileError",
-    "SKIPPED_OTHER_SHARDS",
-    "SKIPPED_REPEATED",
     "RecordFormat",
     "Redact",
-    "Selection",
-    "Shard",
+    "SameFileError",
     "check_not_input",
-    "count_sids",
     "delete_intent",
     "json_object",
     "maybe_carried_out",
     "open_output",
-    "parse_shard",
     "scan_output",
-    "shard_of",
-    "sid_key",
 ]
 
 R = TypeVar("R", FetchResult, DeleteResult, DownloadResult)
 Redact = Callable[[str], str]
 """Rewrites a message before it is written (the settings' redaction)."""
-_MAX_LINE: Final = 4096  # as read_sids: a longer line is no sid; only its start is kept
-
-# -- shards --------------------------------------------------------------------------------
-
-
-def sid_key(sid: str) -> str:
-    """What identifies a sid across runs and workers: a valid sid with its hex digits in
-    lower case (``KVAB...`` and ``KVab...`` name one recording), anything else as given."""
-    if RECORDING_SID.match(sid):
-        return "KV" + sid[2:].lower()
-    return sid
-
-
-def shard_of(sid: str, count: int) -> int:
-    """The shard (0 to ``count - 1``) of ``sid``: the first 8 bytes of the BLAKE2b digest of
-    its key (``sid_key``, UTF-8), as a big-endian integer, modulo ``count``."""
-    digest = hashlib.blake2b(sid_key(sid).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % count
-
-
-@attrs.frozen
-class Shard:
-    """Shard ``index`` of ``count``: the sids whose ``shard_of`` is ``index``."""
-
-    index: int
-    count: int
-
-    def holds(self, sid: str) -> bool:
-        """Whether ``sid`` falls in this shard."""
-        return self.count == 1 or shard_of(sid, self.count) == self.index
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
-def parse_shard(text: str) -> Shard:
-    """``"K/N"`` as a Shard, with K from 0 to N-1; ValueError saying what is wrong."""
-    index, slash, count = text.strip().partition("/")
-    if not (slash and index.strip().isdigit() and count.strip().isdigit()):
-        raise ValueError(f"expected K/N, such as 0/4, got {text!r}")
-    k, n = int(index), int(count)
-    if n < 1:
-        raise ValueError(f"the number of shards must be at least 1, got {text!r}")
-    if k >= n:
-        raise ValueError(f"K must be from 0 to N-1 (shards are numbered from 0), got {text!r}")
-    return Shard(k, n)
-
-
-# -- which input sids a run sends ----------------------------------------------------------
-
-SKIPPED_DONE: Final = "already done"
-SKIPPED_REPEATED: Final = "repeated in the input"
-SKIPPED_OTHER_SHARDS: Final = "in other shards"
-SKIPPED_NOT_FOUND: Final = "not found before"
-
-
-class Selection:
-    """Which input sids a run sends: those of its shard and, when resuming, each distinct
-    sid once, and none that is ``done`` already.  ``skipped`` counts the others by reason.
-
-    Without ``done`` (no resume) every line of the shard is sent, repeats included: then
-    each input line gets its own output line.  ``final`` holds the sids whose last outcome
-    is final (a plain 404 of delete-many): not sent again either.
-    """
-
-    def __init__(
-        self,
-        shard: Shard | None = None,
-        done: Set[str] | None = None,
-        final: Set[str] = frozenset(),
-    ) -> None:
-        self.shard = shard
-        self.done = done
-        self.final = final
-        self.skipped: Counter[str] = Counter()
-        self._seen = SidSet()
-
-    def admit(self, sid: str) -> bool:
-        """Whether to send ``sid``; counts it under ``skipped`` when not."""
-        if self.shard is not None and not self.shard.holds(sid):
-            self.skipped[SKIPPED_OTHER_SHARDS] += 1
-            return False
-        if self.done is not None:
-            key = sid_key(sid)
-            if key in self.done:
-                self.skipped[SKIPPED_DONE] += 1
-                return False
-            if key in self.final:
-                self.skipped[SKIPPED_NOT_FOUND] += 1
-                return False
-            if key in self._seen:
-                self.skipped[SKIPPED_REPEATED] += 1
-                return False
-            self._seen.add(key)
-        return True
-
-    async def filter(self, sids: AsyncIterable[str]) -> AsyncIterator[str]:
-        """The sids of ``sids`` that ``admit`` lets through, read lazily."""
-        async for sid in sids:
-            if self.admit(sid):
-                yield sid
-
-
-def count_sids(path: str, selection: Selection, *, keep: int = 0) -> tuple[int, list[str]]:
-    """How many sids of the file at ``path`` ``selection`` admits, and the first ``keep``
-    of them: what a confirmation prompt shows before anything is sent.  Lines are read as
-    the commands read them: stripped, blank ones skipped."""
-    count = 0
-    first: list[str] = []
-    with open(path, "rb") as stream:
-        for number, raw in enumerate(stream):
-            line = raw.removeprefix(b"\xef\xbb\xbf") if number == 0 else raw
-            sid = line.strip()[:_MAX_LINE].decode("utf-8", "replace")
-            if sid and selection.admit(sid):
-                count += 1
-                if len(first) < keep:
-                    first.append(sid)
-    return count, first
 
 
 # -- record formats ------------------------------------------------------------------------

@@ -1,20 +1,17 @@
-"""The bulk commands' engine: a lazy sid reader, counters, the progress bar and the summary."""
+"""What a bulk run reports: its counters, the progress bar on stderr and the summary at the
+end, for fetch-many, delete-many and the demo (``BulkStats``) and for the archive
+(``ArchiveStats``: files and bytes)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import os
 import re
-import stat
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Self
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -25,7 +22,6 @@ from twilio_media_async import (
     DeleteResult,
     DownloadResult,
     FetchResult,
-    MediaClient,
     RetryEvent,
     TransportError,
     TwilioMediaError,
@@ -33,14 +29,14 @@ from twilio_media_async import (
 
 __all__ = [
     "STOP_AFTER_CONNECT_FAILURES",
+    "ArchiveProgress",
+    "ArchiveStats",
     "BulkStats",
     "Progress",
     "ProgressBar",
-    "failed_to_connect",
+    "archive_summary",
     "error_digest",
-    "drive",
-    "read_sids",
-    "run_bulk",
+    "failed_to_connect",
     "summary",
     "summary_table",
 ]
@@ -51,90 +47,7 @@ down or wrong, and the rest of the input would only fail the same way."""
 _TOP_MESSAGES: Final = 5  # error messages the summary lists
 _MAX_MESSAGES: Final = 1000  # distinct messages counted; later new ones count as "other"
 _SID_IN_TEXT: Final = re.compile(r"KV[0-9a-fA-F]{32}")
-_CHUNK: Final = 64 * 1024
-_READ_AHEAD: Final = 4  # chunks a pipe reader may hold before the fetches catch up
-_MAX_LINE: Final = 4096  # a longer line is no sid; only its start is kept
 _REFRESH: Final = 0.1  # seconds between progress updates
-
-R = TypeVar("R", FetchResult, DeleteResult)
-
-
-# -- input ---------------------------------------------------------------------------------
-
-
-async def _file_chunks(fd: int) -> AsyncGenerator[bytes, None]:
-    # A regular file never blocks for long: read it in the loop.
-    while data := os.read(fd, _CHUNK):
-        yield data
-
-
-async def _pipe_chunks(fd: int) -> AsyncGenerator[bytes, None]:
-    """Chunks of a pipe or terminal, read in a daemon thread so a slow producer never
-    blocks the event loop (and a Ctrl-C never waits for the next line)."""
-    loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[bytes | OSError] = asyncio.Queue()
-    room = threading.Semaphore(_READ_AHEAD)
-    stopping = threading.Event()
-
-    def deliver(item: bytes | OSError) -> None:
-        try:
-            loop.call_soon_threadsafe(chunks.put_nowait, item)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            stopping.set()
-
-    def pump() -> None:
-        while True:
-            room.acquire()
-            if stopping.is_set():
-                return
-            try:
-                data = os.read(fd, _CHUNK)
-            except OSError as exc:
-                deliver(exc)
-                return
-            deliver(data)
-            if not data:
-                return
-
-    threading.Thread(target=pump, name="twilio-media-input", daemon=True).start()
-    try:
-        while True:
-            item = await chunks.get()
-            if isinstance(item, OSError):
-                raise item
-            room.release()
-            if not item:
-                return
-            yield item
-    finally:
-        stopping.set()
-        room.release()  # wake the reader if it waits for room, so that it sees ``stopping``
-
-
-async def read_sids(fd: int) -> AsyncIterator[str]:
-    """Yield one sid per non-blank line of ``fd``, stripped, read lazily in 64 KiB chunks.
-
-    Memory stays bounded whatever the input's size: a regular file is read as the fetches
-    need it, a pipe at most a few chunks ahead.
-    """
-    regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    chunks = _file_chunks(fd) if regular else _pipe_chunks(fd)
-    pending = b""
-    first = True
-    async with contextlib.aclosing(chunks):
-        async for data in chunks:
-            if first:
-                data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
-                first = False
-            lines = (pending + data).split(b"\n")
-            pending = lines.pop()[:_MAX_LINE]
-            for line in lines:
-                sid = line.strip()
-                if sid:
-                    yield sid[:_MAX_LINE].decode("utf-8", "replace")
-    sid = pending.strip()
-    if sid:
-        yield sid.decode("utf-8", "replace")
 
 
 # -- counters ------------------------------------------------------------------------------
@@ -256,26 +169,43 @@ class BulkStats:
         return max(end - self.started, 1e-9)
 
 
-def summary_table(stats: BulkStats, *, title: str = "fetch-many") -> Table:
-    """The end-of-run table: ok, failed by error type, retries, requests, time and rate."""
+def _summary_table(title: str) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
-    table.add_row("ok", f"{stats.ok:,}", style="green")
-    table.add_row("failed", f"{stats.failures:,}", style="red" if stats.failures else None)
-    for name, count in sorted(stats.failed.items(), key=lambda kv: (-kv[1], kv[0])):
+    return table
+
+
+def _add_counts(table: Table, label: str, counts: Counter[str], *, style: str | None) -> None:
+    """A row with the total of ``counts``, then one per key, most first, indented."""
+    total = sum(counts.values())
+    table.add_row(label, f"{total:,}", style=style if total else None)
+    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add_row(f"  {name}", f"{count:,}")
-    if stats.skipped:
-        table.add_row("skipped", f"{sum(stats.skipped.values()):,}")
-        for reason, count in sorted(stats.skipped.items(), key=lambda kv: (-kv[1], kv[0])):
-            table.add_row(f"  {reason}", f"{count:,}")
+
+
+def _add_failed_and_skipped(table: Table, failed: Counter[str], skipped: Counter[str]) -> None:
+    _add_counts(table, "failed", failed, style="red")
+    if skipped:
+        _add_counts(table, "skipped", skipped, style=None)
+
+
+def _add_interrupted(table: Table, interrupted: bool) -> None:
+    if interrupted:
+        table.add_row("interrupted", "yes (Ctrl-C)", style="yellow")
+
+
+def summary_table(stats: BulkStats, *, title: str = "fetch-many") -> Table:
+    """The end-of-run table: ok, failed by error type, retries, requests, time and rate."""
+    table = _summary_table(title)
+    table.add_row("ok", f"{stats.ok:,}", style="green")
+    _add_failed_and_skipped(table, stats.failed, stats.skipped)
     table.add_row("retries", f"{stats.retries:,}")
     table.add_row("HTTP requests", f"{stats.requests:,}")
     table.add_row("wall time", f"{stats.wall:.2f} s")
     table.add_row("rate", f"{stats.requests / stats.wall:,.0f} req/s")
     table.add_row("throughput", f"{stats.done / stats.wall:,.0f} sids/s")
-    if stats.interrupted:
-        table.add_row("interrupted", "yes (Ctrl-C)", style="yellow")
+    _add_interrupted(table, stats.interrupted)
     if stats.stopped_early:
         connects = f"{stats.failed_connects:,} requests failed to connect"
         table.add_row("stopped early", connects, style="yellow")
@@ -311,8 +241,8 @@ def summary(stats: BulkStats, *, title: str = "fetch-many") -> RenderableType:
 class ProgressBar:
     """A rich progress bar on stderr, shown only when stderr is a terminal (and
     ``enabled``), redrawn from counters at most every 0.1 s so that a fast run does not
-    spend its time redrawing.  Subclasses say what it shows: ``_columns`` and
-    ``_fields``."""
+    spend its time redrawing.  Subclasses say what it shows before the failures and
+    retries that every bar ends with: ``_columns`` and ``_fields``."""
 
     def __init__(self, *, total: int | None, console: Console, enabled: bool = True) -> None:
         self._enabled = enabled
@@ -323,11 +253,11 @@ class ProgressBar:
         self._task: Any = None
 
     def _columns(self) -> list[Any]:
-        """The bar's rich columns, after its spinner."""
+        """The bar's rich columns, after its spinner and before failures and retries."""
         raise NotImplementedError
 
     def _fields(self) -> dict[str, str]:
-        """The text fields the columns show."""
+        """The text fields the columns show, ``failed`` and ``retries`` among them."""
         raise NotImplementedError
 
     def _completed(self) -> int:
@@ -341,6 +271,8 @@ class ProgressBar:
             self._bar = rp.Progress(
                 rp.SpinnerColumn(),
                 *self._columns(),
+                rp.TextColumn("[red]failed {task.fields[failed]}"),
+                rp.TextColumn("[yellow]retries {task.fields[retries]}"),
                 rp.TimeElapsedColumn(),
                 console=self._console,
                 transient=True,
@@ -387,8 +319,6 @@ class Progress(ProgressBar):
             rp.TextColumn("{task.fields[count]}"),
             rp.TextColumn("[cyan]{task.fields[rate]} req/s"),
             rp.TextColumn("[green]ok {task.fields[ok]}"),
-            rp.TextColumn("[red]failed {task.fields[failed]}"),
-            rp.TextColumn("[yellow]retries {task.fields[retries]}"),
         ]
 
     def _fields(self) -> dict[str, str]:
@@ -406,62 +336,106 @@ class Progress(ProgressBar):
         return self._stats.done
 
 
-# -- the run -------------------------------------------------------------------------------
+# -- the archive ---------------------------------------------------------------------------
 
 
-async def run_bulk(
-    client: MediaClient,
-    sids: Iterable[str] | AsyncIterable[str],
-    *,
-    write: Callable[[FetchResult], object] | None,
-    stats: BulkStats,
-    progress: Progress,
-    concurrency: int,
-    ordered: bool,
-    on_result: Callable[[FetchResult], object] | None = None,
-) -> None:
-    """Fetch every sid with ``client.fetch_many``, and ``drive`` the results."""
-    results = client.fetch_many(sids, concurrency=concurrency, ordered=ordered)
-    await drive(results, write=write, stats=stats, progress=progress, on_result=on_result)
+@dataclasses.dataclass
+class ArchiveStats:
+    """What an archive run did so far: files by outcome, bytes, deletes and retries."""
+
+    files: BulkStats = dataclasses.field(default_factory=BulkStats)
+    """Download results, counted as the bulk commands count theirs."""
+    bytes: int = 0  # of the files archived (downloaded or found in place)
+    downloaded: int = 0  # files transferred by this run (not found in place)
+    in_place: int = 0  # files already there with the expected size: not downloaded again
+    deleted: int = 0  # recordings deleted on Twilio
+    delete_failed: int = 0
+    interrupted: bool = False
+    skipped: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Input items not sent, by reason (``--resume``, ``--shard``)."""
+
+    def on_retry(self, event: RetryEvent) -> None:
+        """The ``RetryPolicy(on_retry=...)`` hook."""
+        self.files.on_retry(event)
+
+    def add(self, result: DownloadResult) -> None:
+        """Count one download result."""
+        self.files.add(result)
+        if result.ok:
+            self.bytes += result.bytes or 0
+            if result.skipped:
+                self.in_place += 1
+            else:
+                self.downloaded += 1
+
+    @property
+    def retries(self) -> int:
+        """API retries, as the retry hook saw them.  (A download's ``attempts`` counts its
+        resolve and storage requests too, so it tells no retry count.)"""
+        return self.files.hooked_retries
+
+    @property
+    def failures(self) -> int:
+        """Items whose download failed."""
+        return self.files.failures
+
+    def finish(self) -> None:
+        """Stop the clock."""
+        self.files.finish()
 
 
-async def drive(
-    results: AsyncGenerator[R, None],
-    *,
-    write: Callable[[R], object] | None,
-    stats: BulkStats,
-    progress: Progress,
-    on_result: Callable[[R], object] | None = None,
-) -> None:
-    """Take every result of a bulk run (``fetch_many`` or ``delete_many``): ``write`` it
-    (one output line per result: no sid is dropped), count it, and show the progress.
+def archive_summary(stats: ArchiveStats) -> RenderableType:
+    """The end-of-run table, then the most common error messages."""
+    s = stats.files
+    table = _summary_table("archive")
+    table.add_row("archived", f"{s.ok:,}", style="green")
+    table.add_row("  downloaded", f"{stats.downloaded:,}")
+    table.add_row("  already in place", f"{stats.in_place:,}")
+    _add_failed_and_skipped(table, s.failed, stats.skipped)
+    if stats.deleted or stats.delete_failed:
+        table.add_row("deleted on Twilio", f"{stats.deleted:,}")
+        failed = f"{stats.delete_failed:,}"
+        table.add_row("delete failed", failed, style="red" if stats.delete_failed else None)
+    table.add_row("bytes", _size(stats.bytes))
+    table.add_row("HTTP requests", f"{s.requests:,}")
+    table.add_row("API retries", f"{stats.retries:,}")
+    table.add_row("wall time", f"{s.wall:.2f} s")
+    table.add_row("throughput", f"{s.done / s.wall:,.1f} files/s, {_size(stats.bytes / s.wall)}/s")
+    _add_interrupted(table, stats.interrupted)
+    digest = error_digest(s)
+    return table if digest is None else Group(table, digest)
 
-    ``on_result`` sees every result.
-    When the first ``STOP_AFTER_CONNECT_FAILURES`` requests all failed to connect, the
-    run stops as on Ctrl-C, but with ``stats.stopped_early`` set instead of
-    ``interrupted``: the rest of the input is not read.
-    Ctrl-C (a cancellation of this task) stops the run cleanly: the requests in flight are
-    cancelled, every line written is whole, and ``stats.interrupted`` is set.
-    """
-    stats.started = time.perf_counter()
-    task = asyncio.current_task()
-    if task is not None:
-        # Stop as Ctrl-C does: the retry hook sees the failures to connect long before an
-        # item's retries run out and its result comes back.
-        stats.on_cannot_connect = task.cancel
-    try:
-        async for result in results:
-            if write is not None:
-                write(result)
-            stats.add(result)
-            if on_result is not None:
-                on_result(result)
-            progress.update()
-    except asyncio.CancelledError:
-        stats.interrupted = not stats.stopped_early
-        if task is not None:
-            task.uncancel()
-    finally:
-        await results.aclose()  # cancels and awaits whatever is still in flight
-        stats.finish()
-        progress.update(force=True)
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+class ArchiveProgress(ProgressBar):
+    """The archive's bar: files done, bytes, bytes per second, failures and retries."""
+
+    def __init__(self, stats: ArchiveStats, *, console: Console) -> None:
+        super().__init__(total=None, console=console)
+        self._stats = stats
+
+    def _columns(self) -> list[Any]:
+        from rich import progress as rp
+
+        return [
+            rp.TextColumn("{task.fields[files]} files"),
+            rp.TextColumn("[cyan]{task.fields[bytes]}"),
+            rp.TextColumn("[cyan]{task.fields[rate]}/s"),
+        ]
+
+    def _fields(self) -> dict[str, str]:
+        s = self._stats
+        return {
+            "files": f"{s.files.done:,}",
+            "bytes": _size(s.bytes),
+            "rate": _size(s.bytes / s.files.wall),
+            "failed": f"{s.failures:,}",
+            "retries": f"{s.retries:,}",
+        }
