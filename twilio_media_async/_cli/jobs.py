@@ -37,7 +37,7 @@ from twilio_media_async import (
     TwilioMediaError,
     converter,
 )
-from twilio_media_async._sids import RECORDING_SID
+from twilio_media_async._config import RECORDING_SID
 
 from .render import error_record, write_all
 from .sidset import SidSet, SidSetBuilder

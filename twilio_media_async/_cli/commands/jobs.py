@@ -52,7 +52,7 @@ from twilio_media_async._cli.render import LineWriter
 from twilio_media_async._cli.running import run_async
 from twilio_media_async._cli.settings import Settings
 from twilio_media_async._cli.sidset import SidSet
-from twilio_media_async._sids import RECORDING_SID
+from twilio_media_async._config import RECORDING_SID
 
 from ._shared import confirm_delete, exit_with, settings_of
 
