@@ -24,7 +24,7 @@ from yarl import URL
 
 from . import _proxy, _sids
 from ._api import MAX_PAGE_SIZE
-from ._credentials import Credentials, Names, check_credentials
+from ._credentials import Names, check_credentials
 from ._numbers import is_finite, is_int, is_number
 from ._proxy import parse_proxy
 from ._redact import Redactor
@@ -42,7 +42,6 @@ __all__ = [
     "Redactor",
     "USER_AGENT",
     "ClientConfig",
-    "Credentials",
     "ListFilters",
     "Names",
     "RecordingFilters",
@@ -114,11 +113,13 @@ def check_non_negative(name: str, value: object) -> float:
     return value
 
 
-def check_seconds(name: str, value: object, *, finite: bool) -> None:
-    """A number of seconds above 0 (NaN never is; infinity only when not ``finite``)."""
+def check_seconds(name: str, value: object, *, finite: bool) -> float:
+    """A number of seconds above 0 (NaN never is; infinity only when not ``finite``), as
+    a float."""
     if not is_number(value) or math.isnan(value) or value <= 0 or (finite and math.isinf(value)):
         what = "a finite number" if finite else "a number"
         raise InvalidParameterError(f"{name} must be {what} of seconds > 0, got {value!r:.40}")
+    return float(value)
 
 
 def check_instance(name: str, value: object, cls: type[T], default: Callable[[], T]) -> T:
@@ -152,7 +153,7 @@ def non_negative_or_none(_: object, attribute: attrs.Attribute[Any], value: obje
 # -- timeouts -----------------------------------------------------------------------------
 
 
-def as_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
+def as_timeout(timeout: object) -> aiohttp.ClientTimeout:
     """A ClientTimeout from seconds (the whole attempt) or a ClientTimeout as given.
 
     Seconds must be finite and above 0: NaN compares false with everything, so it would
@@ -164,21 +165,13 @@ def as_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientT
         for part in ("total", "connect", "sock_read", "sock_connect"):
             value = getattr(timeout, part)
             # 0 is aiohttp's own "no limit" for a part, as None is.
-            if value is not None and not (value == 0 or _finite_seconds(value)):
+            if value is not None and not (is_finite(value) and value >= 0):
                 raise InvalidParameterError(
                     f"timeout.{part} must be None or a finite number >= 0, got {value!r:.40}"
                 )
         return timeout
-    if not _finite_seconds(timeout):
-        raise InvalidParameterError(
-            f"timeout must be a finite number of seconds > 0, got {timeout!r:.40}"
-        )
-    seconds = float(timeout)
+    seconds = check_seconds("timeout", timeout, finite=True)
     return aiohttp.ClientTimeout(total=seconds, connect=min(5.0, seconds))
-
-
-def _finite_seconds(value: object) -> bool:
-    return is_finite(value) and value > 0
 
 
 def clip_timeout(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
@@ -545,7 +538,7 @@ def client_config(
     checked = check_credentials(account_sid, auth_token, given["api_key"], given["api_secret"])
     max_body_size = check_at_least_one("max_body_size", given["max_body_size"])
     connection_limit = check_at_least_one("connection_limit", given["connection_limit"])
-    requested = as_timeout(given["timeout"])  # type: ignore[arg-type]  # checked in there
+    requested = as_timeout(given["timeout"])
     base_url = given["base_url"]
     origin = base_url_for(given["region"], given["edge"]) if base_url is None else base_url
     session: aiohttp.ClientSession | None = given["session"]  # type: ignore[assignment]
