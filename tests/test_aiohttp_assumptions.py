@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from twilio_media_async._api import RECORDINGS_PATH
-from twilio_media_async._transport import basic_auth_header, clip_timeout
+from twilio_media_async._config import clip_timeout
+from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import FakeMediaServer, Fault
 
 Sends = list[str]

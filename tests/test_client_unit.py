@@ -31,7 +31,8 @@ from twilio_media_async import (
     TwilioMediaError,
     fetch_recording,
 )
-from twilio_media_async._transport import Transport, basic_auth_header, build_base_url
+from twilio_media_async._config import build_base_url
+from twilio_media_async._transport import Transport, basic_auth_header
 
 from ._mocking import mocked_http
 from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, BASE, SID, twilio_error

@@ -171,7 +171,7 @@ async def test_a_broken_sleep_still_yields_a_result() -> None:
 def test_clipping_a_timeout_keeps_its_other_settings() -> None:
     import aiohttp
 
-    from twilio_media_async._transport import clip_timeout
+    from twilio_media_async._config import clip_timeout
 
     base = aiohttp.ClientTimeout(total=10, connect=5, sock_read=8, ceil_threshold=2)
     clipped = clip_timeout(base, 3)

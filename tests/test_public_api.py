@@ -33,6 +33,7 @@ def test_all_is_pinned() -> None:
         DESIGN_NAMES
         | {
             "ClientClosedError",
+            "ClientOptions",
             "ForeignPageUrlError",
             "Links",
             "RecordingFilters",

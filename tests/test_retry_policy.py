@@ -21,8 +21,9 @@ from twilio_media_async import (
     TransportError,
     TwilioMediaError,
 )
+from twilio_media_async._config import DEFAULT_TIMEOUT
 from twilio_media_async._engine import RetryEngine, attempt_timeout
-from twilio_media_async._transport import DEFAULT_TIMEOUT, Transport
+from twilio_media_async._transport import Transport
 from twilio_media_async.retry import RetryBudget, backoff_wait, is_retryable, parse_retry_after
 
 # The engine's decisions need a transport only to be built; nothing is sent.

@@ -8,11 +8,11 @@ async with MediaClient(account_sid, auth_token) as client:
 
 import logging
 
+from ._config import RecordingFilters
 from ._converter import converter
-from ._params import RecordingFilters
 from ._results import DeleteResult, DownloadResult, FetchResult
 from ._version import __version__
-from .client import MediaClient, fetch_recording
+from .client import ClientOptions, MediaClient, fetch_recording
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -54,6 +54,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "ClientClosedError",
+    "ClientOptions",
     "DeleteResult",
     "DownloadResult",
     "FetchResult",

@@ -21,11 +21,11 @@ from yarl import URL
 
 from . import _media
 from ._api import MEDIA_SUFFIX, TTL_PARAM
+from ._config import check_at_least_one
 from ._destination import Place
 from ._engine import RetryEngine, wait_for
 from ._limiter import Lane
 from ._media import Attempts, Resolved, Step, display_url
-from ._params import check_at_least_one
 from ._results import DownloadResult
 from ._sids import check_recording_sid
 from ._transport import Transport, TransportView

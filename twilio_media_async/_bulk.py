@@ -26,10 +26,10 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
+from ._config import check_at_least_one
 from ._limiter import Lane, RequestGate, RunSlots
-from ._numbers import is_int
 from ._sids import check_recording_sid
-from .errors import ClientClosedError, InvalidParameterError, InvalidSidError, TwilioMediaError
+from .errors import ClientClosedError, InvalidSidError, TwilioMediaError
 
 __all__ = [
     "IN_PROGRESS_PER_SLOT",
@@ -80,8 +80,7 @@ class Failed(Protocol[R_co]):
 
 def bulk_lane(gate: RequestGate, connection_cap: int, concurrency: object) -> Lane:
     """A bulk run's lane: the client's request gate, and the run's own cap."""
-    if not is_int(concurrency) or concurrency < 1:
-        raise InvalidParameterError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    concurrency = check_at_least_one("concurrency", concurrency)
     # Never more in flight than the pool has connections: aiohttp's timeouts would
     # otherwise count the time spent queueing for one.
     cap = min(concurrency, connection_cap) if connection_cap else concurrency

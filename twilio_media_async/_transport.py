@@ -9,9 +9,6 @@ the MediaRecording shape.
 from __future__ import annotations
 
 import asyncio
-import base64
-import platform
-import re
 import socket
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -21,12 +18,17 @@ import aiohttp
 from multidict import istr
 from yarl import URL
 
-from ._numbers import is_finite
+from ._config import (
+    DEFAULT_MAX_BODY_SIZE,
+    USER_AGENT,
+    basic_auth_header,
+    check_borrowed_session,
+    clip_timeout,
+    parse_base_url,
+)
 from ._redact import Redactor
-from ._version import __version__
 from .errors import (
     ClientClosedError,
-    InvalidParameterError,
     RequestTimeoutError,
     ResponseTooLargeError,
     ResponseValidationError,
@@ -38,29 +40,15 @@ from .errors import (
 )
 from .retry import parse_retry_after
 
-# What the client, the retry engine, the bench and the tests import from here.
+# What the client, the retry engine, the bench and the tests import from here;
+# basic_auth_header is _config's, the one the client's settings are built with.
 __all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_BODY_SIZE",
-    "DEFAULT_TIMEOUT",
     "Reply",
     "Transport",
     "TransportView",
-    "as_timeout",
     "basic_auth_header",
-    "build_base_url",
-    "clip_timeout",
-    "user_agent",
 ]
 
-DEFAULT_BASE_URL: Final = "https://media.twilio.com"
-DEFAULT_MAX_BODY_SIZE: Final = 16 * 1024 * 1024
-# Per attempt.  A fetch answers in well under a second; 10 s leaves room for a slow edge
-# without letting a stuck connection hold a bulk run's slot for long.  No sock_read by
-# default: aiohttp re-arms that timer on every chunk received, CPU that every request of a
-# bulk run would pay (docs/performance.md, "Choices on the hot path"), and ``total``
-# already bounds a stalled body.
-DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=10.0, connect=5.0)
 # Error bodies are only excerpted, so a small cap is plenty.
 _ERROR_BODY_CAP: Final = 64 * 1024
 # aiohttp's own defaults, set on each request through a borrowed session.
@@ -69,7 +57,6 @@ _MAX_LINE_SIZE: Final = 8190
 _MAX_FIELD_SIZE: Final = 8190
 # aiohttp quotes what the server sent in its messages; a reason this long says enough.
 _REASON_CHARS: Final = 300
-_HOST_PART: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 # The most one read of a connection of the client's own asks the socket for.  asyncio's
 # selector transport recv()s into a fresh buffer of its ``max_size`` (256 KiB) per read,
 # which glibc serves with mmap, mremap and munmap: two page faults and three syscalls per
@@ -78,147 +65,10 @@ _HOST_PART: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 RECEIVE_CAP: Final = 64 * 1024
 # An istr is case-folded once, here, rather than on every lookup.
 _REQUEST_ID: Final = istr("Twilio-Request-Id")
-# Longer than any product token a User-Agent needs; a header line has its limits.
-_MAX_USER_AGENT_EXTRA: Final = 256
 
 Reply = tuple[bytes, int, str | None]
 """A 2xx answer: its body, its status and its ``Twilio-Request-Id`` (None without one).
 A plain tuple: the fields a bulk run needs, at the cost of one small allocation."""
-
-USER_AGENT: Final = (
-    f"twilio-media-async/{__version__} Python/{platform.python_version()} "
-    f"aiohttp/{aiohttp.__version__}"
-)
-
-
-def user_agent(extra: object = None) -> str:
-    """The User-Agent header: the SDK's own product tokens, then ``extra`` when given
-    (the caller's own, such as ``"acme-archiver/2.1"``).
-
-    ``extra`` must be printable ASCII: a CR or LF would end the header line and start
-    another one, and other control characters have no place in a header either.
-    """
-    if extra is None:
-        return USER_AGENT
-    if not issubclass(type(extra), str):
-        raise InvalidParameterError(
-            f"user_agent_extra must be a str such as 'acme-archiver/2.1', "
-            f"got {type(extra).__name__}"
-        )
-    text = str.__str__(extra).strip(" ")
-    bad = next((c for c in text if not " " <= c <= "~"), None)
-    if bad is not None:
-        what = _CHARACTER_NAMES.get(bad) or (
-            "a control character" if not bad.isprintable() else f"U+{ord(bad):04X}"
-        )
-        raise InvalidParameterError(
-            f"user_agent_extra must be printable ASCII, but it contains {what}"
-        )
-    if not text or len(text) > _MAX_USER_AGENT_EXTRA:
-        raise InvalidParameterError(
-            f"user_agent_extra must hold 1 to {_MAX_USER_AGENT_EXTRA} characters, got {len(text)}"
-        )
-    return f"{USER_AGENT} {text}"
-
-
-def build_base_url(region: str | None = None, edge: str | None = None) -> str:
-    """The API origin for a region and edge, built the way Twilio's SDKs build it.
-
-    ``media.twilio.com`` by default, ``media.{region}.twilio.com`` with a region, and
-    ``media.{edge}.{region}.twilio.com`` with an edge (region ``us1`` when only an edge
-    is set).
-    """
-    for name, part in (("region", region), ("edge", edge)):
-        if part is not None and not (isinstance(part, str) and _HOST_PART.match(part)):
-            raise InvalidParameterError(f"invalid {name} {part!r}: expected a DNS label")
-    if edge and not region:
-        region = "us1"
-    host = ".".join(p for p in ("media", edge, region, "twilio.com") if p)
-    return f"https://{host}"
-
-
-def basic_auth_header(username: str, password: str) -> str:
-    """The value of an ``Authorization: Basic`` header (set once, not per request)."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
-def as_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
-    """A ClientTimeout from seconds (the whole attempt) or a ClientTimeout as given.
-
-    Seconds must be finite and above 0: NaN compares false with everything, so it would
-    pass a plain range check and silently disable every timeout and the deadline.
-    """
-    if timeout is None:
-        return DEFAULT_TIMEOUT
-    if isinstance(timeout, aiohttp.ClientTimeout):
-        for part in ("total", "connect", "sock_read", "sock_connect"):
-            value = getattr(timeout, part)
-            # 0 is aiohttp's own "no limit" for a part, as None is.
-            if value is not None and not (value == 0 or _finite_seconds(value)):
-                raise InvalidParameterError(
-                    f"timeout.{part} must be None or a finite number >= 0, got {value!r:.40}"
-                )
-        return timeout
-    if not _finite_seconds(timeout):
-        raise InvalidParameterError(
-            f"timeout must be a finite number of seconds > 0, got {timeout!r:.40}"
-        )
-    seconds = float(timeout)
-    return aiohttp.ClientTimeout(total=seconds, connect=min(5.0, seconds))
-
-
-def _finite_seconds(value: object) -> bool:
-    return is_finite(value) and value > 0
-
-
-def parse_base_url(value: object) -> URL:
-    """``value`` as the API's base URL, or InvalidParameterError saying what is wrong.
-
-    An absolute http(s) URL with a host, a port from 1 to 65535 when one is given, and no
-    user name, password, query or fragment.  Whitespace, control characters (CR and LF
-    included) and backslashes are refused rather than quietly dropped or re-encoded, as
-    URL parsers do.  The value itself is never echoed: it may hold a password.
-    """
-    if not issubclass(type(value), str):
-        raise InvalidParameterError(
-            f"base_url must be a str such as 'https://media.twilio.com', got {type(value).__name__}"
-        )
-    text = str.__str__(value)
-    bad = next((c for c in text if c.isspace() or not c.isprintable() or c == "\\"), None)
-    if bad is not None:
-        raise InvalidParameterError(
-            f"base_url must not contain {_CHARACTER_NAMES.get(bad, 'a control character')}"
-        )
-    try:
-        url = URL(text.rstrip("/"))
-        port = url.explicit_port
-    except (ValueError, TypeError) as exc:  # an out-of-range port, a bad IPv6 host...
-        # The parser's own message may quote the URL: only its gist is kept.
-        reason = "its port is out of range" if "port" in str(exc).lower() else "it does not parse"
-        raise InvalidParameterError(f"base_url is not a valid URL: {reason}") from None
-    if not url.absolute or url.scheme not in ("http", "https") or not url.host:
-        raise InvalidParameterError(
-            "base_url must be an absolute http(s) URL with a host, such as "
-            "'https://media.twilio.com'"
-        )
-    if port is not None and not 1 <= port <= 65535:
-        raise InvalidParameterError(f"base_url has port {port}: expected 1 to 65535")
-    if url.user is not None or url.password is not None:
-        # Credentials go in the Authorization header, never in a URL that gets logged.
-        raise InvalidParameterError("base_url must not contain a user name or password")
-    if url.query_string or url.fragment:
-        raise InvalidParameterError("base_url must not have a query or fragment")
-    return url
-
-
-_CHARACTER_NAMES: Final = {
-    "\r": "a carriage return (CR)",
-    "\n": "a line feed (LF)",
-    "\t": "a tab",
-    " ": "a space",
-    "\\": "a backslash",
-}
 
 
 class Transport:
@@ -265,19 +115,7 @@ class Transport:
         # The loop the session belongs to: a borrowed one's from the start, an owned one's
         # once _open() created it.
         self._loop = None if session is None else _loop_of(session)
-        # getattr: aiohttp 4 drops a session's auth= altogether.
-        if session is not None and getattr(session, "auth", None) is not None:
-            # aiohttp refuses every request that has both; and whose account would it be?
-            raise InvalidParameterError(
-                "the borrowed aiohttp session has its own auth; the client sends its own "
-                "credentials, so pass a session without auth="
-            )
-        if session is not None and self._trace_configs:
-            # aiohttp fixes a session's trace configs when it is created.
-            raise InvalidParameterError(
-                "trace_configs apply to the client's own session; a borrowed session has "
-                "its own: pass them to aiohttp.ClientSession(trace_configs=...) instead"
-            )
+        check_borrowed_session(session, self._trace_configs)
         # A borrowed session's defaults must not change what the SDK does: every setting
         # aiohttp lets a request override is set back to what an owned session uses.
         self._borrowed_overrides: Final[dict[str, Any]] = {
@@ -306,6 +144,16 @@ class Transport:
                 limits = [n for n in (connector.limit, connector.limit_per_host) if n]
                 return min(limits) if limits else 0
         return self.connection_limit
+
+    def _session_here(self) -> aiohttp.ClientSession:
+        """The session to send through: the one of this loop, opened on first use;
+        WrongEventLoopError when it belongs to another loop."""
+        session = self._session
+        if session is None or self._closed:
+            return self._open()
+        if asyncio.get_running_loop() is not self._loop and self._loop is not None:
+            raise self._wrong_loop()
+        return session
 
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -347,11 +195,7 @@ class Transport:
         middlewares so as to keep them.  Through a borrowed session ``on_send`` is never
         called, and its middlewares always run.
         """
-        session = self._session
-        if session is None or self._closed:
-            session = self._open()
-        elif asyncio.get_running_loop() is not self._loop and self._loop is not None:
-            raise self._wrong_loop()
+        session = self._session_here()
         resp: aiohttp.ClientResponse | None
         body: bytes | None
         failure: TwilioMediaError | None
@@ -400,11 +244,7 @@ class Transport:
         return the response unread: the caller reads it (the media link's resolve, or the
         media itself) and must release it.  With ``errors``, a status of 400 or more
         raises its ApiError; failures to get an answer map as in ``request``."""
-        session = self._session
-        if session is None or self._closed:
-            session = self._open()
-        elif asyncio.get_running_loop() is not self._loop and self._loop is not None:
-            raise self._wrong_loop()
+        session = self._session_here()
         resp: aiohttp.ClientResponse | None
         failure: TwilioMediaError | None
         try:
@@ -771,23 +611,3 @@ def _counting(on_send: Callable[[], None]) -> aiohttp.ClientMiddlewareType:
         return await handler(request)
 
     return middleware
-
-
-def clip_timeout(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
-    """``base`` with no part longer than ``seconds`` (its other settings kept).
-
-    Rebuilt through ClientTimeout's public constructor, part by part: a test pins that
-    these five are all the parts it has.
-    """
-    total = seconds if base.total is None else min(base.total, seconds)
-
-    def clip(part: float | None) -> float | None:
-        return None if part is None else min(part, total)
-
-    return aiohttp.ClientTimeout(
-        total=total,
-        connect=clip(base.connect),
-        sock_read=clip(base.sock_read),
-        sock_connect=clip(base.sock_connect),
-        ceil_threshold=base.ceil_threshold,
-    )

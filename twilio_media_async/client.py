@@ -12,7 +12,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Final, Self, TypedDict, TypeVar, Unpack
 
 import aiohttp
 from yarl import URL
@@ -25,37 +25,28 @@ from ._archive_many import download_many as _download_many
 from ._bulk import BulkMethod, SidInput, bulk_lane, run_bulk
 from ._cloud import destination as _destination
 from ._cloud import is_store_url as _is_store_url
+from ._config import (
+    ListFilters,
+    RecordingFilters,
+    as_timeout,
+    check_instance,
+    check_seconds,
+    client_config,
+    same_origin,
+    within,
+)
 from ._converter import parse_answer, parse_recording, structure_page
-from ._credentials import check_credentials, environment_arguments
+from ._credentials import environment_arguments
 from ._engine import RetryEngine, idempotent_delete
 from ._files import LocalPlace
 from ._limiter import Lane, RequestGate
 from ._media import check_ttl
-from ._params import (
-    ListFilters,
-    RecordingFilters,
-    base_url_for,
-    check_at_least_one,
-    check_seconds,
-    check_trace_configs,
-    proxy_for,
-    same_origin,
-    within,
-)
 from ._polling import POLL_BACKOFF as POLL_BACKOFF
 from ._polling import POLL_MAX_FACTOR as POLL_MAX_FACTOR
 from ._polling import next_poll_interval as next_poll_interval
 from ._polling import poll_until_done
-from ._redact import Redactor
 from ._results import DeleteResult, DownloadResult, FetchResult
-from ._transport import (
-    DEFAULT_MAX_BODY_SIZE,
-    Transport,
-    TransportView,
-    as_timeout,
-    basic_auth_header,
-    user_agent,
-)
+from ._transport import Transport, TransportView
 from .errors import (
     ClientClosedError,
     InvalidParameterError,
@@ -69,7 +60,7 @@ from .retry import RetryPolicy
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
 
-__all__ = ["MediaClient", "fetch_recording"]
+__all__ = ["ClientOptions", "MediaClient", "fetch_recording"]
 
 Out = TypeVar("Out")
 R = TypeVar("R")
@@ -77,6 +68,49 @@ R = TypeVar("R")
 # The congestion control's ceiling when the connection pool sets none (a borrowed session
 # with an unlimited connector): each run's own ``concurrency`` still bounds it.
 _UNCAPPED_REQUESTS: Final = 1024
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of ``MediaClient()`` (and of ``from_env()``), every one
+    optional; a dict of them can be passed with ``**``.  Each is checked when the client is
+    built, before any I/O: a bad one raises InvalidParameterError naming it."""
+
+    api_key: str | None
+    """An API key's sid (``SK...``), with ``api_secret``, instead of the auth token."""
+    api_secret: str | None
+    """The API key's secret."""
+    region: str | None
+    """A Twilio region such as ``ie1``: the host becomes ``media.{region}.twilio.com``."""
+    edge: str | None
+    """A Twilio edge such as ``dublin`` (region ``us1`` unless one is given)."""
+    base_url: str | None
+    """The API origin, such as a fake server's ``http://127.0.0.1:8080``; it overrides
+    ``region`` and ``edge``."""
+    session: aiohttp.ClientSession | None
+    """Your own ``aiohttp.ClientSession`` to share, borrowed: the client never closes it,
+    and sets back on each request the defaults that would change what it does."""
+    retry: RetryPolicy | None
+    """What is retried, and for how long in all (``RetryPolicy()`` by default)."""
+    timeout: float | aiohttp.ClientTimeout | None
+    """Bounds each attempt: seconds, or an ``aiohttp.ClientTimeout`` (10 s in all, 5 s to
+    connect, by default); clipped to ``retry.deadline``."""
+    max_body_size: int
+    """The most bytes of a response body read; a larger one raises
+    ResponseTooLargeError.  16 MiB by default."""
+    connection_limit: int
+    """The size of the client's own connection pool, which also bounds the bulk methods'
+    requests in flight (a borrowed session's connector sets its own).  100 by default."""
+    proxy: str | None
+    """An HTTP proxy for every request; its credentials may be in the URL, and are never
+    shown."""
+    trust_env: bool
+    """Without ``proxy``, let the client's own session take ``HTTPS_PROXY`` or
+    ``HTTP_PROXY`` (by the base URL's scheme) and ``NO_PROXY`` from the environment, once,
+    when the client is built.  True by default."""
+    trace_configs: Sequence[aiohttp.TraceConfig] | None
+    """aiohttp trace configs for the client's own session (OpenTelemetry's among them)."""
+    user_agent_extra: str | None
+    """Appended to the User-Agent header, such as ``acme-archiver/2.1``."""
 
 
 class MediaClient:
@@ -96,79 +130,25 @@ class MediaClient:
     Args:
         account_sid: The account sid (``AC`` and 32 hex digits).
         auth_token: The account's auth token; or give ``api_key`` and ``api_secret``.
-        api_key: An API key's sid (``SK...``), with ``api_secret``.
-        api_secret: The API key's secret.
-        region: A Twilio region such as ``ie1``: the host becomes
-            ``media.{region}.twilio.com``.
-        edge: A Twilio edge such as ``dublin`` (region ``us1`` unless one is given).
-        base_url: The API origin, such as a fake server's ``http://127.0.0.1:8080``; it
-            overrides ``region`` and ``edge``.
-        session: Your own ``aiohttp.ClientSession`` to share, borrowed: the client never
-            closes it, and sets back on each request the defaults that would change what
-            it does.
-        retry: What is retried, and for how long in all (``RetryPolicy()`` by default).
-        timeout: Bounds each attempt: seconds, or an ``aiohttp.ClientTimeout`` (10 s in
-            all, 5 s to connect, by default); clipped to ``retry.deadline``.
-        max_body_size: The most bytes of a response body read; a larger one raises
-            ResponseTooLargeError.  16 MiB by default.
-        connection_limit: The size of the client's own connection pool, which also
-            bounds the bulk methods' requests in flight (a borrowed session's connector
-            sets its own).  100 by default.
-        proxy: An HTTP proxy for every request; its credentials may be in the URL, and
-            are never shown.
-        trust_env: Without ``proxy``, let the client's own session take ``HTTPS_PROXY``
-            or ``HTTP_PROXY`` (by the base URL's scheme) and ``NO_PROXY`` from the
-            environment, once, when the client is built.  True by default.
-        trace_configs: aiohttp trace configs for the client's own session
-            (OpenTelemetry's among them).
-        user_agent_extra: Appended to the User-Agent header, such as
-            ``acme-archiver/2.1``.
+        **options: ``api_key``, ``api_secret``, ``region``, ``edge``, ``base_url``,
+            ``session``, ``retry``, ``timeout``, ``max_body_size``, ``connection_limit``,
+            ``proxy``, ``trust_env``, ``trace_configs`` and ``user_agent_extra``: see
+            ClientOptions.
     """
 
     def __init__(
         self,
         account_sid: str | None = None,
         auth_token: str | None = None,
-        *,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        region: str | None = None,
-        edge: str | None = None,
-        base_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float | aiohttp.ClientTimeout | None = None,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        connection_limit: int = 100,
-        proxy: str | None = None,
-        trust_env: bool = True,
-        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
-        user_agent_extra: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        checked = check_credentials(account_sid, auth_token, api_key, api_secret)
-        self._auth_kind = checked.kind
-        check_at_least_one("max_body_size", max_body_size)
-        check_at_least_one("connection_limit", connection_limit)
-        self._account_sid = checked.account_sid
-        self._retry = retry if retry is not None else RetryPolicy()
-        self._requested_timeout = as_timeout(timeout)
-        origin = base_url_for(region, edge) if base_url is None else base_url
-        proxy_url = proxy_for(proxy, origin, from_env=trust_env and session is None)
-        credentials = [(checked.username, checked.password)]
-        if proxy_url is not None:
-            credentials += _proxy.secrets(proxy_url)
-        transport = Transport(
-            base_url=origin,
-            authorization=basic_auth_header(checked.username, checked.password),
-            timeout=within(self._requested_timeout, self.retry.deadline),
-            session=session,
-            max_body_size=max_body_size,
-            connection_limit=connection_limit,
-            redactor=Redactor.for_credentials(credentials),
-            user_agent=user_agent(user_agent_extra),
-            proxy=proxy_url,
-            trace_configs=check_trace_configs(trace_configs),
-        )
+        # Every argument is checked here, before anything else: see _config.client_config.
+        self._retry = check_instance("retry", options.get("retry"), RetryPolicy, RetryPolicy)
+        config = client_config(account_sid, auth_token, options, deadline=self._retry.deadline)
+        self._auth_kind = config.auth_kind
+        self._account_sid = config.account_sid
+        self._requested_timeout = config.timeout
+        transport = Transport(**config.transport)
         self._transport: Transport | TransportView = transport
         self._recordings_path = f"{transport.base_url.raw_path.rstrip('/')}{_RECORDINGS_PATH}"
         self._engine = RetryEngine(self.retry, transport)

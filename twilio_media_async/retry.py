@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import attrs
 
-from ._numbers import is_finite, is_int
-from .errors import InvalidParameterError, TwilioMediaError
+from ._config import at_least_one, non_negative, non_negative_or_none
+from .errors import TwilioMediaError
 
 __all__ = [
     "RetryBudget",
@@ -131,25 +131,6 @@ async def _no_sleep(_seconds: float) -> None:
     return None
 
 
-def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    # NaN compares false with everything, so "value < 0" alone would let it through and
-    # silently disable every bound it takes part in; infinity would wait forever.
-    if not is_finite(value) or value < 0:
-        raise InvalidParameterError(
-            f"{attribute.name} must be a finite number >= 0, got {value!r:.40}"
-        )
-
-
-def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None:
-        _positive(instance, attribute, value)
-
-
-def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if not is_int(value) or value < 1:
-        raise InvalidParameterError(f"{attribute.name} must be an integer >= 1, got {value!r:.40}")
-
-
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """How the client retries: a frozen description, mapped onto tenacity.
@@ -161,24 +142,24 @@ class RetryPolicy:
     decision but never sleeps, for tests.  Each field below is a keyword argument.
     """
 
-    max_attempts: int = attrs.field(default=4, validator=_at_least_one)
+    max_attempts: int = attrs.field(default=4, validator=at_least_one)
     """The most requests one call makes, the first one included; 1 turns retries off.
     Default 4."""
-    initial_wait: float = attrs.field(default=0.5, validator=_positive)
+    initial_wait: float = attrs.field(default=0.5, validator=non_negative)
     """Seconds of backoff after the first failure, doubled after each further one, before
     jitter.  Default 0.5."""
-    max_wait: float = attrs.field(default=8.0, validator=_positive)
+    max_wait: float = attrs.field(default=8.0, validator=non_negative)
     """The longest backoff, in seconds.  Default 8."""
-    deadline: float = attrs.field(default=30.0, validator=_positive)
+    deadline: float = attrs.field(default=30.0, validator=non_negative)
     """Seconds from a call's first request within which its retries must start; it spans
     every attempt, and the last attempt's timeout is clipped to it.  Default 30."""
-    max_retry_after: float = attrs.field(default=60.0, validator=_positive)
+    max_retry_after: float = attrs.field(default=60.0, validator=non_negative)
     """The longest ``Retry-After`` waited out, in seconds; a longer one raises the
     RateLimitError at once.  Default 60."""
-    budget: float | None = attrs.field(default=100.0, validator=_positive_or_none)
+    budget: float | None = attrs.field(default=100.0, validator=non_negative_or_none)
     """Retries the whole client may spend before successes refill it (a token bucket);
     None: unlimited.  Default 100."""
-    budget_refill: float = attrs.field(default=0.5, validator=_positive)
+    budget_refill: float = attrs.field(default=0.5, validator=non_negative)
     """Tokens one success puts back into the budget.  Default 0.5."""
     on_retry: Callable[[RetryEvent], object] | None = attrs.field(default=None, eq=False)
     """Called with a RetryEvent before each wait.  An exception it raises is logged, never

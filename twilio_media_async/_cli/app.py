@@ -7,7 +7,7 @@ from typing import Any, Final
 
 import click
 
-from twilio_media_async._version import __version__
+from twilio_media_async import __version__
 
 from .commands import COMMANDS, load_command
 from .exits import EXIT_INTERRUPTED

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Final
 
-from twilio_media_async import (
-    InvalidParameterError,
-    MediaClient,
-    RetryEvent,
-    RetryPolicy,
-    _proxy,
-)
-from twilio_media_async._credentials import Names, check_credentials
-from twilio_media_async._redact import Redactor
+from twilio_media_async import InvalidParameterError, MediaClient, RetryEvent, RetryPolicy
+from twilio_media_async._config import Names, Redactor, check_credentials, redactor_for
 
 from .exits import UsageProblem
 
@@ -58,12 +50,9 @@ class Settings:
             )
             if secret
         ]
-        if self.proxy:
-            # A malformed one is refused before any request, by a message that does not
-            # quote it.
-            with contextlib.suppress(InvalidParameterError):
-                pairs += _proxy.secrets(_proxy.parse_proxy(self.proxy))
-        return Redactor.for_credentials(pairs)
+        # With the proxy's credentials; a malformed proxy is refused before any request,
+        # by a message that does not quote it.
+        return redactor_for(pairs, self.proxy)
 
     def redact(self, text: str) -> str:
         """``text`` without any secret this process knows of (the token, the API secret):

@@ -20,7 +20,8 @@ fixtures are available without any import (see ``twilio_media_async.testing._plu
 from ._data import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, make_recordings
 from ._faults import DEFAULT_FAULT_KINDS, Fault, FaultKind
 from ._records import RecordedRequest
-from ._runner import serve_forever
+from ._runner import OPTIONS as RUNNER_OPTIONS
+from ._runner import RunnerOption, serve_forever, server_from_options
 from ._server import DEFAULT_MEDIA_SIZE, ClientKwargs, FakeMediaServer, MediaAnswer
 from ._storage import StorageFault, StorageFaultKind, StorageRequest, media_bytes, media_sha256
 from ._store import PayloadShape
@@ -36,7 +37,9 @@ __all__ = [
     "FaultKind",
     "MediaAnswer",
     "PayloadShape",
+    "RUNNER_OPTIONS",
     "RecordedRequest",
+    "RunnerOption",
     "StorageFault",
     "StorageFaultKind",
     "StorageRequest",
@@ -44,4 +47,5 @@ __all__ = [
     "media_bytes",
     "media_sha256",
     "serve_forever",
+    "server_from_options",
 ]

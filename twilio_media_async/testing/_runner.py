@@ -86,18 +86,24 @@ async def serve_forever(
 
 @attrs.frozen
 class RunnerOption:
-    """One option of the runner, as both of its command lines take it: this module's and
-    ``twilio-media fake-server``."""
+    """One option of the fake server's runner, as both of its command lines take it
+    (``python -m twilio_media_async.testing`` and ``twilio-media fake-server``); a command
+    line of your own can offer the same ones from ``RUNNER_OPTIONS``."""
 
     flag: str
+    """The option as typed, such as ``--fault-rate``."""
     type: type[int] | type[float] | type[str]
+    """What its value is parsed as."""
     default: int | float | str | None
+    """Its value when not given (None: no limit)."""
     help: str
+    """One line of help."""
     low: float | None = None
     """The smallest value allowed, if any."""
     high: float | None = None
     """The largest value allowed, if any."""
     choices: tuple[str, ...] | None = None
+    """The values allowed, if only some are."""
 
     @property
     def dest(self) -> str:
@@ -105,7 +111,11 @@ class RunnerOption:
         return self.flag.removeprefix("--").replace("-", "_")
 
     def parse(self, text: str) -> int | float | str:
-        """``text`` as this option's type, within its bounds (ValueError otherwise)."""
+        """``text`` as this option's type, within its bounds (ValueError otherwise).
+
+        Args:
+            text: The option's value as given on a command line.
+        """
         value = self.type(text)
         if isinstance(value, str):
             return value
@@ -150,7 +160,11 @@ OPTIONS: Final = (
 
 def server_from_options(**options: Any) -> FakeMediaServer:
     """A FakeMediaServer as OPTIONS describe it, keyed by their ``dest`` names; an option
-    left out takes its default.  TypeError or ValueError for a bad value."""
+    left out takes its default.  TypeError or ValueError for a bad value.
+
+    Args:
+        **options: Option values by ``dest`` name (``fault_rate=0.1``), as parsed.
+    """
     values = {option.dest: option.default for option in OPTIONS} | options
     return FakeMediaServer(
         account_sid=values["account_sid"],

@@ -10,7 +10,7 @@ import click
 from twilio_media_async import InvalidSidError
 from twilio_media_async._cli.exits import EXIT_OK, CommandFailed, UsageProblem
 from twilio_media_async._cli.settings import Settings
-from twilio_media_async._sids import check_recording_sid
+from twilio_media_async._config import check_recording_sid
 
 __all__ = ["check_sids", "confirm_delete", "exit_with", "settings_of"]
 

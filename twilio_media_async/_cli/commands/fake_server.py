@@ -9,8 +9,12 @@ from typing import Any
 import click
 
 from twilio_media_async._cli.exits import EXIT_OK, CommandFailed, UsageProblem, run_async
-from twilio_media_async.testing import serve_forever
-from twilio_media_async.testing._runner import OPTIONS, RunnerOption, server_from_options
+from twilio_media_async.testing import (
+    RUNNER_OPTIONS,
+    RunnerOption,
+    serve_forever,
+    server_from_options,
+)
 
 from ._shared import settings_of
 
@@ -33,7 +37,7 @@ def _param_type(option: RunnerOption) -> click.ParamType[Any] | type[Any]:
 
 def _runner_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate ``command`` with every option of the runner, in the runner's order."""
-    for option in reversed(OPTIONS):
+    for option in reversed(RUNNER_OPTIONS):
         command = click.option(
             option.flag,
             type=_param_type(option),

@@ -23,7 +23,7 @@ from typing import Final
 
 import attrs
 
-from twilio_media_async._sids import RECORDING_SID
+from twilio_media_async._config import RECORDING_SID
 
 from .sidset import SidSet
 

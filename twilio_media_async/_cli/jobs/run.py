@@ -27,7 +27,7 @@ from twilio_media_async import DeleteResult, FetchResult, MediaClient, NotFoundE
 from twilio_media_async._cli.exits import CommandFailed, UsageProblem, exit_code, run_async
 from twilio_media_async._cli.output import LineWriter, line_writer, stderr_console
 from twilio_media_async._cli.settings import Settings
-from twilio_media_async._sids import RECORDING_SID
+from twilio_media_async._config import RECORDING_SID
 
 from .input import SKIPPED_NOT_FOUND, Selection, Shard, read_sids
 from .output import (

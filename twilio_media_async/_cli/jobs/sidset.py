@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator, Set
 from typing import IO, Final
 
-from twilio_media_async._sids import RECORDING_SID
+from twilio_media_async._config import RECORDING_SID
 
 __all__ = ["SidSet", "SidSetBuilder"]
 
