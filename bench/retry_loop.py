@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_att
 from yarl import URL
 
 from twilio_media_async._engine import RetryEngine
-from twilio_media_async._transport import Reply
+from twilio_media_async._replies import Reply
 from twilio_media_async.errors import ServerError
 from twilio_media_async.retry import RetryPolicy, is_retryable
 
@@ -44,7 +44,7 @@ class _FlakyTransport:
         self.sent += 1
         if self.fail_every and self.sent % self.fail_every:
             raise ServerError("boom", status=500, method=method, url=str(url))
-        return b"{}", 200, None
+        return Reply(b"{}", 200, None)
 
 
 Call = Callable[[], Awaitable[object]]

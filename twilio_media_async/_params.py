@@ -17,7 +17,7 @@ from yarl import URL
 from . import _proxy, _sids
 from ._api import MAX_PAGE_SIZE
 from ._numbers import is_int, is_number
-from ._transport import DEFAULT_BASE_URL, build_base_url, clip_timeout
+from ._transport import DEFAULT_BASE_URL, build_base_url
 from .errors import ForeignPageUrlError, InvalidParameterError
 from .models import RecordingOrder, RecordingStatus
 
@@ -30,7 +30,6 @@ __all__ = [
     "check_trace_configs",
     "proxy_for",
     "same_origin",
-    "within",
 ]
 
 _STATUSES = frozenset(s.value for s in RecordingStatus)
@@ -149,11 +148,6 @@ def check_trace_configs(value: object) -> list[aiohttp.TraceConfig]:
     raise InvalidParameterError(
         f"trace_configs must be a list of aiohttp.TraceConfig, got {type(value).__name__}"
     )
-
-
-def within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:
-    """Clip a per-attempt timeout to the retry deadline, which spans every attempt."""
-    return clip_timeout(timeout, deadline) if deadline > 0 else timeout
 
 
 def base_url_for(region: str | None, edge: str | None) -> str:
