@@ -4,7 +4,7 @@
 second succeeds, against a transport that answers at once (no I/O, no waits), and prints
 the client CPU per call of:
 
-- the engine (``RetryEngine.call``), whose loop asks tenacity's stop strategies;
+- the engine (``RetryEngine.call``), whose loop asks the policy's tenacity strategies;
 - the same decisions driven by tenacity's ``AsyncRetrying`` and by its synchronous
   ``Retrying`` (the engine's loop before this one), around the same two attempts;
 - a call that succeeds at once, for scale.

@@ -10,36 +10,40 @@ from __future__ import annotations
 __all__ = ["Answer", "Reply"]
 
 
-class Reply:
+class _Carried:
+    """A body and the request id of the answer that carried it."""
+
+    __slots__ = ("body", "request_id")
+    body: bytes
+    request_id: str | None
+
+    def __repr__(self) -> str:  # the body may echo a credential: its length only
+        middle = ", ".join(f"{name}={getattr(self, name)!r}" for name in type(self).__slots__)
+        return (
+            f"{type(self).__name__}(<{len(self.body)} bytes>, {middle}, "
+            f"request_id={self.request_id!r})"
+        )
+
+
+class Reply(_Carried):
     """A 2xx answer to one attempt: its body, its status and its ``Twilio-Request-Id``
     (None without one)."""
 
-    __slots__ = ("body", "request_id", "status")
+    __slots__ = ("status",)
 
     def __init__(self, body: bytes, status: int, request_id: str | None) -> None:
         self.body = body
         self.status = status
         self.request_id = request_id
 
-    def __repr__(self) -> str:  # the body may echo a credential: its length only
-        return (
-            f"Reply(<{len(self.body)} bytes>, status={self.status}, request_id={self.request_id!r})"
-        )
 
-
-class Answer:
+class Answer(_Carried):
     """What a call gives back: the body, the number of attempts it took, and the
     ``Twilio-Request-Id`` of the answer that decided it."""
 
-    __slots__ = ("attempts", "body", "request_id")
+    __slots__ = ("attempts",)
 
     def __init__(self, body: bytes, attempts: int, request_id: str | None) -> None:
         self.body = body
         self.attempts = attempts
         self.request_id = request_id
-
-    def __repr__(self) -> str:  # the body may echo a credential: its length only
-        return (
-            f"Answer(<{len(self.body)} bytes>, attempts={self.attempts}, "
-            f"request_id={self.request_id!r})"
-        )
