@@ -139,36 +139,21 @@ class InLane:
         self._started: float | None = None
 
     async def __call__(self, send: Send, time_limit: float | None, /) -> Reply:
+        # One coroutine per attempt, the slot's bookkeeping inline: it runs for every item.
         lane = self._bulk.lane
+        gate, run = lane.gate, lane.run
         epoch = self._held
         if epoch is not None:
             self._held = None
         else:
-            epoch = lane.gate.try_acquire(lane.run)
+            epoch = gate.try_acquire(run)
             if epoch is None:
                 epoch = await self._acquire(lane)
         if self._started is None:
             self._started = time.monotonic()
-        return await self._in_lane(lane, epoch, send(time_limit))
-
-    async def _acquire(self, lane: Lane) -> int:
-        if self._started is None:  # the first attempt: the run's throughput, not the item's
-            return await lane.gate.acquire(lane.run)
-        left = self._bulk.policy.deadline - (time.monotonic() - self._started)
+        limited = answered = ok = False
         try:
-            async with asyncio.timeout(max(left, 0.0)):
-                return await lane.gate.acquire(lane.run)
-        except TimeoutError:
-            raise NotSent from None
-
-    async def _in_lane(self, lane: Lane, epoch: int, sending: Awaitable[Reply]) -> Reply:
-        """Await ``sending`` holding the request slot of ``epoch``; give it back with the
-        answer, so the gate hears how it was answered."""
-        gate, run = lane.gate, lane.run
-        limited = False
-        answered = ok = False
-        try:
-            reply = await sending
+            reply = await send(time_limit)
             answered = ok = True
             return reply
         except RateLimitError as exc:
@@ -182,7 +167,18 @@ class InLane:
             answered = True
             raise
         finally:
+            # Given back with the answer, so the gate hears how it was answered.
             gate.release(run, epoch, limited=limited, answered=answered, ends_item=ok)
+
+    async def _acquire(self, lane: Lane) -> int:
+        if self._started is None:  # the first attempt: the run's throughput, not the item's
+            return await lane.gate.acquire(lane.run)
+        left = self._bulk.policy.deadline - (time.monotonic() - self._started)
+        try:
+            async with asyncio.timeout(max(left, 0.0)):
+                return await lane.gate.acquire(lane.run)
+        except TimeoutError:
+            raise NotSent from None
 
 
 @attrs.frozen
