@@ -153,7 +153,7 @@ class InLane:
             self._started = time.monotonic()
         limited = answered = ok = False
         try:
-            reply = await send(time_limit)
+            reply = await send(attempt_timeout=time_limit)
             answered = ok = True
             return reply
         except RateLimitError as exc:
@@ -217,7 +217,7 @@ def run_bulk(
 
     async def run(item: Any, sid: str, epoch: int) -> R:
         try:
-            out = await work(sid, lane.through(epoch))
+            out = await work(sid, InLane(lane, epoch))
         except TwilioMediaError as exc:
             return failed(sid=item, error=exc, attempts=exc.attempts, request_id=exc.request_id)
         except Exception as exc:

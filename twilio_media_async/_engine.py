@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Final, Protocol
 
 import aiohttp
@@ -55,9 +55,12 @@ __all__ = [
 _log = logging.getLogger("twilio_media_async")
 _DEBUG: Final = logging.DEBUG
 
-Send = Callable[[float | None], Awaitable[Reply]]
-"""Sends one attempt with the given timeout (None: the transport's own) and returns its
-Reply."""
+
+class Send(Protocol):
+    """Sends one attempt with the given timeout (None: the transport's own) and returns its
+    Reply."""
+
+    def __call__(self, *, attempt_timeout: float | None) -> Awaitable[Reply]: ...
 
 
 class Through(Protocol):
@@ -194,22 +197,17 @@ class RetryEngine:
         debug = _log.isEnabledFor(_DEBUG)
         if through is None:
             if send is not None:
-                sending = send(time_limit)
+                sending = send(attempt_timeout=time_limit)
             else:
                 sending = self.transport.request(
                     method, url, params=params, attempt_timeout=time_limit
                 )
             return _logged(sending, method, url, params, attempt) if debug else sending
         if send is None:
-            send = functools.partial(self._request, method, url, params)
+            send = functools.partial(self.transport.request, method, url, params=params)
         if debug:  # the log times the request, not a wait for the wrapper's turn
             send = functools.partial(_logged_send, send, method, url, params, attempt)
         return through(send, time_limit)
-
-    def _request(
-        self, method: str, url: URL, params: Mapping[str, str] | None, time_limit: float | None
-    ) -> Awaitable[Reply]:
-        return self.transport.request(method, url, params=params, attempt_timeout=time_limit)
 
     async def _retry(
         self,
@@ -282,9 +280,10 @@ async def _logged_send(
     url: URL,
     params: Mapping[str, str] | None,
     attempt: int,
-    time_limit: float | None,
+    *,
+    attempt_timeout: float | None,
 ) -> Reply:
-    return await _logged(send(time_limit), method, url, params, attempt)
+    return await _logged(send(attempt_timeout=attempt_timeout), method, url, params, attempt)
 
 
 async def _logged(
