@@ -16,13 +16,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_none
+from tenacity import AsyncRetrying, Retrying, stop_after_attempt, wait_none
 from yarl import URL
 
 from twilio_media_async._engine import RetryEngine
 from twilio_media_async._replies import Reply
 from twilio_media_async.errors import ServerError
-from twilio_media_async.retry import RetryPolicy, is_retryable
+from twilio_media_async.retry import RETRY, RetryPolicy
 
 URL_ = URL("http://127.0.0.1/v1/MediaRecordings/KV0123456789abcdef0123456789abcdef")
 POLICY = RetryPolicy.no_wait(max_attempts=10, budget=None)
@@ -60,7 +60,7 @@ def _tenacity_async(transport: _FlakyTransport) -> Call:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(10),
             wait=wait_none(),
-            retry=retry_if_exception(is_retryable),
+            retry=RETRY,
             reraise=True,
         ):
             with attempt:
@@ -75,7 +75,7 @@ def _tenacity_sync(transport: _FlakyTransport) -> Call:
         for attempt in Retrying(
             stop=stop_after_attempt(10),
             wait=wait_none(),
-            retry=retry_if_exception(is_retryable),
+            retry=RETRY,
             reraise=True,
             sleep=lambda _: None,
         ):
