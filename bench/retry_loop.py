@@ -4,7 +4,7 @@
 second succeeds, against a transport that answers at once (no I/O, no waits), and prints
 the client CPU per call of:
 
-- the engine (``RetryEngine.call``), whose loop asks tenacity's stop strategies;
+- the engine (``RetryEngine.call``), whose loop asks the policy's tenacity strategies;
 - the same decisions driven by tenacity's ``AsyncRetrying`` and by its synchronous
   ``Retrying`` (the engine's loop before this one), around the same two attempts;
 - a call that succeeds at once, for scale.
@@ -16,13 +16,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_none
+from tenacity import AsyncRetrying, Retrying, stop_after_attempt, wait_none
 from yarl import URL
 
 from twilio_media_async._engine import RetryEngine
-from twilio_media_async._transport import Reply
+from twilio_media_async._replies import Reply
 from twilio_media_async.errors import ServerError
-from twilio_media_async.retry import RetryPolicy, is_retryable
+from twilio_media_async.retry import RETRY, RetryPolicy
 
 URL_ = URL("http://127.0.0.1/v1/MediaRecordings/KV0123456789abcdef0123456789abcdef")
 POLICY = RetryPolicy.no_wait(max_attempts=10, budget=None)
@@ -44,7 +44,7 @@ class _FlakyTransport:
         self.sent += 1
         if self.fail_every and self.sent % self.fail_every:
             raise ServerError("boom", status=500, method=method, url=str(url))
-        return b"{}", 200, None
+        return Reply(b"{}", 200, None)
 
 
 Call = Callable[[], Awaitable[object]]
@@ -60,7 +60,7 @@ def _tenacity_async(transport: _FlakyTransport) -> Call:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(10),
             wait=wait_none(),
-            retry=retry_if_exception(is_retryable),
+            retry=RETRY,
             reraise=True,
         ):
             with attempt:
@@ -75,7 +75,7 @@ def _tenacity_sync(transport: _FlakyTransport) -> Call:
         for attempt in Retrying(
             stop=stop_after_attempt(10),
             wait=wait_none(),
-            retry=retry_if_exception(is_retryable),
+            retry=RETRY,
             reraise=True,
             sleep=lambda _: None,
         ):

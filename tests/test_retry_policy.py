@@ -22,7 +22,8 @@ from twilio_media_async import (
     TwilioMediaError,
 )
 from twilio_media_async._config import DEFAULT_TIMEOUT
-from twilio_media_async._engine import RetryEngine, attempt_timeout
+from twilio_media_async._engine import RetryEngine
+from twilio_media_async._retrying import attempt_timeout
 from twilio_media_async._transport import Transport
 from twilio_media_async.retry import RetryBudget, backoff_wait, is_retryable, parse_retry_after
 

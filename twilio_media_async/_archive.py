@@ -21,11 +21,12 @@ from yarl import URL
 
 from . import _media
 from ._api import MEDIA_SUFFIX, TTL_PARAM
+from ._bulk import BulkLane
 from ._config import check_at_least_one
 from ._destination import Place
-from ._engine import RetryEngine, wait_for
-from ._limiter import Lane
+from ._engine import RetryEngine, Through
 from ._media import Attempts, Resolved, Step, display_url
+from ._replies import Reply
 from ._results import DownloadResult
 from ._sids import check_recording_sid
 from ._transport import Transport, TransportView
@@ -45,8 +46,9 @@ __all__ = ["Archive", "Fetch", "MediaStream", "Storage", "as_path", "failed_resu
 
 _log = logging.getLogger("twilio_media_async")
 
-Fetch = Callable[[str, Lane | None, int | None], Awaitable[tuple[MediaRecording, int, str | None]]]
-"""The client's metadata fetch: (recording, attempts, request id)."""
+Fetch = Callable[[str, Through | None], Awaitable[tuple[MediaRecording, int, str | None]]]
+"""The client's metadata fetch, each attempt made through the given wrapper (a bulk
+run's lane): (recording, attempts, request id)."""
 
 CHUNK: Final = 1 << 18
 _JSON_CAP: Final = 64 * 1024
@@ -130,13 +132,13 @@ class Archive:
         self.secure = transport.base_url.scheme == "https"
 
     async def recording(
-        self, item: object, lane: Lane | None = None, held: int | None = None
+        self, item: object, through: Through | None = None
     ) -> tuple[MediaRecording, int, str | None]:
         """The recording of an item: a MediaRecording as given, a sid fetched."""
         if isinstance(item, MediaRecording):
             check_recording_sid(item.sid)
             return item, 0, None
-        return await self.fetch(check_recording_sid(item), lane, held)
+        return await self.fetch(check_recording_sid(item), through)
 
     def media_link(self, recording: MediaRecording) -> URL:
         """The recording's media link, which must have the client's origin."""
@@ -155,31 +157,29 @@ class Archive:
             ) from None
 
     async def resolve(
-        self, link: URL, lane: Lane | None, ttl: int | None = None
+        self, link: URL, lane: BulkLane | None, ttl: int | None = None
     ) -> tuple[Resolved, int, str | None]:
         """Resolve the media link (an API call, retried as one); the storage URL, the
         attempts and the request id."""
         params = None if ttl is None else {TTL_PARAM: str(ttl)}
         found: list[Resolved] = []
 
-        async def send(attempt_timeout: float | None) -> tuple[bytes, int, str | None]:
+        async def send(attempt_timeout: float | None) -> Reply:
             resp = await self.transport.open_response(
                 "GET", link, params=params, attempt_timeout=attempt_timeout
             )
             try:
                 found.append(await _resolved(link, resp))
                 request_id = resp.headers.get("Twilio-Request-Id")
-                return b"", resp.status, request_id
+                return Reply(b"", resp.status, request_id)
             finally:
                 resp.release()
 
-        held = await _slot(lane)
-        _, attempts, request_id = await self.engine.call(
-            "GET", link, params=params, send=send, lane=lane, held=held
-        )
+        through = None if lane is None else lane.through()
+        answer = await self.engine.call("GET", link, params=params, send=send, through=through)
         resolved = found[-1]
         _media.check_storage_url(resolved.url, secure=self.secure)
-        return resolved, attempts, request_id
+        return resolved, answer.attempts, answer.request_id
 
     async def download(
         self,
@@ -188,17 +188,15 @@ class Archive:
         *,
         overwrite: bool,
         storage: Storage,
-        lane: Lane | None = None,
-        held: int | None = None,
     ) -> DownloadResult:
         """Download one item's media to ``place``; raise on failure."""
-        recording, attempts, request_id = await self.recording(item, lane, held)
+        recording, attempts, request_id = await self.recording(item)
         return await self.download_recording(
             recording,
             place,
             overwrite=overwrite,
             storage=storage,
-            lane=lane,
+            lane=None,
             spent=attempts,
             request_id=request_id,
         )
@@ -210,7 +208,7 @@ class Archive:
         *,
         overwrite: bool,
         storage: Storage,
-        lane: Lane | None,
+        lane: BulkLane | None,
         spent: int = 0,
         request_id: str | None = None,
     ) -> DownloadResult:
@@ -260,14 +258,6 @@ async def _resolved(link: URL, resp: aiohttp.ClientResponse) -> Resolved:
     return _media.on_resolve(link, resp.status, resp.headers.get("Location"), content_type, body)
 
 
-async def _slot(lane: Lane | None) -> int | None:
-    """A request slot of the lane for one API call (None without a lane)."""
-    if lane is None:
-        return None
-    epoch = lane.gate.try_acquire(lane.run)
-    return epoch if epoch is not None else await lane.gate.acquire(lane.run)
-
-
 class Transfer:
     """One file's transfer: storage requests until the file is whole and verified."""
 
@@ -278,7 +268,7 @@ class Transfer:
         link: URL,
         recording: MediaRecording,
         place: Place,
-        lane: Lane | None,
+        lane: BulkLane | None,
     ) -> None:
         self.archive, self.storage, self.link, self.lane = archive, storage, link, lane
         self.sid = str(recording.sid)
@@ -437,7 +427,7 @@ class Transfer:
         if retry_after is not None and retry_after > policy.max_retry_after:
             self.attempts.stalled = policy.max_attempts  # too long to wait: give up now
             return
-        await policy.sleep(wait_for(policy, self.attempts.stalled, error))
+        await policy.sleep(self.archive.engine.retries.wait(self.attempts.stalled, error))
 
 
 def status_error(resp: aiohttp.ClientResponse) -> ApiError:

@@ -15,9 +15,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from ._archive import Archive, Storage, failed_result
-from ._bulk import SidInput, bounded_map
+from ._bulk import BulkLane, SidInput, bounded_map
 from ._destination import Destination, Place
-from ._limiter import Lane
 from ._results import DownloadResult
 from ._sids import check_recording_sid
 from .errors import ClientClosedError, InvalidSidError, TwilioMediaError
@@ -44,7 +43,7 @@ class _Run:
         self,
         archive: Archive,
         destination: Destination,
-        lane: Lane,
+        lane: BulkLane,
         concurrency: int,
         overwrite: bool,
     ) -> None:
@@ -71,10 +70,12 @@ class _Run:
             if isinstance(item, MediaRecording):
                 # The held slot is for a first API request: a given recording makes none
                 # before its resolve, which takes a slot of its own.
-                self.lane.gate.release(self.lane.run, epoch, limited=False, answered=False)
+                self.lane.give_back(epoch)
                 recording, spent, request_id = item, 0, None
             else:
-                recording, spent, request_id = await self.archive.fetch(sid, self.lane, epoch)
+                recording, spent, request_id = await self.archive.fetch(
+                    sid, self.lane.through(epoch)
+                )
             place = self.destination.place(sid, recording.format)
             path = place.url
             async with self._turn(place.key) as target:
@@ -138,7 +139,7 @@ async def download_many(
     items: SidInput,
     destination: Destination,
     *,
-    lane: Lane,
+    lane: BulkLane,
     concurrency: int,
     ordered: bool,
     overwrite: bool,
@@ -147,7 +148,7 @@ async def download_many(
     run = _Run(archive, destination, lane, concurrency, overwrite)
     try:
         async for result in bounded_map(
-            items, run=run.run, check=run.check, lane=lane, ordered=ordered
+            items, run=run.run, check=run.check, lane=lane.lane, ordered=ordered
         ):
             yield result
     finally:

@@ -34,6 +34,7 @@ from .errors import ForeignPageUrlError, InvalidParameterError
 from .models import RecordingOrder, RecordingStatus
 
 __all__ = [
+    "within",
     "CLIENT_DEFAULTS",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_BODY_SIZE",
@@ -63,13 +64,13 @@ __all__ = [
     "clip_timeout",
     "non_negative",
     "non_negative_or_none",
+    "tenacity_strategy",
     "parse_base_url",
     "parse_proxy",
     "proxy_for",
     "redactor_for",
     "same_origin",
     "user_agent",
-    "within",
 ]
 
 T = TypeVar("T")
@@ -150,6 +151,14 @@ def non_negative_or_none(_: object, attribute: attrs.Attribute[Any], value: obje
         check_non_negative(attribute.name, value)
 
 
+def tenacity_strategy(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """attrs validator: a tenacity wait or stop strategy (anything callable with a state)."""
+    if not callable(value):
+        raise InvalidParameterError(
+            f"{attribute.name} must be a tenacity strategy, got {type(value).__name__}"
+        )
+
+
 # -- timeouts -----------------------------------------------------------------------------
 
 
@@ -194,12 +203,12 @@ def clip_timeout(base: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientT
     )
 
 
+# -- the API origin ---------------------------------------------------------------------
+
+
 def within(timeout: aiohttp.ClientTimeout, deadline: float) -> aiohttp.ClientTimeout:
     """Clip a per-attempt timeout to the retry deadline, which spans every attempt."""
     return clip_timeout(timeout, deadline) if deadline > 0 else timeout
-
-
-# -- the API origin ---------------------------------------------------------------------
 
 
 def base_url_for(region: object, edge: object) -> str:

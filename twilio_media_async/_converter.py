@@ -21,6 +21,7 @@ from cattrs.preconf.orjson import make_converter
 from yarl import URL
 
 from ._numbers import is_int
+from ._replies import Answer
 from ._sids import describe
 from .errors import ResponseValidationError
 from .models import HttpMethod, Links, MediaRecording, Page, RecordingFormat, RecordingStatus
@@ -471,13 +472,7 @@ class Redacts(Protocol):
         ...
 
 
-def parse_answer(
-    parse: Callable[[Any, bytes], _T],
-    body: bytes,
-    attempts: int,
-    request_id: str | None,
-    redactor: Redacts,
-) -> _T:
+def parse_answer(parse: Callable[[Any, bytes], _T], answer: Answer, redactor: Redacts) -> _T:
     """``parse(json, body)`` for an answer's body: JSON bytes in, a frozen object out.
 
     A body that fails is raised as a ResponseValidationError carrying the answer's
@@ -485,31 +480,32 @@ def parse_answer(
     the request's headers), the error is the one the redacted body gives: its field errors
     and excerpt then show no secret, not even cut short.  Only failed parses pay for this.
     """
+    body = answer.body
     try:
         return parse(loads_json(body), body)
     except ResponseValidationError as exc:
         error = exc
     # Raised outside the handler, so the unredacted error is not its __context__.
-    error = _answer_error(error, parse, body, attempts, request_id, redactor)
-    del body  # the traceback keeps this frame, and its locals: not the raw body
+    error = _answer_error(error, parse, body, answer.attempts, answer.request_id, redactor)
+    del body, answer  # the traceback keeps this frame, and its locals: not the raw body
     raise error
 
 
 def parse_recording(
-    answer: tuple[bytes, int, str | None], sid: str, redactor: Redacts
+    answer: Answer, sid: str, redactor: Redacts
 ) -> tuple[MediaRecording, int, str | None]:
     """A fetch's answer (body, attempts, request id) with its body as the MediaRecording
     filed under ``sid``, as ``parse_answer`` and ``structure_recording`` make it."""
-    body = answer[0]
+    body = answer.body
     try:
-        return structure_recording(loads_json(body), body, sid), answer[1], answer[2]
+        return structure_recording(loads_json(body), body, sid), answer.attempts, answer.request_id
     except ResponseValidationError as exc:
         error = exc
 
     def parse(data: Any, raw: bytes) -> MediaRecording:
         return structure_recording(data, raw, sid)
 
-    error = _answer_error(error, parse, body, answer[1], answer[2], redactor)
+    error = _answer_error(error, parse, body, answer.attempts, answer.request_id, redactor)
     del body, answer  # the traceback keeps this frame, and its locals: not the raw body
     raise error
 

@@ -37,9 +37,9 @@ from ._config import (
 )
 from ._converter import parse_answer, parse_recording, structure_page
 from ._credentials import environment_arguments
-from ._engine import RetryEngine, idempotent_delete
+from ._engine import RetryEngine, Through, idempotent_delete
 from ._files import LocalPlace
-from ._limiter import Lane, RequestGate
+from ._limiter import RequestGate
 from ._media import check_ttl
 from ._polling import POLL_BACKOFF as POLL_BACKOFF
 from ._polling import POLL_MAX_FACTOR as POLL_MAX_FACTOR
@@ -296,13 +296,13 @@ class MediaClient:
         return recording
 
     async def _fetch(
-        self, sid: str, lane: Lane | None = None, held: int | None = None
+        self, sid: str, through: Through | None = None
     ) -> tuple[MediaRecording, int, str | None]:
         # The answer is never a local here: a frame kept by an error's traceback must
         # not keep the raw body, which may echo a credential.
         url = self._recording_url(sid)
         return parse_recording(
-            await self._engine.call("GET", url, lane=lane, held=held), sid, self._transport
+            await self._engine.call("GET", url, through=through), sid, self._transport
         )
 
     def _recording_url(self, sid: str) -> URL:
@@ -324,17 +324,13 @@ class MediaClient:
         """
         await self._delete(_sids.check_recording_sid(sid))
 
-    async def _delete(
-        self, sid: str, lane: Lane | None = None, held: int | None = None
-    ) -> tuple[int, str | None]:
+    async def _delete(self, sid: str, through: Through | None = None) -> tuple[int, str | None]:
         """Delete a checked sid under the idempotent DELETE rule; return the attempts and
         the request id of the answer that decided it."""
         url = self._recording_url(sid)
         send = idempotent_delete(self._transport, url)
-        _, attempts, request_id = await self._engine.call(
-            "DELETE", url, send=send, lane=lane, held=held
-        )
-        return attempts, request_id
+        answer = await self._engine.call("DELETE", url, send=send, through=through)
+        return answer.attempts, answer.request_id
 
     # The signature is pinned public API: ``timeout`` is the wait's own, as in asyncio.wait_for.
     async def wait_for_completion(
@@ -423,7 +419,7 @@ class MediaClient:
             url, query = self._check_same_origin(start_url), None
         while True:
             page = parse_answer(
-                structure_page, *await self._engine.call("GET", url, params=query), self._transport
+                structure_page, await self._engine.call("GET", url, params=query), self._transport
             )
             yield page
             if not page.next_page_url:
@@ -485,12 +481,12 @@ class MediaClient:
     def _bulk(
         self,
         sids: SidInput,
-        work: Callable[[str, Lane, int], Awaitable[Out]],
+        work: Callable[[str, Through], Awaitable[Out]],
         method: BulkMethod[Out, R],
         concurrency: int,
         ordered: bool,
     ) -> AsyncGenerator[R, None]:
-        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
+        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency, self.retry)
         return run_bulk(sids, work, method, transport=self._transport, lane=lane, ordered=ordered)
 
     async def fetch_all(
@@ -613,7 +609,7 @@ class MediaClient:
             prefix: With a store: the path inside it, before each name.
         """
         target = _destination(directory, prefix)
-        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency)
+        lane = bulk_lane(self._limiter, self._transport.connection_cap, concurrency, self.retry)
         return _download_many(
             self._archive(),
             items,

@@ -1,9 +1,13 @@
 """Retry policy: which failures are retried, how long to wait, and when to give up.
 
-The decisions are pure functions (``parse_retry_after``, ``backoff_wait``, ``RetryBudget``)
-so they can be tested without I/O.  The retry engine (``_engine.py``) states a policy as a
-tenacity ``Retrying`` whose stop strategies decide after each failure; its loop is entered
-only after a first attempt failed with a retryable error: the happy path never pays for it.
+The policy is stated as tenacity's own strategy objects: ``policy.wait`` (full-jitter
+exponential backoff, a ``wait_random_exponential``), ``policy.stop``
+(``stop_after_attempt | stop_before_delay``) and ``RETRY`` (a ``retry_if_exception``).  A
+user may pass their own ``wait`` and ``stop``.  On top of them, and always, come the
+Retry-After wait (``wait_retry_after``, a ``wait_base``), its cap, the client's retry
+budget (``RetryBudget``) and the idempotent DELETE rule.  ``_retrying.Retries`` evaluates
+all of it after a failure, for the engine's own loop, which is entered only after a first
+attempt failed with a retryable error: the happy path never pays for it.
 """
 
 from __future__ import annotations
@@ -17,17 +21,25 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import attrs
+from tenacity import RetryCallState
+from tenacity.retry import RetryBaseT, retry_if_exception
+from tenacity.stop import StopBaseT, stop_after_attempt, stop_before_delay
+from tenacity.wait import WaitBaseT, wait_base, wait_exponential, wait_random_exponential
 
-from ._config import at_least_one, non_negative, non_negative_or_none
-from .errors import TwilioMediaError
+from ._config import at_least_one, non_negative, non_negative_or_none, tenacity_strategy
+from .errors import ApiError, TwilioMediaError
 
 __all__ = [
+    "RETRY",
     "RetryBudget",
     "RetryEvent",
     "RetryPolicy",
     "backoff_wait",
     "is_retryable",
     "parse_retry_after",
+    "retry_after_of",
+    "wait_full_jitter",
+    "wait_retry_after",
 ]
 
 # RFC 9110 delta-seconds is 1*DIGIT; a fraction is tolerated.  float() alone would also
@@ -42,6 +54,15 @@ def is_retryable(exc: BaseException) -> bool:
     retrying ``CancelledError`` would turn a cancellation into a retry storm.
     """
     return isinstance(exc, TwilioMediaError) and exc.retryable
+
+
+RETRY: Final[RetryBaseT] = retry_if_exception(is_retryable)
+"""What is retried, as tenacity states it: the errors ``is_retryable`` accepts."""
+
+
+def retry_after_of(error: BaseException | None) -> float | None:
+    """The server's Retry-After on a 429 or a 5xx, when it sent one."""
+    return error.retry_after if isinstance(error, ApiError) else None
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -68,14 +89,48 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
+class wait_full_jitter(wait_random_exponential):
+    """tenacity's ``wait_random_exponential`` (full jitter: uniform in
+    [0, min(max, multiplier * 2**(n-1))] after attempt n failed), drawing its share of the
+    window from ``draw`` (the policy's ``jitter``) rather than from ``random`` itself."""
+
+    def __init__(
+        self, *, multiplier: float, max: float, draw: Callable[[], float] = random.random
+    ) -> None:
+        super().__init__(multiplier=multiplier, max=max)
+        self.draw = draw
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return self.draw() * wait_exponential.__call__(self, retry_state)
+
+
+class wait_retry_after(wait_base):
+    """The server's ``Retry-After`` (on a 429 or a 5xx) when the failed attempt carried
+    one, else the ``otherwise`` wait: how the policy's wait, a user's own included, always
+    honours the server."""
+
+    def __init__(self, otherwise: WaitBaseT) -> None:
+        self.otherwise = otherwise
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        if outcome is not None and outcome.failed:
+            retry_after = retry_after_of(outcome.exception())
+            if retry_after is not None:
+                return retry_after
+        return float(self.otherwise(retry_state))
+
+
 def backoff_wait(attempt: int, *, initial: float, cap: float, jitter: float) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, initial * 2**(n-1))].
+    """Exponential backoff with full jitter: uniform in [0, min(cap, initial * 2**(n-1))],
+    as the default ``policy.wait`` draws it.
 
     ``attempt`` is the number of the attempt that just failed (1-based); ``jitter`` is a
     draw from [0, 1).
     """
-    exponent = min(attempt - 1, 62)  # 2**62 * anything positive already passes any cap
-    return jitter * min(cap, initial * (2.0**exponent))
+    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]  # read: attempt only
+    state.attempt_number = attempt
+    return wait_full_jitter(multiplier=initial, max=cap, draw=lambda: jitter)(state)
 
 
 @attrs.define
@@ -133,11 +188,14 @@ async def _no_sleep(_seconds: float) -> None:
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """How the client retries: a frozen description, mapped onto tenacity.
+    """How the client retries: a frozen description, stated as tenacity strategies.
 
     Retried: 429, 500, 502, 503 and 504, connection errors and timeouts; nothing else.
     The wait is ``Retry-After`` when the server sent one (on a 429 or a 5xx), otherwise
-    exponential backoff with full jitter.  ``deadline`` spans all attempts of one call.
+    ``wait``: exponential backoff with full jitter.  ``stop`` ends a call after
+    ``max_attempts``, or when the next wait would pass ``deadline``, which spans all
+    attempts of one call.  Pass your own tenacity ``wait`` or ``stop`` to replace them; the
+    Retry-After wait, the budget and the idempotent DELETE rule still apply on top.
     ``RetryPolicy(max_attempts=1)`` turns retries off; ``RetryPolicy.no_wait()`` keeps every
     decision but never sleeps, for tests.  Each field below is a keyword argument.
     """
@@ -172,6 +230,24 @@ class RetryPolicy:
     jitter: Callable[[], float] = attrs.field(default=random.random, eq=False, repr=False)
     """Draws from [0, 1) the share of each backoff to wait.  Default ``random.random``:
     full jitter."""
+    wait: WaitBaseT = attrs.field(eq=False, repr=False, validator=tenacity_strategy)
+    """The backoff, a tenacity wait strategy, used when the server sent no Retry-After.
+    Default ``wait_full_jitter(multiplier=initial_wait, max=max_wait, draw=jitter)``, a
+    ``wait_random_exponential``.  A wait of your own replaces it (then ``initial_wait``,
+    ``max_wait`` and ``jitter`` are not used)."""
+    stop: StopBaseT = attrs.field(eq=False, repr=False, validator=tenacity_strategy)
+    """When to give up, a tenacity stop strategy, asked after each failure with the next
+    wait in ``upcoming_sleep``.  Default ``stop_after_attempt(max_attempts) |
+    stop_before_delay(deadline)``.  A stop of your own replaces it; ``max_attempts=1``
+    still turns retries off, and ``deadline`` still clips each attempt's timeout."""
+
+    @wait.default
+    def _backoff(self) -> WaitBaseT:
+        return wait_full_jitter(multiplier=self.initial_wait, max=self.max_wait, draw=self.jitter)
+
+    @stop.default
+    def _stop(self) -> StopBaseT:
+        return stop_after_attempt(self.max_attempts) | stop_before_delay(self.deadline)
 
     @classmethod
     def no_wait(cls, **kwargs: Any) -> RetryPolicy:

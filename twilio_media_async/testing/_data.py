@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from twilio_media_async._api import MEDIA_SUFFIX, RECORDINGS_PATH
+from twilio_media_async._config import DEFAULT_BASE_URL
 from twilio_media_async._numbers import is_int
 from twilio_media_async._sids import ACCOUNT_SID
-from twilio_media_async._config import DEFAULT_BASE_URL
 from twilio_media_async.models import (
     HttpMethod,
     Links,
