@@ -81,15 +81,6 @@ def _media_client() -> tuple[list[str], ast.ClassDef]:
 
 
 # Strict: once the facade holds the bar these pass, the run fails, and the marker must go.
-_UNTIL_THE_FACADE_SHRINKS: Final = pytest.mark.xfail(
-    strict=True,
-    reason="MediaClient has 264 code lines and a 50-line __init__ on main: the bulk lane "
-    "(issue 21, part 2) and the argument checks (part 3, the one config module) still "
-    "have to leave the facade",
-)
-
-
-@_UNTIL_THE_FACADE_SHRINKS
 def test_media_client_is_a_thin_facade() -> None:
     source, node = _media_client()
     count = code_lines(source, node)
@@ -100,7 +91,6 @@ def test_media_client_is_a_thin_facade() -> None:
     )
 
 
-@_UNTIL_THE_FACADE_SHRINKS
 def test_no_media_client_method_is_long() -> None:
     source, node = _media_client()
     long = {

@@ -146,3 +146,23 @@ def test_views_take_a_users_policy(fake_media_server: FakeMediaServer) -> None:
     )
     view = client.with_options(retry=RetryPolicy(stop=stop_after_attempt(2)))
     assert view.retry.stop is not client.retry.stop
+
+
+def test_a_failed_attempt_reads_as_tenacity_strategies_expect() -> None:
+    # Strategies that read the outcome the way tenacity's own do: its exception, its
+    # result (which raises), and the attempt number.
+    from tenacity import retry_if_exception_type, retry_if_result, wait_exponential
+
+    retries = Retries(RetryPolicy(), budget=None)
+    state = retries.state(time.monotonic())
+    error = ServerError("boom", status=503, method="GET", url="http://127.0.0.1/x")
+    retries.failed(state, error, 3, state.start_time)
+    assert state.outcome is not None
+    assert state.outcome.failed
+    assert state.outcome.exception() is error
+    with pytest.raises(ServerError):
+        state.outcome.result()
+    assert retry_if_exception_type(ServerError)(state)
+    assert not retry_if_exception_type(NotFoundError)(state)
+    assert not retry_if_result(lambda _: True)(state)  # a failure has no result to judge
+    assert wait_exponential(multiplier=1, max=100)(state) == 4.0  # 2 ** (3 - 1)

@@ -5,20 +5,19 @@ loop costs several times the CPU of the engine's, see bench/retry_loop.py) and e
 them on a ``RetryCallState`` built only on the failure path: ``retry`` (what is retried),
 ``wait`` (the Retry-After, else the policy's backoff) and ``stop`` (attempts and deadline,
 or a user's own).  The Retry-After cap and the client's retry budget come on top.  The
-deadline's other uses are here too: clipping each attempt's timeout to it.
+deadline's other use is here too: clipping a retry's timeout to what is left of it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Final, NoReturn, cast
 
 from tenacity import Future, RetryCallState, Retrying
 
-from ._config import within
 from .retry import RETRY, RetryBudget, RetryPolicy, retry_after_of, wait_retry_after
 
-__all__ = ["Retries", "attempt_timeout"]
+__all__ = ["Failure", "Retries", "attempt_timeout"]
 
 _MIN_ATTEMPT_TIMEOUT: Final = 0.001
 
@@ -44,10 +43,8 @@ class Retries:
         self, state: RetryCallState, error: BaseException, attempts: int, now: float
     ) -> None:
         """Record on ``state`` that attempt number ``attempts`` failed with ``error``."""
-        outcome = Future(attempts)
-        outcome.set_exception(error)
         state.attempt_number = attempts
-        state.outcome = outcome
+        state.outcome = cast(Future, Failure(attempts, error))
         state.outcome_timestamp = now
 
     def wait(self, attempt: int, error: BaseException) -> float:
@@ -80,6 +77,40 @@ class Retries:
         if self.budget is not None and not self.budget.can_retry():
             return None
         return wait
+
+
+class Failure:
+    """A failed attempt, as tenacity's strategies read one from ``RetryCallState.outcome``.
+
+    It answers what a ``tenacity.Future`` answers once it holds an exception (``failed``,
+    ``exception()``, ``result()``, ``done()``, ``attempt_number``), without the thread
+    lock and condition that every ``concurrent.futures.Future`` builds: a retried call
+    pays for one per failed attempt, and a bulk run under faults makes many.
+    """
+
+    __slots__ = ("attempt_number", "error")
+
+    failed: Final = True
+
+    def __init__(self, attempt_number: int, error: BaseException) -> None:
+        self.attempt_number = attempt_number
+        self.error = error
+
+    def exception(self, timeout: float | None = None) -> BaseException:
+        """The attempt's error."""
+        return self.error
+
+    def result(self, timeout: float | None = None) -> NoReturn:
+        """Raise the attempt's error, as a failed future does."""
+        raise self.error
+
+    def done(self) -> bool:
+        """Always: the attempt is over."""
+        return True
+
+    def cancelled(self) -> bool:
+        """Never: a cancelled attempt is not retried."""
+        return False
 
 
 def attempt_timeout(left: float, per_attempt: float | None) -> float:
