@@ -116,7 +116,7 @@ async def test_two_clients_on_one_capped_server_both_finish_with_fair_shares() -
 
         # Both start at 8 (16 in all, the cap) and double into it one after the other: the
         # one that doubles second meets a full server.  Both must leave slow start at the
-        # same level, or the first keeps its lead to the end (see test_limiter.py).
+        # same level, or the first keeps its lead to the end (see test_bulk_limiter.py).
         (first, rate_a), (second, rate_b) = await asyncio.gather(*map(one, halves))
         limited = sum(1 for r in srv.requests if r.status == 429)
     assert all(r.ok for r in first + second)
