@@ -3,6 +3,10 @@
 ``python -m bench.client VARIANT URL N CONCURRENCY [CPU]`` where VARIANT is one of:
 
 - ``raw``: raw aiohttp, ``session.get`` and ``read`` under a semaphore (no parsing);
+- ``raw_json``: the same plus ``orjson.loads`` of each body: the loop most users write;
+- ``hand_pool``: the loop a careful user writes by hand for fetch_many's result: 64 worker
+  coroutines over one session pulling sids from one iterator, each doing ``get``, ``read``,
+  ``orjson.loads`` and cattrs structuring into an equivalent frozen attrs class;
 - ``sdk_many``: ``MediaClient.fetch_many`` with full parsing and the default retry policy;
 - ``sdk_many_retries_off``: the same with ``RetryPolicy(max_attempts=1)``, to show what the
   retry policy costs on the happy path;
@@ -43,7 +47,7 @@ def sids(n: int) -> Iterator[str]:
 async def raw(url: str, n: int, concurrency: int) -> int:
     import aiohttp
 
-    from twilio_media_async._transport import basic_auth_header
+    from twilio_media_async._config import basic_auth_header
 
     ok = 0
     headers = {"Authorization": basic_auth_header(ACCOUNT_SID, AUTH_TOKEN)}
@@ -57,6 +61,48 @@ async def raw(url: str, n: int, concurrency: int) -> int:
                 ok += resp.status == 200
 
         await asyncio.gather(*(one(sid) for sid in sids(n)))
+    return ok
+
+
+async def raw_json(url: str, n: int, concurrency: int) -> int:
+    import aiohttp
+
+    from twilio_media_async._config import basic_auth_header
+
+    ok = 0
+    headers = {"Authorization": basic_auth_header(ACCOUNT_SID, AUTH_TOKEN)}
+    semaphore = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def one(sid: str) -> None:
+            nonlocal ok
+            async with semaphore, session.get(f"{url}/v1/MediaRecordings/{sid}") as resp:
+                body = orjson.loads(await resp.read())
+                ok += resp.status == 200 and body["sid"] == sid
+
+        await asyncio.gather(*(one(sid) for sid in sids(n)))
+    return ok
+
+
+async def hand_pool(url: str, n: int, concurrency: int) -> int:
+    import aiohttp
+
+    from bench.hand import structure
+    from twilio_media_async._config import basic_auth_header
+
+    ok = 0
+    headers = {"Authorization": basic_auth_header(ACCOUNT_SID, AUTH_TOKEN)}
+    pending = sids(n)
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal ok
+            for sid in pending:  # one shared iterator: each sid goes to one worker
+                async with session.get(f"{url}/v1/MediaRecordings/{sid}") as resp:
+                    recording = structure(orjson.loads(await resp.read()))
+                    ok += resp.status == 200 and recording.sid == sid
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ok
 
 
@@ -162,6 +208,8 @@ def _import_outside_the_timing(variant: str) -> None:
 
 VARIANTS = {
     "raw": raw,
+    "raw_json": raw_json,
+    "hand_pool": hand_pool,
     "sdk_many": sdk_many,
     "sdk_many_retries_off": sdk_many_retries_off,
     "sdk_gather": sdk_gather,

@@ -95,7 +95,7 @@ async def test_memory_stays_bounded_while_many_items_wait() -> None:
             await asyncio.sleep(0.5)  # every item in progress is asleep between attempts
             in_progress = IN_PROGRESS_PER_SLOT * 4
             assert pulled <= in_progress + 1
-            tasks = [t for t in asyncio.all_tasks() if "run_bulk" in repr(t.get_coro())]
+            tasks = [t for t in asyncio.all_tasks() if "_Pool._work" in repr(t.get_coro())]
             assert len(tasks) <= in_progress
             first.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,35 +1,29 @@
-"""Bounded, lazy, concurrent map for the bulk methods.
+"""The bulk methods' plumbing: a run's lane, each item's way through it, and one result
+per item from the method's work.
 
-The stream reads its input only as fast as request slots free up.  Every item runs as a task
-that takes a request slot per attempt, so an item waiting out a backoff holds no slot and
-the slots stay busy with other items.  The items in progress (sending, waiting between
-attempts, or finished but not yet taken by the consumer) have their own bound,
-``in_progress``, so memory is bounded by the concurrency and never by the input.  On any
-exit (exhausted, break, aclose, cancellation) every task started is cancelled and awaited.
+The scheduling itself (``bounded_map``: the input read only as fast as items can start,
+memory bounded by the concurrency, exactly one result per item) lives in ``_pool``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
-    Iterator,
 )
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from ._config import check_at_least_one
 from ._engine import NotSent, Send, Through
 from ._limiter import Lane, RequestGate, RunSlots
+from ._pool import IN_PROGRESS_PER_SLOT, bounded_map
 from ._replies import Reply
 from ._sids import check_recording_sid
 from .errors import (
@@ -59,14 +53,6 @@ Out = TypeVar("Out")
 
 SidInput = Iterable[Any] | AsyncIterable[Any]
 """What the bulk methods read sids from: any iterable or async iterable, read lazily."""
-
-IN_PROGRESS_PER_SLOT: Final = 4
-"""Items in progress per request slot of a run.  Items waiting out a backoff number about
-``slots * fault rate * mean wait / latency``; four per slot keeps every slot busy at a 10 %
-fault rate with waits a few times the latency, while memory stays a small multiple of the
-concurrency."""
-
-_DONE: Final = object()
 
 
 class BulkTransport(Protocol):
@@ -226,176 +212,3 @@ def run_bulk(
         return done(item, out)
 
     return bounded_map(items, run=run, check=check, lane=lane.lane, ordered=ordered)
-
-
-async def bounded_map(
-    items: SidInput,
-    *,
-    run: Callable[[Any, str, int], Awaitable[R]],
-    check: Callable[[Any], str | R],
-    lane: Lane,
-    ordered: bool,
-) -> AsyncGenerator[R, None]:
-    """Yield one result for every item: ``check(item)`` when it gives one (an invalid
-    sid), else ``run(item, sid, epoch)`` with the sid it gave, started once a request slot
-    (epoch) was taken for it in ``lane``, whose run cap is the concurrency.
-
-    ``run`` owns that first slot, must turn every failure into a result and never raise,
-    except on cancellation.
-    """
-    stream = _Stream(items, run, check, lane, ordered)
-    stream.gate.register(stream.slots)
-    try:
-        while True:
-            known = await stream.fill()
-            if known is not None:
-                yield known
-                continue  # read on: the input was stopped only to yield it at once
-            if ordered:
-                for result in stream.ready_in_order():
-                    yield result
-            if stream.idle():
-                # Nothing to wait for.  In order mode the window is empty here too: with
-                # nothing running, every entry left in it was ready and has been yielded.
-                if stream.exhausted:
-                    if stream.input_error is not None:
-                        raise stream.input_error
-                    return
-                continue  # the flush made room: read more input
-            event = await stream.events.get()
-            if event is None:
-                continue  # a nudge: a request slot freed up for a new item
-            stream.unclaimed -= 1
-            if not ordered:
-                yield event.result()
-    finally:
-        await stream.stop()
-
-
-class _Stream(Generic[R]):
-    """The state of one ``bounded_map``: the input, the items in progress, the results."""
-
-    def __init__(
-        self,
-        items: SidInput,
-        run: Callable[[Any, str, int], Awaitable[R]],
-        check: Callable[[Any], str | R],
-        lane: Lane,
-        ordered: bool,
-    ) -> None:
-        self.source: AsyncIterator[Any] | None = None
-        self.sync_source: Iterator[Any] | None = None
-        if isinstance(items, AsyncIterable):
-            self.source = aiter(items)
-        else:
-            self.sync_source = iter(items)
-        self.run, self.check, self.ordered = run, check, ordered
-        self.gate, self.slots = lane.gate, lane.run
-        self.in_progress = IN_PROGRESS_PER_SLOT * self.slots.cap
-        # Finished tasks, and None as a nudge: a request slot freed up for a new item.
-        self.events: asyncio.Queue[asyncio.Task[R] | None] = asyncio.Queue()
-        self.slots.on_free = lambda: self.events.put_nowait(None)
-        self.running: set[asyncio.Task[R]] = set()
-        self.unclaimed = 0  # finished tasks in ``events``, not yet yielded
-        # In order mode, every result in input order: a result or the task that will make it.
-        self.window: deque[Any] = deque()
-        # Slots handed to tasks, until they finish.  A task cancelled before its first step
-        # never runs at all, so ``stop`` gives back the slot it was handed.
-        self.handed: dict[asyncio.Task[R], int] = {}
-        self.waiting: tuple[Any, str] | None = None  # an item and its sid, waiting for a slot
-        self.exhausted = False
-        # An input that fails (a generator that raises, a closed client) stops the reading,
-        # but every item already taken still gets its result before the error is raised.
-        self.input_error: Exception | None = None
-
-    async def fill(self) -> R | None:
-        """Start items while a request slot is free.  Out of order, a result known at once
-        (an invalid sid) ends the filling and is returned, to be yielded before anything
-        else is read; in order it joins the window.  A finished result not yet taken by
-        the consumer still counts as in progress: a slow consumer slows the reading down
-        instead of letting results pile up."""
-        while (self.waiting is not None or not self.exhausted) and (
-            len(self.running) + self.unclaimed < self.in_progress
-        ):
-            if self.ordered and len(self.window) >= self.in_progress:
-                break  # a slow head: stop reading input rather than buffer without bound
-            if self.waiting is None:
-                taken = await self._take()
-                if taken is None:
-                    break
-                item, checked = taken
-                if not isinstance(checked, str):
-                    if self.ordered:
-                        self.window.append(checked)
-                        continue
-                    return checked  # at once: its producer may wait for the consumer to see it
-                self.waiting = (item, checked)
-            epoch = self.gate.try_acquire(self.slots)
-            if epoch is None:
-                self.gate.want(self.slots)  # a nudge comes when a slot frees up
-                break
-            self._start(*self.waiting, epoch)
-            self.waiting = None
-        return None
-
-    async def _take(self) -> tuple[Any, str | R] | None:
-        """The next item and what ``check`` made of it, or None once the input ends or
-        fails (a generator that raises, a closed client)."""
-        try:
-            if self.sync_source is not None:
-                item = next(self.sync_source, _DONE)
-            else:
-                assert self.source is not None
-                item = await anext(self.source, _DONE)
-            if item is not _DONE:
-                return item, self.check(item)
-        except Exception as exc:
-            self.input_error = exc
-        self.exhausted = True
-        return None
-
-    def _start(self, item: Any, sid: str, epoch: int) -> None:
-        task = asyncio.ensure_future(self.run(item, sid, epoch))
-        self.running.add(task)
-        self.handed[task] = epoch
-        task.add_done_callback(self._on_done)
-        if self.ordered:
-            self.window.append(task)
-
-    def _on_done(self, task: asyncio.Task[R]) -> None:
-        self.running.discard(task)
-        del self.handed[task]
-        self.unclaimed += 1
-        self.events.put_nowait(task)
-
-    def ready_in_order(self) -> Iterator[R]:
-        """The results at the head of the window that are ready, in input order."""
-        window = self.window
-        while window and (not isinstance(window[0], asyncio.Task) or window[0].done()):
-            head = window.popleft()
-            yield head.result() if isinstance(head, asyncio.Task) else head
-
-    def idle(self) -> bool:
-        """Nothing runs, nothing finished waits to be taken, no item waits for a slot."""
-        return not self.running and not self.unclaimed and self.waiting is None
-
-    async def stop(self) -> None:
-        """Cancel and await every task started, give back the slots of those that never
-        ran, and close an async input."""
-        self.gate.unregister(self.slots)
-        self.slots.on_free = None
-        # A task cancelled before its first step never runs, so the slot it was handed is
-        # given back now, before the await below (which a second cancel may cut short).
-        for task in self.running:
-            if _never_ran(task):
-                self.gate.release(self.slots, self.handed[task], limited=False, answered=False)
-            task.cancel()
-        if self.running:
-            await asyncio.gather(*self.running, return_exceptions=True)
-        if self.source is not None and hasattr(self.source, "aclose"):
-            await self.source.aclose()
-
-
-def _never_ran(task: asyncio.Task[Any]) -> bool:
-    coro = task.get_coro()
-    return inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED

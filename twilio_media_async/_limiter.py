@@ -294,16 +294,20 @@ class RequestGate:
 
     def try_acquire(self, run: RunSlots) -> int | None:
         """Take a slot at once if one is free and nobody is queued; return the epoch."""
-        if (
-            self._waiters
-            or run.in_flight >= run.cap
-            or self.in_flight >= self.control.slots
-            or self._paused()
-        ):
+        if not self.has_free_slot(run):
             return None
         run.in_flight += 1
         self.in_flight += 1
         return self.control.epoch
+
+    def has_free_slot(self, run: RunSlots) -> bool:
+        """Whether ``try_acquire(run)`` would take a slot now (it takes none)."""
+        return (
+            not self._waiters
+            and run.in_flight < run.cap
+            and self.in_flight < self.control.slots
+            and not self._paused()
+        )
 
     async def acquire(self, run: RunSlots) -> int:
         """Wait for a slot, in order of arrival; return the epoch the request is sent in."""
