@@ -32,9 +32,9 @@ from twilio_media_async.models import Links
 from twilio_media_async.testing import FakeMediaServer, StorageFault
 
 from ._archive import recording
+from ._cli import connect, run_cli
 from ._leaks import leaks
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
-from .test_cli import connect, run_cli
 
 SID: Final = "KV" + "1" * 32
 SIDS: Final = tuple(f"KV{i:032x}" for i in range(0x200, 0x204))

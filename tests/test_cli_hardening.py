@@ -24,8 +24,8 @@ from aiohttp import web
 from twilio_media_async import MediaClient, NotFoundError, RetryPolicy, converter
 from twilio_media_async.testing import FakeMediaServer, Fault, make_recordings
 
+from ._cli import CLI, TIMEOUT, _base_env, _closed_port, connect, run_cli
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
-from .test_cli import CLI, TIMEOUT, _base_env, _closed_port, connect, run_cli
 
 UNKNOWN: Final = "KV" + "e" * 32
 

@@ -20,8 +20,8 @@ import pytest
 from twilio_media_async._cli.jobs.output import FETCH_CSV_COLUMNS
 from twilio_media_async.testing import FakeMediaServer, Fault
 
+from ._cli import CLI, TIMEOUT, Run, _base_env, connect, run_cli
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
-from .test_cli import CLI, TIMEOUT, Run, _base_env, connect, run_cli
 
 UNKNOWN = "KV" + "f" * 32
 

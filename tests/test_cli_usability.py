@@ -32,8 +32,7 @@ from twilio_media_async import (
 from twilio_media_async._cli.jobs.report import STOP_AFTER_CONNECT_FAILURES, BulkStats
 from twilio_media_async.testing import FakeMediaServer, Fault
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, as_served
-from .test_cli import (
+from ._cli import (
     CLI,
     CLI_SERVER,
     TIMEOUT,
@@ -43,6 +42,7 @@ from .test_cli import (
     run_cli,
     start_fake_server,
 )
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, as_served
 
 pytestmark = CLI_SERVER
 

@@ -15,9 +15,9 @@ from typing import Any, Final
 from twilio_media_async.testing import FakeMediaServer, StorageFault
 
 from ._archive import recording
+from ._cli import CLI, TIMEOUT, _base_env, connect, run_cli
 from ._s3 import S3, SECRET, faulty_proxy, s3, s3_server
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
-from .test_cli import CLI, TIMEOUT, _base_env, connect, run_cli
 from .test_cli_archive import manifest_lines
 
 __all__ = ["s3", "s3_server"]

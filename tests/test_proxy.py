@@ -29,9 +29,9 @@ from twilio_media_async._redact import secret_forms
 from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import FakeMediaServer
 
+from ._cli import connect, run_cli
 from ._proxy import ForwardProxy, ProxiedRequest, TlsFront
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, client_for
-from .test_cli import connect, run_cli
 
 PROXY_USER = "proxy-user"
 PROXY_PASSWORD = "pr0xy-pa55word-never-shown"
