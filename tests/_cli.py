@@ -12,6 +12,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
@@ -133,3 +134,15 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+BULK_SERVER: Final = pytest.mark.fake_media_server(
+    account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, generate=20, seed=22
+)
+"""The fake_media_server of the bulk commands' safety and resume tests: 20 recordings."""
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    data = path.read_bytes()
+    assert data == b"" or data.endswith(b"\n"), data[-200:]
+    return [orjson.loads(line) for line in data.splitlines()]
