@@ -7,11 +7,12 @@ configured per module or per test with ``@pytest.mark.fake_media_server(...)``.
 Fixture names have one meaning across the suite: ``http`` is an aioresponses mock,
 ``raw_http`` a plain aiohttp session authenticated for ``fake_media_server``.  A Basic
 header is built with the SDK's ``basic_auth_header`` (pinned to RFC 7617's example in
-test_client_unit), and Twilio's error JSON with the fake server's ``error_body``.
+test_credentials), and Twilio's error JSON with the fake server's ``error_body``.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
@@ -19,6 +20,8 @@ import aiohttp
 import attrs
 import orjson
 import pytest
+from aiohttp import web
+from yarl import URL
 
 from twilio_media_async import MediaClient, MediaRecording, RetryPolicy
 from twilio_media_async._transport import basic_auth_header
@@ -33,6 +36,11 @@ API_KEY: Final = "SK0123456789abcdef0123456789abcdef"
 API_SECRET: Final = "s3cr3t-api-secret-never-shown"
 SID: Final = "KV0123456789abcdef0123456789abcdef"
 BASE: Final = "https://media.twilio.com"
+RECORDINGS: Final = f"{BASE}/v1/MediaRecordings"
+"""The list URL the aioresponses tests mock; ``RECORDING_URL`` is the item URL of ``SID``."""
+RECORDING_URL: Final = f"{BASE}/v1/MediaRecordings/{SID}"
+PAYLOAD: Final = {"sid": SID, "status": "completed", "duration": 12, "media_size": 99}
+"""The body the aioresponses tests serve for ``SID``."""
 PROXY_VARIABLES: Final = tuple(
     name
     for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -79,6 +87,11 @@ def raw_session(
     return aiohttp.ClientSession(base_url=server.url, headers={"Authorization": auth})
 
 
+def sent(http: mocked_http, method: str = "GET", url: str = RECORDING_URL) -> list[Any]:
+    """The requests ``http`` saw for ``method`` and ``url``."""
+    return list(http.requests.get((method, URL(url)), []))
+
+
 @pytest.fixture
 def http() -> Iterator[mocked_http]:
     """aioresponses (adapted to aiohttp 3.14) for the whole test."""
@@ -92,3 +105,24 @@ async def raw_http(fake_media_server: FakeMediaServer) -> AsyncIterator[aiohttp.
     """A plain aiohttp session for ``fake_media_server``, to see exactly what it answers."""
     async with raw_session(fake_media_server) as session:
         yield session
+
+
+@pytest.fixture
+async def gzip_server() -> AsyncIterator[str]:
+    body = orjson.dumps({"sid": SID, "resolution": "x" * 200_000})
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            body=gzip.compress(body),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/MediaRecordings/{sid}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()

@@ -4,6 +4,7 @@ same InvalidParameterError, when it is called and before any I/O."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from twilio_media_async import (
     InvalidParameterError,
     InvalidSidError,
     MediaClient,
+    RequestTimeoutError,
     RetryPolicy,
     testing,
 )
@@ -25,9 +27,9 @@ from twilio_media_async._cli.commands._shared import check_sids
 from twilio_media_async._cli.exits import UsageProblem
 from twilio_media_async._cli.settings import Settings
 from twilio_media_async._config import CLIENT_DEFAULTS, client_config
-from twilio_media_async.testing import _runner
+from twilio_media_async.testing import FakeMediaServer, Fault, _runner
 
-from .conftest import ACCOUNT_SID, API_SECRET, AUTH_TOKEN
+from .conftest import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, client_for
 
 
 def _message(call: Callable[[], object]) -> str:
@@ -157,3 +159,101 @@ def test_the_cli_imports_only_the_public_api_and_the_config_module() -> None:
                         if alias.name.startswith("_") and not alias.name.startswith("__")
                     ]
     assert private == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "missing credentials"),
+        ({"api_key": API_KEY}, "together"),
+        ({"auth_token": AUTH_TOKEN, "api_key": API_KEY, "api_secret": API_SECRET}, "either"),
+        ({"auth_token": AUTH_TOKEN, "timeout": 0}, "timeout"),
+        ({"auth_token": AUTH_TOKEN, "region": "us1/../evil"}, "region"),
+        ({"auth_token": AUTH_TOKEN, "base_url": "media.twilio.com"}, "base_url"),
+    ],
+)
+def test_bad_configuration(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        MediaClient(ACCOUNT_SID, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["max_body_size", "connection_limit"])
+@pytest.mark.parametrize("value", [True, False, 0, 1.5, "10"])
+def test_sizes_take_integers_only_never_a_bool(name: str, value: Any) -> None:
+    """``True`` is an int to isinstance, but a size of True is a mistake, not 1."""
+    with pytest.raises(InvalidParameterError, match=name):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, **{name: value})
+
+
+def test_the_deadline_bounds_the_first_attempt_too() -> None:
+    client = MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=60, retry=RetryPolicy(deadline=5))
+    assert client._transport.timeout.total == 5
+    client = MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=3)
+    assert client._transport.timeout.total == 3
+
+
+def test_clipping_a_timeout_keeps_its_other_settings() -> None:
+    import aiohttp
+
+    from twilio_media_async._config import clip_timeout
+
+    base = aiohttp.ClientTimeout(total=10, connect=5, sock_read=8, ceil_threshold=2)
+    clipped = clip_timeout(base, 3)
+    assert (clipped.total, clipped.connect, clipped.sock_read) == (3, 3, 3)
+    assert clipped.ceil_threshold == 2
+    assert clip_timeout(aiohttp.ClientTimeout(), 4).total == 4
+
+
+# -- numbers of seconds are finite ---------------------------------------------------------
+
+NOT_FINITE = [float("nan"), float("inf"), float("-inf")]
+SECONDS_FIELDS = ["initial_wait", "max_wait", "deadline", "max_retry_after", "budget_refill"]
+
+
+@pytest.mark.parametrize("value", NOT_FINITE)
+@pytest.mark.parametrize("field", [*SECONDS_FIELDS, "budget"])
+def test_retry_policy_rejects_nan_and_infinity(field: str, value: float) -> None:
+    with pytest.raises(InvalidParameterError, match=field):
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", [*SECONDS_FIELDS, "budget", "max_attempts"])
+@pytest.mark.parametrize("value", ["1", True, -1])
+def test_retry_policy_rejects_other_bad_numbers_typed(field: str, value: object) -> None:
+    with pytest.raises(InvalidParameterError, match=field):
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]
+
+
+def test_retry_policy_still_takes_finite_numbers_and_an_unlimited_budget() -> None:
+    policy = RetryPolicy(initial_wait=0, max_wait=1, deadline=2.5, budget=None, budget_refill=0)
+    assert (policy.deadline, policy.budget) == (2.5, None)
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        *NOT_FINITE,
+        0,
+        -1,
+        True,
+        "10",
+        aiohttp.ClientTimeout(total=float("nan")),
+        aiohttp.ClientTimeout(total=5, sock_read=float("inf")),
+        aiohttp.ClientTimeout(connect=float("nan")),
+    ],
+    ids=repr,
+)
+def test_timeout_must_be_finite_and_positive(timeout: object) -> None:
+    with pytest.raises(InvalidParameterError, match="timeout"):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=timeout)  # type: ignore[arg-type]
+
+
+async def test_a_nan_timeout_cannot_hang_a_call_on_a_dead_server() -> None:
+    # Before, NaN passed "timeout <= 0" and aiohttp then never timed out: this hung.
+    with pytest.raises(InvalidParameterError):
+        MediaClient(ACCOUNT_SID, AUTH_TOKEN, timeout=float("nan"))
+    async with FakeMediaServer(generate=1) as srv:
+        srv.script(srv.sids[0], [Fault.latency(30)])
+        async with client_for(srv, RetryPolicy(max_attempts=1), timeout=0.2) as client:
+            with pytest.raises(RequestTimeoutError):
+                await asyncio.wait_for(client.fetch(srv.sids[0]), 5)
