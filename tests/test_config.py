@@ -1,11 +1,15 @@
 """One home for argument checks: every public entry point refuses a bad argument with the
-same InvalidParameterError, when it is called and before any I/O."""
+same InvalidParameterError, when it is called and before any I/O.  A store URL without the
+``[cloud]`` extra is one such argument: the extra stays optional, never imported unasked."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
 import math
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -26,6 +30,7 @@ from twilio_media_async import (
 from twilio_media_async._cli.commands._shared import check_sids
 from twilio_media_async._cli.exits import UsageProblem
 from twilio_media_async._cli.settings import Settings
+from twilio_media_async._cloud import check_prefix
 from twilio_media_async._config import CLIENT_DEFAULTS, client_config
 from twilio_media_async.testing import FakeMediaServer, Fault, _runner
 
@@ -257,3 +262,65 @@ async def test_a_nan_timeout_cannot_hang_a_call_on_a_dead_server() -> None:
         async with client_for(srv, RetryPolicy(max_attempts=1), timeout=0.2) as client:
             with pytest.raises(RequestTimeoutError):
                 await asyncio.wait_for(client.fetch(srv.sids[0]), 5)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_without_obstore_a_store_url_names_the_extra_before_any_request() -> None:
+    done = run_python(
+        f"""
+        import sys
+        sys.modules["obstore"] = None  # as if the extra were not installed
+        from twilio_media_async import MediaClient, InvalidParameterError
+        client = MediaClient(account_sid="{ACCOUNT_SID}", auth_token="x",
+                             base_url="http://127.0.0.1:9")  # nothing listens there
+        for url in ("s3://bucket/prefix/", "gs://bucket/p", "az://container/p"):
+            try:
+                client.download_many(["KV" + "0" * 32], url)
+            except InvalidParameterError as exc:
+                print(exc)
+            else:
+                raise SystemExit("no error for " + url)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3
+    assert all("pip install 'twilio-media-async[cloud]'" in line for line in lines)
+
+
+def test_the_sdk_and_its_cli_do_not_import_obstore() -> None:
+    done = run_python(
+        """
+        import sys
+        import twilio_media_async, twilio_media_async.cli
+        print("obstore" in sys.modules)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+async def test_a_prefix_is_for_a_store_and_is_a_clean_path(tmp_path: object) -> None:
+    client = MediaClient(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+    async with client:
+        with pytest.raises(InvalidParameterError, match="prefix"):
+            client.download_many([], str(tmp_path), prefix="calls/")
+    assert check_prefix("/calls/2026/") == "calls/2026"
+    for bad in ("a/../b", "a//b", "./a", 3):
+        with pytest.raises(InvalidParameterError):
+            check_prefix(bad)
+
+
+async def test_download_of_one_file_refuses_a_store_url(tmp_path: object) -> None:
+    async with MediaClient(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as client:
+        with pytest.raises(InvalidParameterError, match="download_many"):
+            await client.download("KV" + "0" * 32, "s3://bucket/x.mp4")

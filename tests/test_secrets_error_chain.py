@@ -24,6 +24,7 @@ from twilio_media_async import (
     TransportError,
     TwilioMediaError,
 )
+from twilio_media_async._cloud import scrub
 from twilio_media_async._redact import Redactor
 from twilio_media_async._transport import basic_auth_header
 from twilio_media_async.testing import FakeMediaServer, Fault
@@ -288,3 +289,16 @@ def test_thorough_redaction_leaves_other_text_alone() -> None:
     text = f"GET https://media.twilio.com/v1/MediaRecordings/{SID} {_b64('unrelated text')}"
     assert redactor.thorough(text) == text
     assert Redactor(()).thorough(text) == text
+
+
+def test_store_messages_lose_cloud_secrets_and_query_strings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+    monkeypatch.setenv("AZURE_STORAGE_SAS_KEY", "sv=2024&sig=abcdef")
+    text = scrub(
+        "failed with very-secret-value at https://acct.blob.core.windows.net/c/o?sv=2024&sig=x"
+        " and sv=2024&sig=abcdef"
+    )
+    assert "very-secret-value" not in text and "sig=" not in text
+    assert "https://acct.blob.core.windows.net/c/o?..." in text
