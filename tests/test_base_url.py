@@ -1,5 +1,4 @@
-"""The base URL: ``TWILIO_MEDIA_BASE_URL`` for ``from_env()``, region and edge, and the
-base URLs that are refused (userinfo, a query, a bad port, control characters)."""
+"""The base URL: region and edge, TWILIO_MEDIA_BASE_URL for from_env(), and refused URLs."""
 
 from __future__ import annotations
 

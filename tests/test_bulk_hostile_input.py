@@ -1,6 +1,4 @@
-"""Items that are not plain sids (str subclasses, enums, objects whose methods raise) and a
-sleep that raises: checking one gives only InvalidSidError, and fetch_many gives each
-item exactly one result."""
+"""Hostile items and a raising sleep in bulk runs: InvalidSidError, one result per item."""
 
 from __future__ import annotations
 

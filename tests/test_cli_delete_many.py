@@ -1,6 +1,4 @@
-"""``twilio-media delete-many`` across runs: delete's idempotent rule (a 404 after a DELETE
-that may have been carried out is ok, a plain 404 is final; in ``delete()`` and
-``delete_many()`` too), each intent on disk before its DELETE, and Ctrl-C at the prompt."""
+"""``delete-many`` across runs: a 404 after a maybe-done DELETE is ok, intents first."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The command's entry points: ``--help`` of every command, ``python -m`` and ``--version``,
-the message without the ``cli`` extra, and each command's module imported on first use."""
+"""The command's entry points: --help of each command, -m, --version, and the cli extra."""
 
 from __future__ import annotations
 

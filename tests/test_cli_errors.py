@@ -1,6 +1,4 @@
-"""The command's errors: usage errors exit 2 before any request, missing or malformed
-credentials, unreachable hosts and refused credentials in one line, and no secret printed,
-not even one a server echoes."""
+"""The command's errors: exit codes, one-line messages, and no secret printed, even echoed."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""``twilio-media fake-server`` and ``demo``: serving until Ctrl-C, the runner's options,
-a port in use, and a demo run end to end."""
+"""``twilio-media fake-server`` and ``demo``: serving until Ctrl-C, options, a port in use."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""``twilio-media fetch`` and ``fetch-many``: JSON lines and tables, stdin and files, every
-sid accounted for under faults, and a clean stop on Ctrl-C."""
+"""``twilio-media fetch`` and ``fetch-many``: output, input, faults and Ctrl-C."""
 
 from __future__ import annotations
 

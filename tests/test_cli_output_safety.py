@@ -1,6 +1,4 @@
-"""What the bulk commands write, kept safe: an output that is the input file is refused
-before any request, a full disk or a file size limit is a one-line error that leaves a
-resumable file, and no CSV cell runs as a formula."""
+"""Bulk output kept safe: never over the input, a full disk in one line, no CSV formulas."""
 
 from __future__ import annotations
 

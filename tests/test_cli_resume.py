@@ -1,5 +1,4 @@
-"""``--resume`` of the bulk commands: a file without its last newline, records filed under
-the sid asked for, and a resume scan over a million done sids (its memory, and Ctrl-C)."""
+"""``--resume`` of bulk commands: a torn last line, records under the asked sid, 1M done."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""The client's HTTP session: its own opened on first use and closed once, a borrowed one
-left open and refused with its own auth, and a borrowed session's defaults never
-changing what the SDK does."""
+"""The client's HTTP session: its own opened lazily and closed once, a borrowed one kept."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Credentials: the Basic header, an auth token or an API key, the account sid, and
-``from_env()`` naming what is missing or malformed; no secret in a repr, error or log."""
+"""Credentials: auth token or API key, the account sid, from_env(), and no secret shown."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""fetch against aioresponses: the exact request it sends, and how each answer maps to a
-recording or a typed error (statuses, Retry-After, malformed or oversized bodies, big
-numbers)."""
+"""fetch against aioresponses: the exact request, and how each answer maps to a result."""
 
 from __future__ import annotations
 

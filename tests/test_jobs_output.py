@@ -1,5 +1,4 @@
-"""The records a bulk job writes (JSON lines, CSV rows, the delete log) and the output
-file read back for ``--resume``: what is done, a torn tail cut, a foreign file refused."""
+"""What a bulk job writes (JSON lines, CSV, the delete log) and reads back for --resume."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Which sids a bulk job sends: shards and their pinned hash, one key per recording,
-``--resume`` skipping what is done or repeated, and the compact set of done sids."""
+"""Which sids a bulk job sends: shards, the sid key, --resume's skipping, the done-sid set."""
 
 from __future__ import annotations
 

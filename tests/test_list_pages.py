@@ -1,5 +1,4 @@
-"""list and pages against aioresponses: filters checked when called, and which page URLs
-are followed (the same origin; a null or empty one ends the list) or refused."""
+"""list and pages: filters checked when called, and which page URLs are followed or refused."""
 
 from __future__ import annotations
 
