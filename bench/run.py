@@ -1,8 +1,8 @@
 """Run the benchmark: the clean-network comparison, or a scenario under faults and limits.
 
 ``python -m bench.run [--scenario clean|faults|faults-60ms|cap|share|share-16|faults-default|
-archive|latency|all] [--archive] [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...]
-[--memory-n 200000] [--scenario-rounds 1] [--seed 1] [--archive-rounds 3]
+archive|latency|instructions|all] [--archive] [--n 20000] [--concurrency 64] [--rounds 5]
+[--variants ...] [--memory-n 200000] [--scenario-rounds 1] [--seed 1] [--archive-rounds 3]
 [--archive-big BYTES] [--archive-files 2000] [--archive-file-size BYTES]
 [--markdown FILE] [--figures DIR]``
 
@@ -21,12 +21,15 @@ file, many small ones, and the small ones under storage faults, each a median of
 ``--archive-rounds``.
 
 ``latency`` (see ``bench/latency.py``) measures what an awaited single ``fetch`` adds over
-raw aiohttp, sequential calls, p50 and p99.
+raw aiohttp, sequential calls, p50 and p99.  ``instructions`` (see
+``bench/instructions.py``; needs valgrind, so ``all`` leaves it out) counts each clean
+variant's instructions per request and judges #25's targets.
 
 ``--markdown FILE`` writes each report into its own section of FILE and keeps the rest:
 ``## Results`` for ``clean``, ``## Archive`` for ``archive``, ``## Latency`` for
-``latency``, ``## Scenario: NAME`` for the others.  Figures of the limiter and of the
-archive go to ``--figures DIR`` (by default ``img/`` next to FILE; none without either).
+``latency``, ``## Instructions`` for ``instructions``, ``## Scenario: NAME`` for the
+others.  Figures of the limiter and of the archive go to ``--figures DIR`` (by default
+``img/`` next to FILE; none without either).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 
 import orjson
 
+from bench import instructions
 from bench.archive import run_archive
 from bench.latency import report as latency_report
 from bench.latency import run_latency
@@ -52,6 +56,8 @@ from bench.scenarios import SCENARIOS, run_scenario
 
 LABELS = {
     "raw": "(a) raw aiohttp: get + read",
+    "raw_json": "(a') raw aiohttp: get + read + orjson.loads",
+    "hand_pool": "(e) a hand-written pool of 64 workers into attrs, via cattrs",
     "sdk_many": "(b) SDK fetch_many (parsing, retries on)",
     "sdk_many_retries_off": "(b') SDK fetch_many, retries off",
     "sdk_gather": "(c) SDK fetch in gather + semaphore",
@@ -73,7 +79,7 @@ def _run_client(variant: str, url: str, n: int, concurrency: int, cpu: str | Non
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    choices = ["clean", *SCENARIOS, "archive", "latency", "all"]
+    choices = ["clean", *SCENARIOS, "archive", "latency", "instructions", "all"]
     parser.add_argument("--scenario", choices=choices, default="clean")
     parser.add_argument("--archive", action="store_true", help="as --scenario archive")
     parser.add_argument("--n", type=int, default=20_000)
@@ -113,6 +119,13 @@ def main() -> None:
             print(report)
             if args.markdown:
                 write_section(args.markdown, "Results", f"Produced by `{command}`:\n\n{report}")
+            continue
+        if name == "instructions":
+            counted = instructions.measure(instructions.DEFAULT_VARIANTS, [instructions.HERE])
+            section = f"Produced by `{command}`:\n\n{instructions.table(counted)}"
+            print(f"## Instructions\n\n{section}")
+            if args.markdown:
+                write_section(args.markdown, "Instructions", section)
             continue
         if name == "latency":
             figures_of_latency = run_latency(5000, 500, 500, server_core, client_core)
@@ -230,6 +243,15 @@ def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str
             "",
             f"Retries on cost {(on / off - 1) * 100:+.1f} % client CPU against retries off.",
         ]
+    for other in ("raw_json", "hand_pool"):
+        if other in args.variants and "sdk_many" in args.variants:
+            ratio = med(other, "wall") / med("sdk_many", "wall")
+            cpu = med("sdk_many", "cpu") / med(other, "cpu")
+            lines += [
+                "",
+                f"(b) against {LABELS[other].split(' ')[0]}: {ratio:.2f}x its throughput, "
+                f"{cpu:.2f}x its client CPU.",
+            ]
     if "twilio" in args.variants and "sdk_many" in args.variants:
         ratio = med("twilio", "wall") / med("sdk_many", "wall")
         lines += ["", f"(b) against (d): {ratio:.2f}x the throughput of twilio-python."]
