@@ -13,7 +13,13 @@ import orjson
 import pytest
 
 from bench.server import TEMPLATE
-from twilio_media_async import DeleteResult, FetchResult, MediaRecording, ResponseValidationError
+from twilio_media_async import (
+    DeleteResult,
+    FetchResult,
+    Links,
+    MediaRecording,
+    ResponseValidationError,
+)
 from twilio_media_async._converter import _fast_recording, structure_recording
 from twilio_media_async._results import deleted, fetched
 from twilio_media_async.models import _RECORDING_FIELDS as _FIELDS
@@ -44,6 +50,19 @@ def test_the_frozen_classes_add_no_slot_to_the_storage_they_are_retyped_from(cls
     storage = cls.__mro__[1]
     assert set(vars(storage)["__slots__"]) == {f.name for f in attrs.fields(cls)} | {"__weakref__"}
     assert cls.__basicsize__ == storage.__basicsize__
+
+
+def test_adopted_links_are_links_of_one_layout_and_immutable() -> None:
+    assert vars(Links)["__slots__"] == ()
+    assert Links.__basicsize__ == Links.__mro__[1].__basicsize__
+    data = {"media": "https://media.example/x"}
+    adopted = Links._adopt(data)
+    assert type(adopted) is Links
+    assert adopted == Links(data)
+    assert hash(adopted) == hash(Links(data))
+    assert adopted._data is data  # adopted, not copied
+    with pytest.raises(AttributeError, match="immutable"):
+        adopted._data = {}
 
 
 @pytest.mark.parametrize("cls", [FetchResult, DeleteResult])
