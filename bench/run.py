@@ -1,8 +1,8 @@
 """Run the benchmark: the clean-network comparison, or a scenario under faults and limits.
 
 ``python -m bench.run [--scenario clean|faults|faults-60ms|cap|share|share-16|faults-default|
-archive|all] [--archive] [--n 20000] [--concurrency 64] [--rounds 5] [--variants ...]
-[--memory-n 200000] [--scenario-rounds 1] [--seed 1] [--archive-rounds 3]
+archive|latency|instructions|all] [--archive] [--n 20000] [--concurrency 64] [--rounds 5]
+[--variants ...] [--memory-n 200000] [--scenario-rounds 1] [--seed 1] [--archive-rounds 3]
 [--archive-big BYTES] [--archive-files 2000] [--archive-file-size BYTES]
 [--markdown FILE] [--figures DIR]``
 
@@ -20,9 +20,15 @@ an oracle from the same invocation; ``all`` runs every scenario, ``clean`` first
 file, many small ones, and the small ones under storage faults, each a median of
 ``--archive-rounds``.
 
+``latency`` (see ``bench/latency.py``) measures what an awaited single ``fetch`` adds over
+raw aiohttp, sequential calls, p50 and p99.  ``instructions`` (see
+``bench/instructions.py``; needs valgrind, so ``all`` leaves it out) counts each clean
+variant's instructions per request and judges #25's targets.
+
 ``--markdown FILE`` writes each report into its own section of FILE and keeps the rest:
-``## Results`` for ``clean``, ``## Archive`` for ``archive``, ``## Scenario: NAME`` for
-the others.  Figures of the limiter and of the archive go to ``--figures DIR`` (by default
+``## Results`` for ``clean``, ``## Archive`` for ``archive``, ``## Latency`` for
+``latency``, ``## Instructions`` for ``instructions``, ``## Scenario: NAME`` for the
+others.  Figures of the limiter and of the archive go to ``--figures DIR`` (by default
 ``img/`` next to FILE; none without either).
 """
 
@@ -39,7 +45,10 @@ from typing import Any
 
 import orjson
 
+from bench import instructions
 from bench.archive import run_archive
+from bench.latency import report as latency_report
+from bench.latency import run_latency
 from bench.launch import cores, server_stats, serving
 from bench.measured import ArchiveOptions
 from bench.pages import write_section
@@ -47,6 +56,8 @@ from bench.scenarios import SCENARIOS, run_scenario
 
 LABELS = {
     "raw": "(a) raw aiohttp: get + read",
+    "raw_json": "(a') raw aiohttp: get + read + orjson.loads",
+    "hand_pool": "(e) a hand-written pool of 64 workers into attrs, via cattrs",
     "sdk_many": "(b) SDK fetch_many (parsing, retries on)",
     "sdk_many_retries_off": "(b') SDK fetch_many, retries off",
     "sdk_gather": "(c) SDK fetch in gather + semaphore",
@@ -68,7 +79,7 @@ def _run_client(variant: str, url: str, n: int, concurrency: int, cpu: str | Non
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    choices = ["clean", *SCENARIOS, "archive", "all"]
+    choices = ["clean", *SCENARIOS, "archive", "latency", "instructions", "all"]
     parser.add_argument("--scenario", choices=choices, default="clean")
     parser.add_argument("--archive", action="store_true", help="as --scenario archive")
     parser.add_argument("--n", type=int, default=20_000)
@@ -90,7 +101,8 @@ def _parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = _parse_args()
-    names = ["clean", *SCENARIOS, "archive"] if args.scenario == "all" else [args.scenario]
+    everything = ["clean", *SCENARIOS, "archive", "latency"]
+    names = everything if args.scenario == "all" else [args.scenario]
     if args.archive:
         names = ["archive"]
     command = f"nox -s bench -- {' '.join(sys.argv[1:])}".strip()
@@ -107,6 +119,20 @@ def main() -> None:
             print(report)
             if args.markdown:
                 write_section(args.markdown, "Results", f"Produced by `{command}`:\n\n{report}")
+            continue
+        if name == "instructions":
+            counted = instructions.measure(instructions.DEFAULT_VARIANTS, [instructions.HERE])
+            section = f"Produced by `{command}`:\n\n{instructions.table(counted)}"
+            print(f"## Instructions\n\n{section}")
+            if args.markdown:
+                write_section(args.markdown, "Instructions", section)
+            continue
+        if name == "latency":
+            figures_of_latency = run_latency(5000, 500, 500, server_core, client_core)
+            section = latency_report(figures_of_latency, command)
+            print(f"## Latency\n\n{section}")
+            if args.markdown:
+                write_section(args.markdown, "Latency", section)
             continue
         if name == "archive":
             exactly_once = (
@@ -217,6 +243,15 @@ def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str
             "",
             f"Retries on cost {(on / off - 1) * 100:+.1f} % client CPU against retries off.",
         ]
+    for other in ("raw_json", "hand_pool"):
+        if other in args.variants and "sdk_many" in args.variants:
+            ratio = med(other, "wall") / med("sdk_many", "wall")
+            cpu = med("sdk_many", "cpu") / med(other, "cpu")
+            lines += [
+                "",
+                f"(b) against {LABELS[other].split(' ')[0]}: {ratio:.2f}x its throughput, "
+                f"{cpu:.2f}x its client CPU.",
+            ]
     if "twilio" in args.variants and "sdk_many" in args.variants:
         ratio = med("twilio", "wall") / med("sdk_many", "wall")
         lines += ["", f"(b) against (d): {ratio:.2f}x the throughput of twilio-python."]

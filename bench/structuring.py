@@ -2,7 +2,8 @@
 
 ``python -m bench.structuring`` prints µs per object, with timeit, for the SDK's path
 (orjson, then ``structure_recording`` with every check) next to a bare ``orjson.loads`` of
-the same body.
+the same body, and what one bulk result costs: ``FetchResult``'s keyword ``__init__``
+against ``fetched``, the plain-store build fetch_many uses.
 
 ``python -m bench.structuring --instructions`` counts instructions instead, with valgrind
 (which must be installed): ``structure_recording`` alone, per object, over distinct bodies
@@ -21,7 +22,9 @@ import orjson
 
 from bench.instructions import callgrind_count
 from bench.server import TEMPLATE
+from twilio_media_async import FetchResult
 from twilio_media_async._converter import loads_json, structure_recording
+from twilio_media_async._results import fetched
 
 BODY = TEMPLATE.replace(b"{SID}", b"KV0123456789abcdef0123456789abcdef")
 HERE = Path(__file__).resolve().parent.parent
@@ -37,6 +40,19 @@ def timed(number: int = 200_000, repeat: int = 5) -> None:
     bare = min(timeit.repeat(lambda: orjson.loads(BODY), number=number, repeat=repeat))
     print(f"bytes -> MediaRecording: {sdk / number * 1e6:.2f} µs per object ({len(BODY)} bytes)")
     print(f"orjson.loads alone:      {bare / number * 1e6:.2f} µs per object")
+    recording = structure_recording(loads_json(BODY), BODY)
+    init = min(
+        timeit.repeat(
+            lambda: FetchResult(sid="KV", recording=recording, attempts=1, request_id="RQ"),
+            number=number,
+            repeat=repeat,
+        )
+    )
+    built = min(
+        timeit.repeat(lambda: fetched("KV", recording, 1, "RQ"), number=number, repeat=repeat)
+    )
+    print(f"FetchResult(...):        {init / number * 1e6:.2f} µs per result")
+    print(f"fetched(...):            {built / number * 1e6:.2f} µs per result")
 
 
 def convert(structure: bool, n: int) -> None:

@@ -18,6 +18,8 @@ import pytest
 
 from bench.archive import run_archive
 from bench.archive_client import measure, verify
+from bench.latency import report as latency_report
+from bench.latency import run_latency
 from bench.measured import ArchiveOptions, Measured, Setup, jain
 from bench.media_server import faulty
 from bench.media_server import recordings as media_recordings
@@ -210,6 +212,28 @@ def test_the_16_process_share_keeps_the_share_targets() -> None:
         share.max_429_share,
         share.min_fairness,
     )
+
+
+def test_the_latency_report_holds_the_added_p50_to_structuring_plus_3_us() -> None:
+    figures: dict[str, Any] = {
+        "calls": 10,
+        "structuring_us": 2.0,
+        "raw_json": {"p50_us": 100.0, "p99_us": 200.0},
+        "fetch": {"p50_us": 104.9, "p99_us": 190.0},
+    }
+    met = latency_report(figures, "cmd")
+    assert "+4.9 µs | -10.0 µs" in met
+    assert "= 5.0 µs: met" in met
+    figures["fetch"]["p50_us"] = 105.1
+    assert "= 5.0 µs: NOT met" in latency_report(figures, "cmd")
+
+
+def test_the_latency_bench_times_both_variants_against_the_server() -> None:
+    figures = run_latency(calls=30, warmup=3, block=10, server_core=None, client_core=None)
+    assert figures["calls"] == 30
+    for variant in ("raw_json", "fetch"):
+        assert 0 < figures[variant]["p50_us"] <= figures[variant]["p99_us"]
+    assert figures["structuring_us"] > 0
 
 
 def test_the_bench_modules_import_no_circle() -> None:

@@ -45,7 +45,7 @@ from ._polling import POLL_BACKOFF as POLL_BACKOFF
 from ._polling import POLL_MAX_FACTOR as POLL_MAX_FACTOR
 from ._polling import next_poll_interval as next_poll_interval
 from ._polling import poll_until_done
-from ._results import DeleteResult, DownloadResult, FetchResult
+from ._results import DeleteResult, DownloadResult, FetchResult, deleted, fetched
 from ._transport import Transport, TransportView
 from .errors import (
     ClientClosedError,
@@ -640,12 +640,12 @@ async def fetch_recording(sid: str, **client_kwargs: Any) -> MediaRecording:
 
 def _fetched(item: Any, out: tuple[MediaRecording, int, str | None]) -> FetchResult:
     recording, attempts, request_id = out
-    return FetchResult(sid=item, recording=recording, attempts=attempts, request_id=request_id)
+    return fetched(item, recording, attempts, request_id)
 
 
 def _deleted(item: Any, out: tuple[int, str | None]) -> DeleteResult:
     attempts, request_id = out
-    return DeleteResult(sid=item, attempts=attempts, request_id=request_id)
+    return deleted(item, attempts, request_id)
 
 
 _FETCH_MANY: Final = BulkMethod("fetch_many", _fetched, FetchResult)

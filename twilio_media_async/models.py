@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import attrs
 
@@ -96,14 +96,20 @@ class RecordingOrder(StrEnum):
     DESC = "desc"
 
 
-class Links(Mapping[str, str]):
+class _LinksSlots:
+    """Links' storage, without its refusing ``__setattr__``: see ``Links._adopt``."""
+
+    __slots__ = ("_data", "_hash")
+
+
+class Links(_LinksSlots, Mapping[str, str]):
     """An immutable, hashable mapping of link names to URLs (``links["media"]``).
 
     Args:
         data: Link names to URLs; copied, so changing it later changes nothing here.
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ()
 
     _data: dict[str, str]
     _hash: int | None
@@ -112,13 +118,19 @@ class Links(Mapping[str, str]):
         _set_data(self, dict(data) if data else {})
         _set_hash(self, None)
 
-    @classmethod
-    def _adopt(cls, data: dict[str, str]) -> Links:
-        """Wrap a dict the caller hands over and never touches again (no copy)."""
-        links = object.__new__(cls)
-        _set_data(links, data)
-        _set_hash(links, None)
-        return links
+    @staticmethod
+    def _adopt(data: dict[str, str]) -> Links:
+        """Wrap a dict the caller hands over and never touches again (no copy).
+
+        Every recording the converter builds has its links made here: filled as the
+        storage class with plain stores, then retyped as Links (one layout: Links adds no
+        slot), as the converter builds MediaRecording (``_RecordingSlots``).
+        """
+        links: Any = _new_object(_LinksSlots)
+        links._data = data
+        links._hash = None
+        links.__class__ = Links
+        return links  # type: ignore[no-any-return]
 
     def __getitem__(self, key: str) -> str:
         return self._data[key]
@@ -156,15 +168,38 @@ class Links(Mapping[str, str]):
 
 
 # The slot descriptors write the attributes that __setattr__ refuses to touch.
-_set_data = Links.__dict__["_data"].__set__
-_set_hash = Links.__dict__["_hash"].__set__
+_set_data = _LinksSlots.__dict__["_data"].__set__
+_set_hash = _LinksSlots.__dict__["_hash"].__set__
+_new_object: Final = object.__new__
+
+
+# MediaRecording's fields, in order: the slots of _RecordingSlots, and the order the
+# converter's fast pass fills them in (a test holds this to attrs.fields).
+_RECORDING_FIELDS: Final = (
+    "account_sid", "bitrate", "date_created", "date_updated", "duration", "format", "links",
+    "processor_sid", "resolution", "sid", "size", "source_sid", "status", "status_callback",
+    "status_callback_method", "url",
+)  # fmt: skip
+
+
+class _RecordingSlots:
+    """MediaRecording's storage, without the frozen ``__setattr__``.
+
+    MediaRecording adds no slot of its own, so the two share one layout, and CPython lets
+    an object of one be retyped as the other by assigning ``__class__``.  The converter's
+    fast pass fills one of these with plain attribute stores and then retypes it: a
+    quarter of the cost of writing a frozen class's sixteen slots through their
+    descriptors, which was the largest part of structuring a recording.
+    """
+
+    __slots__ = (*_RECORDING_FIELDS, "__weakref__")
 
 
 # No cache_hash: the converter's fast pass builds recordings from their slots, and a
 # cached hash would be a slot of attrs' own to fill.  Hashing one costs about a
 # microsecond; structuring thousands costs far more than the few that get hashed.
 @attrs.frozen(kw_only=True)
-class MediaRecording:
+class MediaRecording(_RecordingSlots):
     """Metadata of one recording, as returned by ``GET /v1/MediaRecordings/{Sid}``.
 
     Frozen, slotted and hashable.  Every field is ``None`` when the API sends null or leaves
