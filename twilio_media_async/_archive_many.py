@@ -10,6 +10,7 @@ The files go to a ``_destination.Destination``: a local directory or a store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -146,11 +147,14 @@ async def download_many(
 ) -> AsyncGenerator[DownloadResult, None]:
     """One DownloadResult per item, files at ``<destination>/<sid>.<ext>``."""
     run = _Run(archive, destination, lane, concurrency, overwrite)
+    results = bounded_map(items, run=run.run, check=run.check, lane=lane.lane, ordered=ordered)
     try:
-        async for result in bounded_map(
-            items, run=run.run, check=run.check, lane=lane.lane, ordered=ordered
-        ):
-            yield result
+        # Closed here, not left to the loop's finalizer: otherwise the storage session
+        # below would close under transfers still running, and this stream's aclose()
+        # would return with the pool's workers (and the input) still alive.
+        async with contextlib.aclosing(results):
+            async for result in results:
+                yield result
     finally:
         try:
             await run.storage.aclose()
