@@ -471,3 +471,29 @@ async def test_download_many_of_duplicates_and_recordings_is_one_result_each(
     assert sum(r.ok and not r.skipped for r in results) == len(sids)  # each file once
     assert sum(r.skipped for r in results) == 2 * len(sids)
     assert not partials(tmp_path)
+
+
+@pytest.mark.fake_media_server(generate=0, recordings=small(44))
+async def test_a_retry_queued_behind_its_own_runs_cap_never_stalls_another_run(
+    fake_media_server: FakeMediaServer,
+) -> None:
+    """Run A (one slot) has a slow request in flight and a retry queued for its slot;
+    run B on the same client must not wait for A's slot to start its own items."""
+    sids = fake_media_server.sids
+    waiting, slow, quick = sids[0], sids[1], sids[4:]
+    fake_media_server.script(waiting, [Fault.server_error(503)])
+    fake_media_server.script(slow, [Fault.latency(3)])
+    policy = RetryPolicy(max_attempts=3, initial_wait=0.1, max_wait=0.1, jitter=lambda: 1.0)
+    async with client_for(fake_media_server, retry=policy) as client:
+        a = client.fetch_many([waiting, slow], concurrency=1, ordered=True)
+        first = asyncio.ensure_future(anext(a))
+        async with asyncio.timeout(10):
+            # A's retry is queued: its backoff is over, its one slot is the slow request's.
+            while fake_media_server.attempts(waiting) < 1 or fake_media_server.in_flight < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)
+            b = [r async for r in client.fetch_many(quick, concurrency=4)]
+            assert not first.done()  # B finished while A's slow request was in flight
+            results = [await first] + [r async for r in a]
+    assert all(r.ok for r in b) and Counter(r.sid for r in b) == Counter(quick)
+    assert [r.sid for r in results] == [waiting, slow] and all(r.ok for r in results)
