@@ -318,6 +318,7 @@ async def test_under_faults_in_flight_and_read_ahead_stay_bounded(
                 results.append(r)
                 # Taken and not yet yielded: never more than the items in progress.
                 assert source.pulled - len(results) <= bound
+        assert client._limiter.in_flight == 0  # every request slot given back
     assert Counter(r.sid for r in results) == Counter(fake_media_server.sids)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
     assert fake_media_server.max_in_flight <= concurrency
@@ -426,6 +427,7 @@ async def test_cancelling_mid_run_leaves_no_task_behind(
             await _cancelled_mid_run(bulk, how)
         assert not sdk_tasks(), sdk_tasks()  # at once: the stream's end awaited them all
         assert closed.is_set()  # and closed the input
+        assert client._limiter.in_flight == 0  # every request slot given back
         requests = fake_media_server.request_count
         await asyncio.sleep(0.1)
         assert fake_media_server.request_count == requests  # nothing new started
