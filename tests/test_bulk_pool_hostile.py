@@ -193,6 +193,11 @@ async def test_an_input_that_raises_mid_run_keeps_what_it_gave(
     assert all(r.ok for r in got)
 
 
+class NoIter:
+    def __iter__(self) -> Iterator[str]:
+        raise LookupError("no iterator")
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_an_input_that_fails_at_once_raises_without_a_request(
     fake_media_server: FakeMediaServer, media_client: MediaClient, kind: str
@@ -206,6 +211,10 @@ async def test_an_input_that_fails_at_once_raises_without_a_request(
         yield ""  # pragma: no cover
 
     source = sync_items() if kind == "sync" else async_items()
+    unusables: list[Any] = [7, NoIter()]
+    for unusable in unusables:  # not iterable, or its __iter__ raises
+        with pytest.raises((TypeError, LookupError)):
+            await anext(media_client.fetch_many(unusable))
     with pytest.raises(LookupError):
         async with asyncio.timeout(5):
             async for _ in media_client.fetch_many(source, ordered=True):
@@ -302,14 +311,14 @@ FLAKY: Final = [Fault.rate_limited(), Fault.server_error(503), Fault.server_erro
 
 @pytest.mark.fake_media_server(generate=0, recordings=small(400), fault_rate=0.3, fault_kinds=FLAKY)
 @pytest.mark.parametrize("ordered", [False, True])
+@pytest.mark.parametrize("concurrency", [1, 6])
 async def test_under_faults_in_flight_and_read_ahead_stay_bounded(
-    fake_media_server: FakeMediaServer, ordered: bool
+    fake_media_server: FakeMediaServer, ordered: bool, concurrency: int
 ) -> None:
     policy = RetryPolicy(
         max_attempts=12, initial_wait=0.001, max_wait=0.02, deadline=60, budget=None
     )
     source = Counting(fake_media_server.sids)
-    concurrency = 6
     bound = IN_PROGRESS_PER_SLOT * concurrency
     results = []
     async with client_for(fake_media_server, retry=policy) as client:
@@ -596,3 +605,17 @@ async def test_a_download_consumer_cancelled_twice_leaves_partials_that_resume(
         results = [r async for r in media_client.download_many(sids, tmp_path)]
     assert all(r.ok and r.sha256 == fake_media_server.media_sha256(str(r.sid)) for r in results)
     assert not partials(tmp_path)
+
+
+@pytest.mark.fake_media_server(generate=0, recordings=small(60))
+async def test_a_run_whose_consumer_stalls_never_holds_up_another(
+    fake_media_server: FakeMediaServer, media_client: MediaClient
+) -> None:
+    sids = fake_media_server.sids
+    async with contextlib.aclosing(media_client.fetch_many(sids[:30], concurrency=4)) as a:
+        first = await anext(a)  # then A's consumer stalls, its pool full of results
+        async with asyncio.timeout(10):
+            b = [r async for r in media_client.fetch_many(sids[30:], concurrency=4)]
+        assert Counter(r.sid for r in b) == Counter(sids[30:]) and all(r.ok for r in b)
+        rest = [r async for r in a]
+    assert Counter(r.sid for r in [first, *rest]) == Counter(sids[:30])
