@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import aiohttp
 import attrs
@@ -42,7 +42,16 @@ from .errors import (
 from .models import MediaRecording
 from .retry import parse_retry_after
 
-__all__ = ["Archive", "Fetch", "MediaStream", "Storage", "as_path", "failed_result", "media_url"]
+__all__ = [
+    "Archive",
+    "Fetch",
+    "MediaStream",
+    "Storage",
+    "as_path",
+    "as_recording",
+    "failed_result",
+    "media_url",
+]
 
 _log = logging.getLogger("twilio_media_async")
 
@@ -135,9 +144,10 @@ class Archive:
         self, item: object, through: Through | None = None
     ) -> tuple[MediaRecording, int, str | None]:
         """The recording of an item: a MediaRecording as given, a sid fetched."""
-        if isinstance(item, MediaRecording):
-            check_recording_sid(item.sid)
-            return item, 0, None
+        given = as_recording(item)
+        if given is not None:
+            check_recording_sid(given.sid)
+            return given, 0, None
         return await self.fetch(check_recording_sid(item), through)
 
     def media_link(self, recording: MediaRecording) -> URL:
@@ -585,7 +595,8 @@ def failed_result(
     item: Any, error: TwilioMediaError, path: str | Path | None = None
 ) -> DownloadResult:
     """The result of an item that failed."""
-    sid = item.sid if isinstance(item, MediaRecording) else item
+    given = as_recording(item)
+    sid = item if given is None else given.sid
     return DownloadResult(
         sid=sid,
         path=None if path is None else str(path),
@@ -593,3 +604,13 @@ def failed_result(
         attempts=error.attempts,
         request_id=error.request_id,
     )
+
+
+def as_recording(item: object) -> MediaRecording | None:
+    """``item`` when it is a MediaRecording, else None; never calls the item's methods.
+
+    ``type()``, not ``isinstance``: isinstance consults ``__class__``, which any object
+    can fake (then ``.sid`` runs its code) or make raise, and a bulk item that raises
+    while it is checked would end the whole stream instead of getting its own result.
+    """
+    return cast(MediaRecording, item) if issubclass(type(item), MediaRecording) else None

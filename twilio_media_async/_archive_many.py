@@ -10,11 +10,12 @@ The files go to a ``_destination.Destination``: a local directory or a store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ._archive import Archive, Storage, failed_result
+from ._archive import Archive, Storage, as_recording, failed_result
 from ._bulk import BulkLane, SidInput, bounded_map
 from ._destination import Destination, Place
 from ._results import DownloadResult
@@ -58,8 +59,8 @@ class _Run:
         if self.archive.transport.closed:
             raise ClientClosedError("the client was closed during download_many")
         try:
-            sid = item.sid if isinstance(item, MediaRecording) else item
-            return check_recording_sid(sid)
+            given = as_recording(item)
+            return check_recording_sid(item if given is None else given.sid)
         except InvalidSidError as exc:
             return failed_result(item, exc)
 
@@ -67,11 +68,12 @@ class _Run:
         """One item's result; never raises, except on cancellation."""
         path: str | None = None
         try:
-            if isinstance(item, MediaRecording):
+            given = as_recording(item)
+            if given is not None:
                 # The held slot is for a first API request: a given recording makes none
                 # before its resolve, which takes a slot of its own.
                 self.lane.give_back(epoch)
-                recording, spent, request_id = item, 0, None
+                recording, spent, request_id = given, 0, None
             else:
                 recording, spent, request_id = await self.archive.fetch(
                     sid, self.lane.through(epoch)
@@ -146,11 +148,14 @@ async def download_many(
 ) -> AsyncGenerator[DownloadResult, None]:
     """One DownloadResult per item, files at ``<destination>/<sid>.<ext>``."""
     run = _Run(archive, destination, lane, concurrency, overwrite)
+    results = bounded_map(items, run=run.run, check=run.check, lane=lane.lane, ordered=ordered)
     try:
-        async for result in bounded_map(
-            items, run=run.run, check=run.check, lane=lane.lane, ordered=ordered
-        ):
-            yield result
+        # Closed here, not left to the loop's finalizer: otherwise the storage session
+        # below would close under transfers still running, and this stream's aclose()
+        # would return with the pool's workers (and the input) still alive.
+        async with contextlib.aclosing(results):
+            async for result in results:
+                yield result
     finally:
         try:
             await run.storage.aclose()

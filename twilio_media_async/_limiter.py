@@ -303,11 +303,18 @@ class RequestGate:
     def has_free_slot(self, run: RunSlots) -> bool:
         """Whether ``try_acquire(run)`` would take a slot now (it takes none)."""
         return (
-            not self._waiters
-            and run.in_flight < run.cap
+            run.in_flight < run.cap
             and self.in_flight < self.control.slots
+            and not (self._waiters and self._queue_can_use_a_slot())
             and not self._paused()
         )
+
+    def _queue_can_use_a_slot(self) -> bool:
+        # A waiter whose own run is at its cap cannot take a free slot: the queue goes
+        # first only when one of its waiters could.  Otherwise a retry waiting for its
+        # run's one slot would hold up every other run of the client until that run's
+        # slowest request came back.
+        return any(run.in_flight < run.cap for run, _ in self._waiters)
 
     async def acquire(self, run: RunSlots) -> int:
         """Wait for a slot, in order of arrival; return the epoch the request is sent in."""
@@ -376,7 +383,9 @@ class RequestGate:
                 run.in_flight += 1
                 self.in_flight += 1
                 future.set_result(self.control.epoch)
-        if self._waiters or self.in_flight >= self.control.slots:
+        # Waiters left here are at their own run's cap (else the loop served them or
+        # returned): they must not keep the free slots from the other runs.
+        if self.in_flight >= self.control.slots:
             return
         for run in self._runs:
             if run.wants and run.has_room and run.on_free is not None and run is not finishing:
