@@ -22,8 +22,8 @@ import orjson
 from twilio_media_async.testing import FakeMediaServer, Fault, StorageFault
 
 from ._archive import recording
+from ._cli import CLI, _base_env, connect, run_cli
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
-from .test_cli import CLI, _base_env, connect, run_cli
 
 SIDS: Final = tuple(f"KV{i:032x}" for i in range(0x500, 0x509))
 SIZE: Final = 1_000_000
