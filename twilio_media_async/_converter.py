@@ -23,8 +23,10 @@ from yarl import URL
 from ._numbers import is_int
 from ._replies import Answer
 from ._sids import describe
+from ._storage import plain_store_builder
 from .errors import ResponseValidationError
 from .models import (
+    _RECORDING_FIELDS,
     HttpMethod,
     Links,
     MediaRecording,
@@ -305,54 +307,13 @@ def _links(value: Any) -> Links | Literal[False] | None:
     return Links._adopt(value)
 
 
-def _recording(
-    account_sid: str | None,
-    bitrate: int | None,
-    date_created: datetime | None,
-    date_updated: datetime | None,
-    duration: int | None,
-    fmt: RecordingFormat | None,
-    links: Links | None,
-    processor_sid: str | None,
-    resolution: str | None,
-    sid: str | None,
-    size: int | None,
-    source_sid: str | None,
-    status: RecordingStatus | None,
-    status_callback: str | None,
-    status_callback_method: HttpMethod | None,
-    url: str | None,
-) -> MediaRecording:
-    """A MediaRecording of values already checked, without its keyword ``__init__``.
-
-    Filled as a ``_RecordingSlots`` (plain attribute stores, which CPython specialises to
-    a write of the slot) and then retyped as the MediaRecording that shares its layout.
-    That is what attrs' own ``__init__`` ends with, since the fields have no validators,
-    no converters and no defaults other than None, and MediaRecording caches no hash (a
-    test pins all three, and that the stores below are its fields).
-    """
-    recording: Any = _new_object(_RecordingSlots)
-    recording.account_sid = account_sid
-    recording.bitrate = bitrate
-    recording.date_created = date_created
-    recording.date_updated = date_updated
-    recording.duration = duration
-    recording.format = fmt
-    recording.links = links
-    recording.processor_sid = processor_sid
-    recording.resolution = resolution
-    recording.sid = sid
-    recording.size = size
-    recording.source_sid = source_sid
-    recording.status = status
-    recording.status_callback = status_callback
-    recording.status_callback_method = status_callback_method
-    recording.url = url
-    recording.__class__ = MediaRecording
-    return recording  # type: ignore[no-any-return]
-
-
-_new_object: Final = object.__new__
+# A MediaRecording of values already checked, without its keyword __init__: filled as a
+# _RecordingSlots and retyped as the MediaRecording that shares its layout.  That is what
+# attrs' own __init__ ends with, since the fields have no validators, no converters and no
+# defaults other than None, and MediaRecording caches no hash (a test pins all three).
+_recording: Final[Callable[..., MediaRecording]] = plain_store_builder(
+    "_recording", _RecordingSlots, MediaRecording, _RECORDING_FIELDS
+)
 _fromisoformat: Final = datetime.fromisoformat
 
 
