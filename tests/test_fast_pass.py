@@ -23,6 +23,7 @@ from twilio_media_async import (
 from twilio_media_async._converter import _fast_recording, structure_recording
 from twilio_media_async._results import deleted, fetched
 from twilio_media_async.models import _RECORDING_FIELDS as _FIELDS
+from twilio_media_async.models import _adopt_links
 
 SID = "KV0123456789abcdef0123456789abcdef"
 BODY = TEMPLATE.replace(b"{SID}", SID.encode())
@@ -56,7 +57,7 @@ def test_adopted_links_are_links_of_one_layout_and_immutable() -> None:
     assert vars(Links)["__slots__"] == ()
     assert Links.__basicsize__ == Links.__mro__[1].__basicsize__
     data = {"media": "https://media.example/x"}
-    adopted = Links._adopt(data)
+    adopted = _adopt_links(data)
     assert type(adopted) is Links
     assert adopted == Links(data)
     assert hash(adopted) == hash(Links(data))

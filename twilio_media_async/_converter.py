@@ -33,6 +33,7 @@ from .models import (
     Page,
     RecordingFormat,
     RecordingStatus,
+    _adopt_links,
     _RecordingSlots,
 )
 
@@ -125,7 +126,7 @@ def _structure_links(value: Any, _: type) -> Links:
             raise TypeError(f"expected a string URL for {key!r}, got {type(url).__name__}")
     # No copy here: the public hook copies ``links`` before it gets here, and a parsed
     # response's dict belongs to nobody else.
-    return Links._adopt(value)
+    return _adopt_links(value)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -304,7 +305,7 @@ def _links(value: Any) -> Links | Literal[False] | None:
     for url in value.values():
         if type(url) is not str:
             return False
-    return Links._adopt(value)
+    return _adopt_links(value)
 
 
 # A MediaRecording of values already checked, without its keyword __init__: filled as a

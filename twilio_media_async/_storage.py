@@ -4,8 +4,8 @@ A frozen slotted class can only be written through its slot descriptors, one slo
 per field.  A class that adds no slot to a plain storage base shares that base's layout,
 and CPython lets an object of one be retyped as the other by assigning ``__class__``.  The
 builders made here fill a storage object with attribute stores, which CPython specialises
-to direct slot writes, and then retype it: the converter's recordings and the bulk
-methods' results are built this way on the hot path (docs/performance.md).
+to direct slot writes, and then retype it.  The converter's recordings and their links,
+and the bulk methods' results, are built this way on the hot path (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ the API marks every field nullable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, Self
+from typing import Final, Self
 
 import attrs
+
+from ._storage import plain_store_builder
 
 __all__ = [
     "HttpMethod",
@@ -97,7 +99,7 @@ class RecordingOrder(StrEnum):
 
 
 class _LinksSlots:
-    """Links' storage, without its refusing ``__setattr__``: see ``Links._adopt``."""
+    """Links' storage, without its refusing ``__setattr__``: see ``_adopt_links``."""
 
     __slots__ = ("_data", "_hash")
 
@@ -117,20 +119,6 @@ class Links(_LinksSlots, Mapping[str, str]):
     def __init__(self, data: Mapping[str, str] | None = None) -> None:
         _set_data(self, dict(data) if data else {})
         _set_hash(self, None)
-
-    @staticmethod
-    def _adopt(data: dict[str, str]) -> Links:
-        """Wrap a dict the caller hands over and never touches again (no copy).
-
-        Every recording the converter builds has its links made here: filled as the
-        storage class with plain stores, then retyped as Links (one layout: Links adds no
-        slot), as the converter builds MediaRecording (``_RecordingSlots``).
-        """
-        links: Any = _new_object(_LinksSlots)
-        links._data = data
-        links._hash = None
-        links.__class__ = Links
-        return links  # type: ignore[no-any-return]
 
     def __getitem__(self, key: str) -> str:
         return self._data[key]
@@ -170,7 +158,14 @@ class Links(_LinksSlots, Mapping[str, str]):
 # The slot descriptors write the attributes that __setattr__ refuses to touch.
 _set_data = _LinksSlots.__dict__["_data"].__set__
 _set_hash = _LinksSlots.__dict__["_hash"].__set__
-_new_object: Final = object.__new__
+
+_adopt_links: Final[Callable[[dict[str, str]], Links]] = plain_store_builder(
+    "adopt_links", _LinksSlots, Links, ("_data",), {"_hash": "None"}
+)
+"""Links around a dict the caller hands over and never touches again (no copy).
+
+Every recording the converter builds has its links made here, built from plain stores
+as the recording is (``_storage``): Links adds no slot to ``_LinksSlots``."""
 
 
 # MediaRecording's fields, in order: the slots of _RecordingSlots, and the order the
