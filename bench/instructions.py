@@ -68,16 +68,18 @@ TARGETS: Final = {
 }
 """#25's targets: a variant's instructions against another's from the same checkout."""
 DEFAULT_VARIANTS: Final = ("raw", "raw_json", "hand_pool", "sdk_many", "sdk_gather")
+N1, N2, CONCURRENCY, JOBS = 300, 1300, 64, 2
+"""The defaults: the two run sizes, requests in flight, and valgrind runs at once."""
 
 
 def measure(
     variants: Sequence[str],
     checkouts: Sequence[Path],
     *,
-    n1: int = 300,
-    n2: int = 1300,
-    concurrency: int = 64,
-    jobs: int = 2,
+    n1: int = N1,
+    n2: int = N2,
+    concurrency: int = CONCURRENCY,
+    jobs: int = JOBS,
 ) -> dict[Path, dict[str, float]]:
     """Instructions per request of each variant of each checkout, against one server."""
     if shutil.which("valgrind") is None:
@@ -125,10 +127,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
     parser.add_argument("--checkout", type=Path, action="append", default=[])
-    parser.add_argument("--n1", type=int, default=300)
-    parser.add_argument("--n2", type=int, default=1300)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--jobs", type=int, default=2, help="valgrind runs at once")
+    parser.add_argument("--n1", type=int, default=N1)
+    parser.add_argument("--n2", type=int, default=N2)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--jobs", type=int, default=JOBS, help="valgrind runs at once")
     args = parser.parse_args()
     per_checkout = measure(
         args.variants,

@@ -34,6 +34,8 @@ from bench.launch import cores, serving
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "bench-token"
 TARGET_SLACK_US = 3.0
+CALLS, WARMUP, BLOCK = 5000, 500, 500
+"""The defaults: sequential calls of each variant, warm-up calls, calls per block."""
 
 
 def _sid(i: int) -> str:
@@ -144,7 +146,12 @@ def report(figures: dict[str, Any], command: str) -> str:
 
 
 def run_latency(
-    calls: int, warmup: int, block: int, server_core: str | None, client_core: str | None
+    calls: int = CALLS,
+    warmup: int = WARMUP,
+    block: int = BLOCK,
+    *,
+    server_core: str | None,
+    client_core: str | None,
 ) -> dict[str, Any]:
     """Serve, run the client in a fresh process pinned to ``client_core``, return figures."""
     with serving(server_core) as url:
@@ -159,9 +166,9 @@ def run_latency(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--block", type=int, default=500)
+    parser.add_argument("--calls", type=int, default=CALLS)
+    parser.add_argument("--warmup", type=int, default=WARMUP)
+    parser.add_argument("--block", type=int, default=BLOCK)
     parser.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--core", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,7 +179,9 @@ def main() -> None:
         print(orjson.dumps(figures).decode())
         return
     server_core, client_core = cores()
-    figures = run_latency(args.calls, args.warmup, args.block, server_core, client_core)
+    figures = run_latency(
+        args.calls, args.warmup, args.block, server_core=server_core, client_core=client_core
+    )
     print(report(figures, f"python -m bench.latency {' '.join(sys.argv[1:])}".strip()))
 
 

@@ -123,16 +123,11 @@ def main() -> None:
         if name == "instructions":
             counted = instructions.measure(instructions.DEFAULT_VARIANTS, [instructions.HERE])
             section = f"Produced by `{command}`:\n\n{instructions.table(counted)}"
-            print(f"## Instructions\n\n{section}")
-            if args.markdown:
-                write_section(args.markdown, "Instructions", section)
+            _emit(args.markdown, "Instructions", section)
             continue
         if name == "latency":
-            figures_of_latency = run_latency(5000, 500, 500, server_core, client_core)
-            section = latency_report(figures_of_latency, command)
-            print(f"## Latency\n\n{section}")
-            if args.markdown:
-                write_section(args.markdown, "Latency", section)
+            figures_of_latency = run_latency(server_core=server_core, client_core=client_core)
+            _emit(args.markdown, "Latency", latency_report(figures_of_latency, command))
             continue
         if name == "archive":
             exactly_once = (
@@ -155,9 +150,7 @@ def main() -> None:
             figure=figure,
             figure_link=link,
         )
-        print(f"## Scenario: {name}\n\n{outcome.section}")
-        if args.markdown:
-            write_section(args.markdown, f"Scenario: {name}", outcome.section)
+        _emit(args.markdown, f"Scenario: {name}", outcome.section)
         exactly_once = exactly_once and outcome.exactly_once
     if not exactly_once:
         raise SystemExit("exactly-once was violated: see the reports above")
@@ -183,10 +176,15 @@ def _archive(
     if figure is not None and args.markdown is not None:
         link = os.path.relpath(figure, args.markdown.parent)
     outcome = run_archive(options, server_core, client_core, command, figure, link)
-    print(f"## Archive\n\n{outcome.section}")
-    if args.markdown:
-        write_section(args.markdown, "Archive", outcome.section)
+    _emit(args.markdown, "Archive", outcome.section)
     return outcome.correct
+
+
+def _emit(markdown: Path | None, heading: str, section: str) -> None:
+    """Print a report's section under its heading, and record it in ``markdown`` if given."""
+    print(f"## {heading}\n\n{section}")
+    if markdown:
+        write_section(markdown, heading, section)
 
 
 def _measure(args: argparse.Namespace, url: str, client_core: str | None) -> str:
